@@ -1,0 +1,583 @@
+//! Strict JSON: the parser every piece of metadata goes through, and the securesystemslib
+//! canonical encoder that classic signatures cover.
+//!
+//! The parser is `serde_json` with a stricter value builder on top. It rejects what other
+//! implementations would read ambiguously: duplicate object keys at any depth (also after
+//! escapes are decoded, so `"ru\u006e"` next to `"run"` is a duplicate), numbers that are not
+//! integers in the `i64` range (`1.0`, `1e0`, `-0`, `2^64`), the character U+0000, a byte order
+//! mark, trailing data, and nesting deeper than `serde_json`'s limit of 128. Invalid UTF-8, lone
+//! surrogate escapes and raw control characters are already JSON syntax errors.
+//!
+//! The encoder reproduces `securesystemslib.formats.encode_canonical` byte for byte: object keys
+//! sorted by code point, no whitespace, only `"` and `\` escaped, every other character raw.
+
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// Why a document is not strict JSON.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonError {
+    /// The input holds no bytes.
+    #[error("the file is empty")]
+    Empty,
+    /// The input starts with a UTF-8 byte order mark.
+    #[error("the file starts with a byte order mark; save it as UTF-8 without one")]
+    ByteOrderMark,
+    /// An object names the same key twice.
+    #[error("duplicate key {key:?} at line {line} column {column}")]
+    DuplicateKey {
+        /// The repeated key, after escapes were decoded.
+        key: String,
+        /// Line of the repeat.
+        line: usize,
+        /// Column of the repeat.
+        column: usize,
+    },
+    /// A number with a fraction or exponent, `-0`, or outside the `i64` range.
+    #[error(
+        "number at line {line} column {column} is not an integer in the signed 64-bit range \
+         (no fraction, exponent or -0)"
+    )]
+    NotAnInteger {
+        /// Line of the number.
+        line: usize,
+        /// Column of the number.
+        column: usize,
+    },
+    /// A string holds U+0000.
+    #[error("string at line {line} column {column} contains the character U+0000")]
+    NulCharacter {
+        /// Line of the string.
+        line: usize,
+        /// Column of the string.
+        column: usize,
+    },
+    /// Arrays and objects nest deeper than the parser's recursion limit (128).
+    #[error("nesting too deep (more than 128 levels)")]
+    TooDeep,
+    /// Anything else that is not JSON: a syntax error, invalid UTF-8, a lone surrogate, trailing
+    /// data after the document.
+    #[error("not valid JSON: {0}")]
+    Syntax(#[source] serde_json::Error),
+    /// A value that canonical JSON cannot encode (a float), found while encoding.
+    #[error("canonical JSON cannot encode the number {0}: only integers are allowed")]
+    NotCanonicalizable(String),
+}
+
+/// The strictness rules one parse has broken, recorded beside `serde_json`'s own error so that
+/// the caller gets a typed reason instead of a message string.
+#[derive(Debug, Clone)]
+enum Violation {
+    DuplicateKey(String),
+    NotAnInteger,
+    Nul,
+}
+
+/// Parses one JSON document strictly (see the module docs).
+pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
+    if bytes.is_empty() {
+        return Err(JsonError::Empty);
+    }
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(JsonError::ByteOrderMark);
+    }
+    let violation = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = StrictSeed {
+        violation: &violation,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
+    match parsed {
+        Ok(value) => Ok(value),
+        Err(err) => {
+            let (line, column) = (err.line(), err.column());
+            Err(match violation.take() {
+                Some(Violation::DuplicateKey(key)) => JsonError::DuplicateKey { key, line, column },
+                Some(Violation::NotAnInteger) => JsonError::NotAnInteger { line, column },
+                Some(Violation::Nul) => JsonError::NulCharacter { line, column },
+                None if err.to_string().starts_with("recursion limit exceeded") => {
+                    JsonError::TooDeep
+                }
+                None => JsonError::Syntax(err),
+            })
+        }
+    }
+}
+
+struct StrictSeed<'a> {
+    violation: &'a Cell<Option<Violation>>,
+}
+
+impl StrictSeed<'_> {
+    fn fail<E: serde::de::Error>(&self, violation: Violation) -> E {
+        let message = format!("{violation:?}");
+        self.violation.set(Some(violation));
+        E::custom(message)
+    }
+
+    fn string<E: serde::de::Error>(&self, s: String) -> Result<Value, E> {
+        if s.contains('\0') {
+            return Err(self.fail(Violation::Nul));
+        }
+        Ok(Value::String(s))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for StrictSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        match i64::try_from(v) {
+            Ok(v) => Ok(Value::from(v)),
+            Err(_) => Err(self.fail(Violation::NotAnInteger)),
+        }
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Value, E> {
+        Err(self.fail(Violation::NotAnInteger))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.string(v.to_owned())
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.string(v)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrictSeed {
+            violation: self.violation,
+        })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key.contains('\0') {
+                return Err(self.fail(Violation::Nul));
+            }
+            let value = map.next_value_seed(StrictSeed {
+                violation: self.violation,
+            })?;
+            if object.contains_key(&key) {
+                return Err(self.fail(Violation::DuplicateKey(key)));
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// Encodes `value` as securesystemslib canonical JSON, the bytes classic signatures cover.
+pub fn canonical(value: &Value) -> Result<Vec<u8>, JsonError> {
+    let mut out = Vec::new();
+    write_canonical(value, &mut out)?;
+    Ok(out)
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), JsonError> {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => {
+            if n.is_i64() || n.is_u64() {
+                out.extend_from_slice(n.to_string().as_bytes());
+            } else {
+                return Err(JsonError::NotCanonicalizable(n.to_string()));
+            }
+        }
+        Value::String(s) => write_canonical_string(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            // serde_json's `Map` is a `BTreeMap<String, _>`: its order is byte order, which for
+            // UTF-8 is code-point order, the order Python's `sorted` gives.
+            out.push(b'{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical_string(key, out);
+                out.push(b':');
+                write_canonical(item, out)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+fn write_canonical_string(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    for byte in s.bytes() {
+        if byte == b'"' || byte == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(byte);
+    }
+    out.push(b'"');
+}
+
+/// The layouts of ordinary (not canonical) JSON that the reference writes, so that Tollgate's
+/// files are byte for byte what Python's `json.dumps(..., sort_keys=True)` gives: keys sorted,
+/// every non-ASCII character escaped as `\uXXXX` (`ensure_ascii`), no final newline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PythonStyle {
+    /// `indent=1, separators=(",", ": ")`: classic signed files.
+    Indented,
+    /// Default separators `", "` and `": "` on one line: DSSE envelopes and payloads.
+    OneLine,
+}
+
+/// Serialises `value` the way the reference's Python would (see [`PythonStyle`]).
+pub fn to_python_json(value: &Value, style: PythonStyle) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut out,
+        PythonFormatter {
+            style,
+            depth: 0,
+            has_value: false,
+        },
+    );
+    // Writing a `Value` into a Vec cannot fail: its keys are strings and Vec writes succeed.
+    if serde::Serialize::serialize(value, &mut ser).is_err() {
+        out.clear();
+    }
+    out
+}
+
+struct PythonFormatter {
+    style: PythonStyle,
+    depth: usize,
+    has_value: bool,
+}
+
+impl PythonFormatter {
+    fn newline<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b"\n")?;
+        w.write_all(" ".repeat(self.depth).as_bytes())
+    }
+
+    fn separator<W: ?Sized + std::io::Write>(&self, w: &mut W, first: bool) -> std::io::Result<()> {
+        match self.style {
+            PythonStyle::Indented => {
+                if !first {
+                    w.write_all(b",")?;
+                }
+                self.newline(w)
+            }
+            PythonStyle::OneLine if first => Ok(()),
+            PythonStyle::OneLine => w.write_all(b", "),
+        }
+    }
+
+    fn open<W: ?Sized + std::io::Write>(&mut self, w: &mut W, b: &[u8]) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b)
+    }
+
+    fn close<W: ?Sized + std::io::Write>(&mut self, w: &mut W, b: &[u8]) -> std::io::Result<()> {
+        self.depth -= 1;
+        if self.style == PythonStyle::Indented && self.has_value {
+            self.newline(w)?;
+        }
+        self.has_value = true;
+        w.write_all(b)
+    }
+}
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.separator(w, first)
+    }
+
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.separator(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        for c in fragment.chars() {
+            if c.is_ascii() {
+                let mut buf = [0u8; 1];
+                w.write_all(c.encode_utf8(&mut buf).as_bytes())?;
+            } else {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(w, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> Result<Value, JsonError> {
+        parse(s.as_bytes())
+    }
+
+    #[test]
+    fn canonical_escapes_only_quote_and_backslash() {
+        let value = parse_str(r#"{"b":"a\"b\\c\nd\te\u00e9\u2713","a":[1,-2,true,null]}"#)
+            .expect("valid json");
+        let bytes = canonical(&value).expect("encodable");
+        assert_eq!(
+            bytes,
+            "{\"a\":[1,-2,true,null],\"b\":\"a\\\"b\\\\c\nd\te\u{e9}\u{2713}\"}".as_bytes()
+        );
+    }
+
+    #[test]
+    fn canonical_sorts_keys_by_code_point() {
+        let value = parse_str(r#"{"é":1,"z":2,"A":3,"a":4,"_type":5}"#).expect("valid json");
+        assert_eq!(
+            canonical(&value).expect("encodable"),
+            "{\"A\":3,\"_type\":5,\"a\":4,\"z\":2,\"é\":1}".as_bytes()
+        );
+    }
+
+    #[test]
+    fn b1_duplicate_keys_rejected_at_any_depth() {
+        for doc in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"signed":{"materials":{"foo":{},"foo":{}}}}"#,
+            r#"[{"x":[{"k":1,"k":1}]}]"#,
+        ] {
+            assert!(
+                matches!(parse_str(doc), Err(JsonError::DuplicateKey { .. })),
+                "{doc}"
+            );
+        }
+    }
+
+    #[test]
+    fn b2_escape_equivalent_keys_are_duplicates() {
+        match parse_str(r#"{"run":1,"ru\u006e":2}"#) {
+            Err(JsonError::DuplicateKey { key, .. }) => assert_eq!(key, "run"),
+            other => panic!("expected duplicate key, got {other:?}"),
+        }
+        // Case variants are different keys to the parser; the schema rejects unknown ones.
+        assert!(parse_str(r#"{"run":1,"Run":2}"#).is_ok());
+    }
+
+    #[test]
+    fn b4_non_integers_rejected() {
+        for doc in [
+            "1.0",
+            "1e0",
+            "-0",
+            "18446744073709551616",
+            "9223372036854775808",
+            r#"{"threshold":1.5}"#,
+        ] {
+            assert!(
+                matches!(parse_str(doc), Err(JsonError::NotAnInteger { .. })),
+                "{doc}"
+            );
+        }
+        assert_eq!(
+            parse_str("9223372036854775807").expect("i64 max"),
+            Value::from(i64::MAX)
+        );
+        assert!(matches!(parse_str("01"), Err(JsonError::Syntax(_))));
+    }
+
+    #[test]
+    fn b5_bad_strings_rejected() {
+        assert!(matches!(parse(b"\"\xff\""), Err(JsonError::Syntax(_))));
+        assert!(matches!(
+            parse_str(r#""\ud800""#),
+            Err(JsonError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_str("\"a\u{1}b\""),
+            Err(JsonError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_str(r#""a\u0000b""#),
+            Err(JsonError::NulCharacter { .. })
+        ));
+        assert!(matches!(
+            parse_str(r#"{"a\u0000":1}"#),
+            Err(JsonError::NulCharacter { .. })
+        ));
+    }
+
+    #[test]
+    fn b6_framing_rejected() {
+        assert!(matches!(parse(b""), Err(JsonError::Empty)));
+        assert!(matches!(
+            parse(b"\xEF\xBB\xBF{}"),
+            Err(JsonError::ByteOrderMark)
+        ));
+        assert!(matches!(parse_str("{} x"), Err(JsonError::Syntax(_))));
+        assert!(matches!(parse_str("{}{}"), Err(JsonError::Syntax(_))));
+        assert!(matches!(parse_str("   "), Err(JsonError::Syntax(_))));
+    }
+
+    #[test]
+    fn b7_deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert!(matches!(parse_str(&deep), Err(JsonError::TooDeep)));
+        let fine = "[".repeat(100) + &"]".repeat(100);
+        assert!(parse_str(&fine).is_ok());
+    }
+
+    #[test]
+    fn python_styles_match_json_dumps() {
+        let value = parse_str(r#"{"b":[1,{"c":"é\n✓😀"}],"a":{},"d":[]}"#).expect("valid json");
+        // json.dumps(v, indent=1, separators=(",", ": "), sort_keys=True)
+        assert_eq!(
+            String::from_utf8(to_python_json(&value, PythonStyle::Indented)).expect("ascii"),
+            "{\n \"a\": {},\n \"b\": [\n  1,\n  {\n   \"c\": \"\\u00e9\\n\\u2713\\ud83d\\ude00\"\n  }\n ],\n \"d\": []\n}"
+        );
+        // json.dumps(v, sort_keys=True)
+        assert_eq!(
+            String::from_utf8(to_python_json(&value, PythonStyle::OneLine)).expect("ascii"),
+            "{\"a\": {}, \"b\": [1, {\"c\": \"\\u00e9\\n\\u2713\\ud83d\\ude00\"}], \"d\": []}"
+        );
+    }
+
+    #[test]
+    fn floats_cannot_be_canonicalised() {
+        let value = serde_json::json!({ "x": 1.5 });
+        assert!(matches!(
+            canonical(&value),
+            Err(JsonError::NotCanonicalizable(_))
+        ));
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn arb_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                "[^\u{0}]{0,12}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 64, 8, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::btree_map("[^\u{0}]{0,8}", inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Serialise any value as ordinary JSON, parse it strictly, canonicalise: the result
+            /// parses back to the same value when it has no control characters, and
+            /// canonicalising the re-parsed value gives the same bytes again.
+            #[test]
+            fn parse_canonicalise_round_trips(value in arb_json()) {
+                let text = serde_json::to_vec(&value).expect("serialisable");
+                let parsed = parse(&text).expect("strict parse of serde output");
+                prop_assert_eq!(&parsed, &value);
+                let once = canonical(&parsed).expect("encodable");
+                let twice = canonical(&parsed).expect("encodable");
+                prop_assert_eq!(&once, &twice);
+                // Canonical JSON is JSON whenever no string holds a control character.
+                if let Ok(reparsed) = parse(&once) {
+                    prop_assert_eq!(canonical(&reparsed).expect("encodable"), once);
+                    prop_assert_eq!(reparsed, value);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Private keys: generation, PEM files (PKCS#8, encrypted PKCS#8, PKCS#1, SEC1) and signing.
+//!
+//! Key material lives in types that zeroise on drop, and no `Debug` output shows it.
+
+use std::fmt;
+
+use pkcs8::der::pem::LineEnding;
+use pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use rand_core::TryRng;
+use rsa::signature::Signer;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use super::{KeyError, PublicKey, Scheme, Verifying};
+
+/// The kinds of key `tollgate keygen` creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// Ed25519, the default.
+    Ed25519,
+    /// ECDSA on P-256.
+    EcdsaP256,
+    /// ECDSA on P-384.
+    EcdsaP384,
+    /// RSA with a modulus of the given number of bits, signing with RSA-PSS-SHA256.
+    Rsa(usize),
+}
+
+enum Signing {
+    Ed25519(ed25519_dalek::SigningKey),
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+    Rsa(Box<rsa::PrivateKey>),
+}
+
+/// A private key able to sign, with its public half.
+pub struct PrivateKey {
+    signing: Signing,
+    public: PublicKey,
+}
+
+/// PBKDF2-SHA256 iterations for keys Tollgate encrypts (OWASP's recommendation), with
+/// AES-256-CBC: the PBES2 variant OpenSSL and pyca/cryptography both read.
+const PBKDF2_ITERATIONS: u32 = 600_000;
+
+impl PrivateKey {
+    /// Creates a new key from the operating system's random source.
+    pub fn generate(kind: KeyKind) -> Result<PrivateKey, KeyError> {
+        let mut rng = getrandom::SysRng;
+        let signing = match kind {
+            KeyKind::Ed25519 => {
+                let mut seed = Zeroizing::new([0u8; 32]);
+                rng.try_fill_bytes(seed.as_mut())
+                    .map_err(|e| KeyError::Crypto(e.to_string()))?;
+                Signing::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed))
+            }
+            KeyKind::EcdsaP256 => Signing::P256(random_scalar::<_, 32>(|b| {
+                p256::ecdsa::SigningKey::from_slice(b).ok()
+            })?),
+            KeyKind::EcdsaP384 => Signing::P384(random_scalar::<_, 48>(|b| {
+                p384::ecdsa::SigningKey::from_slice(b).ok()
+            })?),
+            KeyKind::Rsa(bits) => {
+                if !(super::RSA_MIN_BITS..=super::RSA_MAX_BITS).contains(&bits) {
+                    return Err(KeyError::RsaSize { bits });
+                }
+                Signing::Rsa(Box::new(
+                    rsa::PrivateKey::new(&mut rng, bits)
+                        .map_err(|e| KeyError::Crypto(e.to_string()))?,
+                ))
+            }
+        };
+        PrivateKey::from_signing(signing)
+    }
+
+    /// Whether a PEM text holds an encrypted private key, so that the caller knows to ask for
+    /// a password before [`PrivateKey::from_pem`].
+    pub fn pem_is_encrypted(pem: &str) -> bool {
+        matches!(
+            pkcs8::der::pem::decode_label(pem.as_bytes()),
+            Ok("ENCRYPTED PRIVATE KEY")
+        )
+    }
+
+    /// Reads a private key from PEM: PKCS#8 (`PRIVATE KEY`), encrypted PKCS#8
+    /// (`ENCRYPTED PRIVATE KEY`, needs `password`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1
+    /// (`EC PRIVATE KEY`): the forms the reference's `--signing-key` reads.
+    pub fn from_pem(pem: &str, password: Option<&[u8]>) -> Result<PrivateKey, KeyError> {
+        let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes())
+            .map_err(|e| KeyError::Pem(e.to_string()))?;
+        let der = Zeroizing::new(der);
+        let signing = match label {
+            "PRIVATE KEY" => from_pkcs8_der(&der)?,
+            "ENCRYPTED PRIVATE KEY" => {
+                let password = password.ok_or(KeyError::PasswordNeeded)?;
+                let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
+                    .map_err(|e| KeyError::Malformed(e.to_string()))?;
+                let plain = info
+                    .decrypt(password)
+                    .map_err(|_| KeyError::WrongPassword)?;
+                from_pkcs8_der(plain.as_bytes())?
+            }
+            "RSA PRIVATE KEY" => {
+                use rsa::pkcs1::DecodeRsaPrivateKey;
+                Signing::Rsa(Box::new(
+                    rsa::PrivateKey::from_pkcs1_der(&der)
+                        .map_err(|e| KeyError::Malformed(e.to_string()))?,
+                ))
+            }
+            "EC PRIVATE KEY" => {
+                if let Ok(key) = p256::SecretKey::from_sec1_der(&der) {
+                    Signing::P256(key.into())
+                } else if let Ok(key) = p384::SecretKey::from_sec1_der(&der) {
+                    Signing::P384(key.into())
+                } else {
+                    return Err(KeyError::Unsupported(
+                        "an EC key that is not on P-256 or P-384, or a malformed SEC1 file".into(),
+                    ));
+                }
+            }
+            other => return Err(wrong_label(other, "a private key")),
+        };
+        PrivateKey::from_signing(signing)
+    }
+
+    fn from_signing(signing: Signing) -> Result<PrivateKey, KeyError> {
+        let (verifying, scheme) = match &signing {
+            Signing::Ed25519(k) => (Verifying::Ed25519(k.verifying_key()), Scheme::Ed25519),
+            Signing::P256(k) => (Verifying::P256(*k.verifying_key()), Scheme::EcdsaP256),
+            Signing::P384(k) => (Verifying::P384(*k.verifying_key()), Scheme::EcdsaP384),
+            Signing::Rsa(k) => {
+                use rsa::traits::PublicKeyParts;
+                let bits = k.n().bit_width() as usize;
+                if !(super::RSA_MIN_BITS..=super::RSA_MAX_BITS).contains(&bits) {
+                    return Err(KeyError::RsaSize { bits });
+                }
+                (
+                    Verifying::Rsa(Box::new(k.to_public_key())),
+                    Scheme::RsaPssSha256,
+                )
+            }
+        };
+        Ok(PrivateKey {
+            public: PublicKey::from_verifying(verifying, scheme)?,
+            signing,
+        })
+    }
+
+    /// The public half.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Writes the key as PKCS#8 PEM, encrypted with `password` when one is given.
+    pub fn to_pkcs8_pem(&self, password: Option<&[u8]>) -> Result<Zeroizing<String>, KeyError> {
+        let der = match &self.signing {
+            Signing::Ed25519(k) => k.to_pkcs8_der(),
+            Signing::P256(k) => k.to_pkcs8_der(),
+            Signing::P384(k) => k.to_pkcs8_der(),
+            Signing::Rsa(k) => k.to_pkcs8_der(),
+        }
+        .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        let (label, der) = match password {
+            None => ("PRIVATE KEY", der),
+            Some(password) => {
+                let mut rng = getrandom::SysRng;
+                let mut salt = [0u8; 16];
+                let mut iv = [0u8; 16];
+                rng.try_fill_bytes(&mut salt)
+                    .and_then(|()| rng.try_fill_bytes(&mut iv))
+                    .map_err(|e| KeyError::Crypto(e.to_string()))?;
+                let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(
+                    PBKDF2_ITERATIONS,
+                    &salt,
+                    iv,
+                )
+                .map_err(|e| KeyError::Crypto(e.to_string()))?;
+                let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_bytes())
+                    .map_err(|e| KeyError::Crypto(e.to_string()))?;
+                let encrypted = info
+                    .encrypt_with_params(params, password)
+                    .map_err(|e| KeyError::Crypto(e.to_string()))?;
+                ("ENCRYPTED PRIVATE KEY", encrypted)
+            }
+        };
+        pkcs8::der::pem::encode_string(label, LineEnding::LF, der.as_bytes())
+            .map(Zeroizing::new)
+            .map_err(|e| KeyError::Crypto(e.to_string()))
+    }
+
+    /// Signs `message` under the key's scheme: raw ed25519, DER ECDSA over SHA-256 (P-256) or
+    /// SHA-384 (P-384), or RSA-PSS-SHA256 with a salt as long as the digest.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let crypto = |e: rsa::signature::Error| KeyError::Crypto(e.to_string());
+        Ok(match &self.signing {
+            Signing::Ed25519(k) => k.try_sign(message).map_err(crypto)?.to_bytes().to_vec(),
+            Signing::P256(k) => {
+                let sig: p256::ecdsa::Signature = k.try_sign(message).map_err(crypto)?;
+                sig.to_der().as_bytes().to_vec()
+            }
+            Signing::P384(k) => {
+                let sig: p384::ecdsa::Signature = k.try_sign(message).map_err(crypto)?;
+                sig.to_der().as_bytes().to_vec()
+            }
+            Signing::Rsa(k) => k
+                .pss_sign::<Sha256>(message)
+                .map_err(|e| KeyError::Crypto(e.to_string()))?,
+        })
+    }
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateKey")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Draws random scalars until one is a valid secret key (all but a negligible share are).
+fn random_scalar<K, const N: usize>(accept: impl Fn(&[u8]) -> Option<K>) -> Result<K, KeyError> {
+    let mut rng = getrandom::SysRng;
+    for _ in 0..64 {
+        let mut bytes = Zeroizing::new([0u8; N]);
+        rng.try_fill_bytes(bytes.as_mut())
+            .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        if let Some(key) = accept(bytes.as_ref()) {
+            return Ok(key);
+        }
+    }
+    Err(KeyError::Crypto("no valid scalar drawn".into()))
+}
+
+fn from_pkcs8_der(der: &[u8]) -> Result<Signing, KeyError> {
+    let info =
+        pkcs8::PrivateKeyInfoRef::try_from(der).map_err(|e| KeyError::Malformed(e.to_string()))?;
+    let malformed = |e: pkcs8::Error| KeyError::Malformed(e.to_string());
+    match info.algorithm.oid.to_string().as_str() {
+        "1.3.101.112" => Ok(Signing::Ed25519(
+            ed25519_dalek::SigningKey::from_pkcs8_der(der).map_err(malformed)?,
+        )),
+        "1.2.840.10045.2.1" => {
+            if let Ok(key) = p256::ecdsa::SigningKey::from_pkcs8_der(der) {
+                Ok(Signing::P256(key))
+            } else if let Ok(key) = p384::ecdsa::SigningKey::from_pkcs8_der(der) {
+                Ok(Signing::P384(key))
+            } else {
+                Err(KeyError::Unsupported(
+                    "an ECDSA key on a curve other than P-256 or P-384".into(),
+                ))
+            }
+        }
+        "1.2.840.113549.1.1.1" => Ok(Signing::Rsa(Box::new(
+            rsa::PrivateKey::from_pkcs8_der(der).map_err(malformed)?,
+        ))),
+        other => Err(KeyError::Unsupported(format!("key algorithm {other}"))),
+    }
+}
+
+/// The error for a PEM block of the wrong kind, with what to do about it.
+pub(super) fn wrong_label(label: &str, wanted: &str) -> KeyError {
+    let hint = match label {
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => "this is a public key: pass the private key file",
+        "PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
+            "this is a private key: pass the public key file (.pub)"
+        }
+        "OPENSSH PRIVATE KEY" => {
+            "OpenSSH keys are not read: convert with `ssh-keygen -p -m PKCS8 -f KEY`"
+        }
+        _ => "expected PEM of type PUBLIC KEY or PRIVATE KEY",
+    };
+    KeyError::WrongKind {
+        found: format!("the file holds a {label:?} block where {wanted} was expected"),
+        hint,
+    }
+}

@@ -1,0 +1,12 @@
+//! Tollgate: in-toto supply-chain metadata (layouts and links), keys and signatures,
+//! wire-compatible with the in-toto reference implementation 3.1.0 and stricter where it is lax.
+//!
+//! Data flows one way: bytes → [`envelope`] (signatures checked over the exact bytes) →
+//! checked [`layout`] and [`link`] types → verification. The library never prints and never
+//! exits; the `tollgate` binary renders its results and owns the exit codes.
+
+#![forbid(unsafe_code)]
+
+pub mod json;
+pub mod keys;
+pub mod limits;

@@ -1,0 +1,65 @@
+//! Named caps on every read of untrusted data.
+//!
+//! Each limit has a documented default and is checked before the work it bounds: file sizes
+//! before the bytes are read, signature counts before any cryptography, artifact counts before
+//! the artifacts are checked. Exceeding one is a typed error that names the limit, never a
+//! silent truncation.
+
+/// Caps on untrusted input, with defaults chosen to fit the largest honest metadata seen in
+/// practice while keeping a hostile file from exhausting memory or time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest metadata file (layout, link or envelope) read, in bytes. A DSSE payload
+    /// decodes to fewer bytes than its envelope, so this caps it too. Default 256 MiB, room for
+    /// a link that records about a million artifacts.
+    pub max_metadata_bytes: u64,
+    /// The most signatures one document may carry, checked before any signature is verified.
+    /// Default 64.
+    pub max_signatures: usize,
+    /// The most artifacts one link may record as materials, and again as products.
+    /// Default 2,000,000.
+    pub max_artifacts: usize,
+    /// The most keys one layout may declare. Default 1,024.
+    pub max_keys: usize,
+}
+
+impl Limits {
+    /// The default caps, documented on each field.
+    pub const DEFAULT: Limits = Limits {
+        max_metadata_bytes: 256 * 1024 * 1024,
+        max_signatures: 64,
+        max_artifacts: 2_000_000,
+        max_keys: 1024,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Which limit an input exceeded; carried inside the errors of the operations that check them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    /// [`Limits::max_metadata_bytes`].
+    MetadataBytes,
+    /// [`Limits::max_signatures`].
+    Signatures,
+    /// [`Limits::max_artifacts`].
+    Artifacts,
+    /// [`Limits::max_keys`].
+    Keys,
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Limit::MetadataBytes => "max_metadata_bytes",
+            Limit::Signatures => "max_signatures",
+            Limit::Artifacts => "max_artifacts",
+            Limit::Keys => "max_keys",
+        })
+    }
+}
