@@ -7,6 +7,19 @@
 
 #![forbid(unsafe_code)]
 
+pub mod artifact;
+pub mod document;
+pub mod envelope;
+pub mod fsio;
 pub mod json;
+pub mod keyring;
 pub mod keys;
+pub mod layout;
 pub mod limits;
+pub mod link;
+pub mod metadata;
+pub mod name;
+pub mod pattern;
+pub mod rule;
+pub mod threshold;
+pub mod timestamp;

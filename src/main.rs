@@ -1,1 +1,7 @@
-fn main() {}
+//! The `tollgate` command: a thin front end over the `tollgate` library.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

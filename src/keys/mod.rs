@@ -348,6 +348,20 @@ impl PublicKey {
         })
     }
 
+    /// The entry a layout's `keys` map holds for this key under `keyid`: the key object with
+    /// `keyid` inside it (the reference requires that field when it reads a layout) and, for a
+    /// legacy key, its `keyid_hash_algorithms`.
+    pub fn to_layout_entry(&self, keyid: &KeyId) -> Value {
+        let mut entry = self.to_key_object();
+        if let Value::Object(map) = &mut entry {
+            map.insert("keyid".into(), Value::String(keyid.to_string()));
+            if let Some(algorithms) = &self.hash_algorithms {
+                map.insert("keyid_hash_algorithms".into(), algorithms.clone());
+            }
+        }
+        entry
+    }
+
     /// The keyid the current reference computes: the SHA-256 of the canonical JSON of
     /// `{"keytype", "scheme", "keyval"}`.
     pub fn keyid(&self) -> KeyId {

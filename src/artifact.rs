@@ -1,0 +1,241 @@
+//! Artifact names and digest sets as checked types.
+//!
+//! An [`ArtifactPath`] is relative, `/`-separated and normalised, so that a rule such as
+//! `DISALLOW foo` can never be dodged by recording `./foo` or `a/../foo` (THREATS F1-F4). A
+//! [`DigestSet`] maps hash algorithm names to lowercase hex of the right length (F10).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Why an artifact name or digest is rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArtifactError {
+    /// A name that is not a normalised relative path.
+    #[error("artifact path {path:?}: {reason}")]
+    Path {
+        /// The name as given.
+        path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A digest value that is not lowercase hex of the algorithm's length.
+    #[error("artifact {path:?}: digest {algorithm:?}: {reason}")]
+    Digest {
+        /// The artifact.
+        path: String,
+        /// The algorithm name.
+        algorithm: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A checked artifact name: non-empty, relative, `/`-separated, with no empty, `.` or `..`
+/// component, no backslash, no control character, and not a Windows drive path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ArtifactPath(String);
+
+impl ArtifactPath {
+    /// Checks `path`.
+    pub fn new(path: &str) -> Result<ArtifactPath, ArtifactError> {
+        let fail = |reason| {
+            Err(ArtifactError::Path {
+                path: path.to_owned(),
+                reason,
+            })
+        };
+        if path.is_empty() {
+            return fail("empty");
+        }
+        if path.chars().any(char::is_control) {
+            return fail("contains a control character");
+        }
+        if path.contains('\\') {
+            return fail("contains a backslash: artifact paths use '/'");
+        }
+        if path.starts_with('/') {
+            return fail("absolute: artifact paths are relative");
+        }
+        let bytes = path.as_bytes();
+        if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+            return fail("a drive path: artifact paths are relative");
+        }
+        for component in path.split('/') {
+            match component {
+                "" => return fail("not normalised: empty component ('//' or a trailing '/')"),
+                "." | ".." => return fail("not normalised: '.' or '..' component"),
+                _ => {}
+            }
+        }
+        Ok(ArtifactPath(path.to_owned()))
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ArtifactPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Hex lengths of the algorithms whose digest length is known. Other algorithm names are
+/// accepted with any even, non-zero length of lowercase hex.
+const KNOWN_LENGTHS: &[(&str, &[usize])] = &[
+    ("md5", &[32]),
+    ("sha1", &[40]),
+    ("sha224", &[56]),
+    ("sha256", &[64]),
+    ("sha384", &[96]),
+    ("sha512", &[128]),
+    ("sha512_224", &[56]),
+    ("sha512_256", &[64]),
+    ("sha3_224", &[56]),
+    ("sha3_256", &[64]),
+    ("sha3_384", &[96]),
+    ("sha3_512", &[128]),
+    ("blake2b", &[128]),
+    ("blake2s", &[64]),
+    ("blake2b-256", &[64]),
+    ("gitCommit", &[40, 64]),
+    ("gitTree", &[40, 64]),
+    ("gitBlob", &[40, 64]),
+    ("dirHash1", &[64]),
+];
+
+/// A checked digest set: algorithm name to lowercase hex digest, at least one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestSet(BTreeMap<String, String>);
+
+impl DigestSet {
+    /// Checks the digests recorded for the artifact `path`.
+    pub fn new(path: &str, digests: BTreeMap<String, String>) -> Result<DigestSet, ArtifactError> {
+        let fail = |algorithm: &str, reason: String| {
+            Err(ArtifactError::Digest {
+                path: path.to_owned(),
+                algorithm: algorithm.to_owned(),
+                reason,
+            })
+        };
+        if digests.is_empty() {
+            return fail("", "no digest recorded".into());
+        }
+        for (algorithm, value) in &digests {
+            let name_ok = !algorithm.is_empty()
+                && algorithm
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !name_ok {
+                return fail(algorithm, "not a hash algorithm name".into());
+            }
+            if value.is_empty() {
+                return fail(algorithm, "empty".into());
+            }
+            if !value
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            {
+                return fail(algorithm, "not lowercase hex".into());
+            }
+            let lengths = KNOWN_LENGTHS
+                .iter()
+                .find(|(name, _)| name == algorithm)
+                .map(|(_, lengths)| *lengths);
+            match lengths {
+                Some(lengths) if !lengths.contains(&value.len()) => {
+                    return fail(
+                        algorithm,
+                        format!("{} hex characters, expected {lengths:?}", value.len()),
+                    );
+                }
+                None if value.len() % 2 != 0 => {
+                    return fail(algorithm, "odd number of hex characters".into());
+                }
+                _ => {}
+            }
+        }
+        Ok(DigestSet(digests))
+    }
+
+    /// The digests by algorithm.
+    pub fn digests(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+}
+
+/// The artifacts of one side of a link (materials or products).
+pub type Artifacts = BTreeMap<ArtifactPath, DigestSet>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f1_non_normalised_paths_rejected() {
+        for path in [
+            "dir/../foo",
+            "./foo",
+            "foo//bar",
+            "foo/",
+            ".",
+            "..",
+            "a/./b",
+            "",
+        ] {
+            assert!(
+                matches!(ArtifactPath::new(path), Err(ArtifactError::Path { .. })),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn f2_absolute_and_drive_paths_rejected() {
+        for path in ["/etc/passwd", "C:\\x", "C:/x", "\\\\server\\share", "//x"] {
+            assert!(ArtifactPath::new(path).is_err(), "{path}");
+        }
+    }
+
+    #[test]
+    fn f3_f4_backslashes_and_control_characters_rejected() {
+        for path in ["a\\b", "a\nb", "a\tb", "a\u{7f}b", "a\rb"] {
+            assert!(ArtifactPath::new(path).is_err(), "{path:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_names_accepted() {
+        for path in [
+            "foo",
+            "dir/sub/file.tar.gz",
+            "héllo wörld.txt",
+            "quote\"name",
+            ".hidden",
+            "a..b",
+            "dir:foo",
+        ] {
+            assert_eq!(ArtifactPath::new(path).expect(path).as_str(), path);
+        }
+    }
+
+    #[test]
+    fn f10_malformed_digests_rejected() {
+        let one = |alg: &str, value: &str| {
+            DigestSet::new("p", BTreeMap::from([(alg.to_owned(), value.to_owned())]))
+        };
+        let good = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert!(one("sha256", good).is_ok());
+        assert!(one("sha256", &good[..62]).is_err());
+        assert!(one("sha256", &good.to_uppercase()).is_err());
+        assert!(one("sha256", &format!("{}zz", &good[..62])).is_err());
+        assert!(one("sha256", "").is_err());
+        assert!(one("sha 256", good).is_err());
+        assert!(one("newhash", "abcd").is_ok());
+        assert!(one("newhash", "abc").is_err());
+        assert!(DigestSet::new("p", BTreeMap::new()).is_err());
+    }
+}

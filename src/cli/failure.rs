@@ -1,0 +1,102 @@
+//! How a failed command is reported: one message naming the file and what went wrong, an
+//! optional line saying what to do, and an exit code.
+
+use std::path::Path;
+
+use tollgate::document::DocumentError;
+use tollgate::envelope::EnvelopeError;
+use tollgate::fsio::FsError;
+use tollgate::keys::KeyError;
+
+/// A signature or policy did not verify.
+pub const NOT_VERIFIED: u8 = 1;
+/// Bad input or usage.
+pub const USAGE: u8 = 2;
+/// An internal or I/O error.
+pub const INTERNAL: u8 = 3;
+
+/// A failed command.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code.
+    pub code: u8,
+    /// What went wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    /// A failure with an exit code and message.
+    pub fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds what to do.
+    pub fn hint(mut self, hint: impl Into<String>) -> Failure {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Writes the failure to stderr.
+    pub fn print(&self) {
+        eprintln!("tollgate: error: {}", self.message);
+        if let Some(hint) = &self.hint {
+            eprintln!("  hint: {hint}");
+        }
+    }
+
+    /// A file-system error.
+    pub fn fs(err: FsError) -> Failure {
+        let code = match &err {
+            FsError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => USAGE,
+            FsError::Io { .. } => INTERNAL,
+            _ => USAGE,
+        };
+        Failure::new(code, err.to_string())
+    }
+
+    /// A key that cannot be read or used.
+    pub fn key(path: &Path, err: KeyError) -> Failure {
+        let failure = Failure::new(USAGE, format!("{}: {err}", path.display()));
+        match err {
+            KeyError::PasswordNeeded => {
+                failure.hint("pass --password-file FILE, --password-env VAR, or --prompt")
+            }
+            KeyError::WrongPassword => failure.hint("check the password source"),
+            _ => failure,
+        }
+    }
+
+    /// A metadata file that cannot be signed or does not verify.
+    pub fn document(path: &Path, err: DocumentError) -> Failure {
+        let code = match &err {
+            DocumentError::Envelope(
+                EnvelopeError::Threshold { .. }
+                | EnvelopeError::NoSignatures
+                | EnvelopeError::WrongPayloadType(_),
+            ) => NOT_VERIFIED,
+            _ => USAGE,
+        };
+        let message = format!("{}: {err}", path.display());
+        let failure = Failure::new(code, message);
+        match err {
+            DocumentError::Envelope(EnvelopeError::Threshold { signers, .. }) => {
+                let mut notes = Vec::new();
+                if signers.unattributed > 0 {
+                    notes.push(format!(
+                        "{} signature(s) verified under none of the given keys",
+                        signers.unattributed
+                    ));
+                }
+                notes.push("check that you passed the right public keys".into());
+                failure.hint(notes.join("; "))
+            }
+            _ => failure,
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Command-line parsing, rendering and exit codes. Everything that prints or exits lives here;
+//! the work is the library's.
+//!
+//! Exit codes: 0 success; 1 a signature or a policy did not verify; 2 bad input or usage;
+//! 3 an internal or I/O error.
+
+mod failure;
+mod keyfile;
+mod keygen;
+mod keys;
+mod sign;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// in-toto supply-chain security: keys, signed layouts and links, verification.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a key pair: PATH (private, mode 0600) and PATH.pub.
+    Keygen(keygen::Args),
+    /// Inspect public keys.
+    #[command(subcommand)]
+    Key(keys::Command),
+    /// Sign a layout or link, or check its signatures with --verify.
+    Sign(sign::Args),
+}
+
+/// Runs the command line and turns its outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return match err.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(failure::USAGE),
+            };
+        }
+    };
+    let outcome = match cli.command {
+        Command::Keygen(args) => keygen::run(args),
+        Command::Key(command) => keys::run(command),
+        Command::Sign(args) => sign::run(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            failure.print();
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! The two signature envelopes in-toto metadata travels in, detected per file.
+//!
+//! - **Classic** (`{"signed": {...}, "signatures": [{"keyid", "sig"}]}`): `sig` is hex over the
+//!   securesystemslib canonical JSON of `signed`, recomputed from the parsed value.
+//! - **DSSE** (`{"payload", "payloadType", "signatures": [{"keyid", "sig"}]}`): `sig` is base64
+//!   over `PAE(payloadType, payload)`, the payload bytes exactly as stored. They are verified
+//!   first; the payload type is checked next; only then is the payload parsed (THREATS C1, C5).
+//!
+//! Every envelope is decoded under [`Limits`]: its size before parsing and its number of
+//! signatures before any cryptography.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use crate::json::{self, JsonError, PythonStyle};
+use crate::keyring::KeyRing;
+use crate::keys::{KeyError, KeyId, PrivateKey};
+use crate::limits::{Limit, Limits};
+use crate::threshold::{self, Signature, Signers, ThresholdError};
+
+/// The DSSE payload type of in-toto metadata.
+pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+
+/// Which envelope a document uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `signed` + `signatures`, hex signatures over canonical JSON.
+    Classic,
+    /// DSSE, base64 signatures over the pre-authentication encoding of the payload.
+    Dsse,
+}
+
+impl Format {
+    /// The format's name as users see it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Classic => "classic",
+            Format::Dsse => "DSSE",
+        }
+    }
+}
+
+/// Why an envelope is malformed or does not verify.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// The file is larger than a limit allows.
+    #[error("metadata too large: {size} bytes, over the limit {limit} of {max} bytes")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit's value.
+        max: u64,
+        /// Which limit.
+        limit: Limit,
+    },
+    /// The file is not strict JSON.
+    #[error(transparent)]
+    Json(#[from] JsonError),
+    /// Neither envelope form.
+    #[error(
+        "not in-toto metadata: expected a classic envelope ({{\"signed\", \"signatures\"}}) \
+         or a DSSE envelope ({{\"payload\", \"payloadType\", \"signatures\"}})"
+    )]
+    UnknownFormat,
+    /// A field of the envelope is missing, of the wrong type, or unknown.
+    #[error("{format} envelope: {reason}")]
+    Field {
+        /// The envelope form.
+        format: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// More signatures than [`Limits::max_signatures`].
+    #[error("{count} signatures, over the limit {limit} of {max}")]
+    TooManySignatures {
+        /// How many the document carries.
+        count: usize,
+        /// The limit's value.
+        max: usize,
+        /// Which limit.
+        limit: Limit,
+    },
+    /// A signature value is not valid hex or base64 (THREATS A9, C3).
+    #[error("signature {index}: invalid signature encoding: {reason}")]
+    SignatureEncoding {
+        /// The signature's position in the list.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The payload is not valid base64 (THREATS C3).
+    #[error("DSSE payload: invalid base64: {0}")]
+    PayloadEncoding(String),
+    /// The envelope carries no signature (THREATS C4).
+    #[error("the metadata is not signed (its signature list is empty)")]
+    NoSignatures,
+    /// Not enough distinct trusted keys signed.
+    #[error("signature check failed: {source}")]
+    Threshold {
+        /// The count.
+        #[source]
+        source: ThresholdError,
+        /// Who signed.
+        signers: Signers,
+    },
+    /// A DSSE payload type other than in-toto's (THREATS C1).
+    #[error("DSSE payloadType is {0:?}, expected {PAYLOAD_TYPE:?}")]
+    WrongPayloadType(String),
+    /// The verified payload is not strict JSON.
+    #[error("DSSE payload: {0}")]
+    Payload(#[source] JsonError),
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Sign(#[from] KeyError),
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    Classic {
+        signed: Value,
+    },
+    Dsse {
+        payload_type: String,
+        payload: Vec<u8>,
+    },
+}
+
+/// A decoded envelope: its body and signatures, not yet verified.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    body: Body,
+    signatures: Vec<Signature>,
+}
+
+/// What verification hands on: the payload of an envelope enough trusted keys signed.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The payload: `signed` of a classic envelope, or the DSSE payload parsed strictly from
+    /// the exact bytes that were verified.
+    pub payload: Value,
+    /// The envelope form.
+    pub format: Format,
+    /// Which trusted keys signed.
+    pub signers: Signers,
+}
+
+impl Envelope {
+    /// Decodes an envelope of either form. The signature list may be empty here (an unsigned
+    /// file to be signed); [`Envelope::verify`] rejects that.
+    pub fn from_bytes(bytes: &[u8], limits: &Limits) -> Result<Envelope, EnvelopeError> {
+        check_size(bytes.len(), limits)?;
+        let value = json::parse(bytes)?;
+        let Value::Object(object) = value else {
+            return Err(EnvelopeError::UnknownFormat);
+        };
+        if object.contains_key("signed") {
+            Envelope::classic_from(object, limits)
+        } else if object.contains_key("payload") {
+            Envelope::dsse_from(object, limits)
+        } else {
+            Err(EnvelopeError::UnknownFormat)
+        }
+    }
+
+    /// An unsigned envelope around `payload`. A DSSE payload is serialised as the reference
+    /// serialises it (`json.dumps(sort_keys=True)`).
+    pub fn unsigned(payload: Value, format: Format) -> Envelope {
+        let body = match format {
+            Format::Classic => Body::Classic { signed: payload },
+            Format::Dsse => Body::Dsse {
+                payload_type: PAYLOAD_TYPE.to_owned(),
+                payload: json::to_python_json(&payload, PythonStyle::OneLine),
+            },
+        };
+        Envelope {
+            body,
+            signatures: Vec::new(),
+        }
+    }
+
+    fn classic_from(
+        mut object: Map<String, Value>,
+        limits: &Limits,
+    ) -> Result<Envelope, EnvelopeError> {
+        let field = |reason: String| EnvelopeError::Field {
+            format: "classic",
+            reason,
+        };
+        only_fields(&object, &["signed", "signatures"]).map_err(field)?;
+        let signed = object.remove("signed").unwrap_or(Value::Null);
+        if !signed.is_object() {
+            return Err(field("\"signed\" must be an object".into()));
+        }
+        let signatures = decode_signatures(object.get("signatures"), limits, "classic", |s| {
+            if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err("hex must be lowercase".to_owned());
+            }
+            hex::decode(s).map_err(|e| e.to_string())
+        })?;
+        if signatures.iter().any(|s| s.keyid.is_none()) {
+            return Err(field("every signature needs a \"keyid\"".into()));
+        }
+        Ok(Envelope {
+            body: Body::Classic { signed },
+            signatures,
+        })
+    }
+
+    fn dsse_from(object: Map<String, Value>, limits: &Limits) -> Result<Envelope, EnvelopeError> {
+        let field = |reason: String| EnvelopeError::Field {
+            format: "DSSE",
+            reason,
+        };
+        only_fields(&object, &["payload", "payloadType", "signatures"]).map_err(field)?;
+        let text = |name: &str| {
+            object
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| field(format!("{name:?} must be a string")))
+        };
+        let payload_type = text("payloadType")?.to_owned();
+        let payload = decode_base64(text("payload")?).map_err(EnvelopeError::PayloadEncoding)?;
+        let signatures =
+            decode_signatures(object.get("signatures"), limits, "DSSE", decode_base64)?;
+        Ok(Envelope {
+            body: Body::Dsse {
+                payload_type,
+                payload,
+            },
+            signatures,
+        })
+    }
+
+    /// The envelope form.
+    pub fn format(&self) -> Format {
+        match self.body {
+            Body::Classic { .. } => Format::Classic,
+            Body::Dsse { .. } => Format::Dsse,
+        }
+    }
+
+    /// The signatures, as decoded.
+    pub fn signatures(&self) -> &[Signature] {
+        &self.signatures
+    }
+
+    /// The bytes the signatures cover: canonical JSON of `signed`, or the DSSE PAE.
+    pub fn signed_bytes(&self) -> Result<Vec<u8>, EnvelopeError> {
+        match &self.body {
+            Body::Classic { signed } => Ok(json::canonical(signed)?),
+            Body::Dsse {
+                payload_type,
+                payload,
+            } => Ok(pae(payload_type, payload)),
+        }
+    }
+
+    /// The payload without any signature check: for the tools that sign, which must read what
+    /// they are about to vouch for. Never use it to decide trust.
+    pub fn unverified_payload(&self) -> Result<Value, EnvelopeError> {
+        match &self.body {
+            Body::Classic { signed } => Ok(signed.clone()),
+            Body::Dsse { payload, .. } => json::parse(payload).map_err(EnvelopeError::Payload),
+        }
+    }
+
+    /// Verifies the envelope against `ring`: at least `threshold` distinct keys of the ring
+    /// must have signed (at least one, always). For DSSE the payload type is checked after the
+    /// signatures and before the payload is parsed.
+    pub fn verify(&self, ring: &KeyRing, threshold: usize) -> Result<Verified, EnvelopeError> {
+        if self.signatures.is_empty() {
+            return Err(EnvelopeError::NoSignatures);
+        }
+        let message = self.signed_bytes()?;
+        let signers = threshold::signers(&message, &self.signatures, ring);
+        if let Err(source) = threshold::require(&signers.keys, threshold) {
+            return Err(EnvelopeError::Threshold { source, signers });
+        }
+        let payload = match &self.body {
+            Body::Classic { signed } => signed.clone(),
+            Body::Dsse {
+                payload_type,
+                payload,
+            } => {
+                if payload_type != PAYLOAD_TYPE {
+                    return Err(EnvelopeError::WrongPayloadType(payload_type.clone()));
+                }
+                json::parse(payload).map_err(EnvelopeError::Payload)?
+            }
+        };
+        Ok(Verified {
+            payload,
+            format: self.format(),
+            signers,
+        })
+    }
+
+    /// Adds a signature by `key` over the envelope's signed bytes.
+    pub fn sign(&mut self, key: &PrivateKey) -> Result<KeyId, EnvelopeError> {
+        let keyid = key.public_key().keyid();
+        let sig = key.sign(&self.signed_bytes()?)?;
+        self.signatures.push(Signature {
+            keyid: Some(keyid.to_string()),
+            sig,
+        });
+        Ok(keyid)
+    }
+
+    /// Removes every signature.
+    pub fn clear_signatures(&mut self) {
+        self.signatures.clear();
+    }
+
+    /// Whether `keyid` already has a signature here (by its claimed keyid).
+    pub fn has_signature_from(&self, keyid: &KeyId) -> bool {
+        self.signatures
+            .iter()
+            .any(|s| s.keyid.as_deref() == Some(keyid.as_str()))
+    }
+
+    /// The file bytes, as the reference writes them: classic with `indent=1`, DSSE on one
+    /// line, keys sorted and non-ASCII escaped in both.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match &self.body {
+            Body::Classic { signed } => {
+                let signatures: Vec<Value> = self
+                    .signatures
+                    .iter()
+                    .map(|s| json!({ "keyid": s.keyid, "sig": hex::encode(&s.sig) }))
+                    .collect();
+                json::to_python_json(
+                    &json!({ "signed": signed, "signatures": signatures }),
+                    PythonStyle::Indented,
+                )
+            }
+            Body::Dsse {
+                payload_type,
+                payload,
+            } => {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let signatures: Vec<Value> = self
+                    .signatures
+                    .iter()
+                    .map(|s| {
+                        let mut sig = Map::new();
+                        if let Some(keyid) = &s.keyid {
+                            sig.insert("keyid".into(), Value::String(keyid.clone()));
+                        }
+                        sig.insert("sig".into(), Value::String(b64.encode(&s.sig)));
+                        Value::Object(sig)
+                    })
+                    .collect();
+                json::to_python_json(
+                    &json!({
+                        "payload": b64.encode(payload),
+                        "payloadType": payload_type,
+                        "signatures": signatures,
+                    }),
+                    PythonStyle::OneLine,
+                )
+            }
+        }
+    }
+}
+
+/// The DSSE v1 pre-authentication encoding: `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP
+/// body`, lengths in bytes as decimal ASCII.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + payload_type.len() + 32);
+    out.extend_from_slice(b"DSSEv1 ");
+    out.extend_from_slice(payload_type.len().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload_type.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload.len().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Decodes base64 in the standard or the URL-safe alphabet (DSSE requires both), padded or
+/// not, but never a mixture of alphabets, whitespace, wrong padding or non-zero trailing bits,
+/// so that one text decodes to at most one byte string (THREATS C3).
+pub fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+    use base64::alphabet;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+    let standard = text.contains(['+', '/']);
+    let url_safe = text.contains(['-', '_']);
+    if standard && url_safe {
+        return Err("mixes the standard and URL-safe alphabets".into());
+    }
+    let padding = if text.ends_with('=') {
+        DecodePaddingMode::RequireCanonical
+    } else {
+        DecodePaddingMode::RequireNone
+    };
+    let config = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(padding)
+        .with_decode_allow_trailing_bits(false);
+    let alphabet = if url_safe {
+        &alphabet::URL_SAFE
+    } else {
+        &alphabet::STANDARD
+    };
+    GeneralPurpose::new(alphabet, config)
+        .decode(text)
+        .map_err(|e| e.to_string())
+}
+
+fn check_size(size: usize, limits: &Limits) -> Result<(), EnvelopeError> {
+    if size as u64 > limits.max_metadata_bytes {
+        return Err(EnvelopeError::TooLarge {
+            size: size as u64,
+            max: limits.max_metadata_bytes,
+            limit: Limit::MetadataBytes,
+        });
+    }
+    Ok(())
+}
+
+fn only_fields(object: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
+    for name in allowed {
+        if !object.contains_key(*name) {
+            return Err(format!("missing field {name:?}"));
+        }
+    }
+    match object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(unknown) => Err(format!("unknown field {unknown:?}")),
+        None => Ok(()),
+    }
+}
+
+fn decode_signatures(
+    list: Option<&Value>,
+    limits: &Limits,
+    format: &'static str,
+    decode: impl Fn(&str) -> Result<Vec<u8>, String>,
+) -> Result<Vec<Signature>, EnvelopeError> {
+    let field = |reason: String| EnvelopeError::Field { format, reason };
+    let items = list
+        .and_then(Value::as_array)
+        .ok_or_else(|| field("\"signatures\" must be a list".into()))?;
+    if items.len() > limits.max_signatures {
+        return Err(EnvelopeError::TooManySignatures {
+            count: items.len(),
+            max: limits.max_signatures,
+            limit: Limit::Signatures,
+        });
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let object = item
+                .as_object()
+                .ok_or_else(|| field(format!("signature {index} must be an object")))?;
+            if let Some(unknown) = object.keys().find(|k| *k != "keyid" && *k != "sig") {
+                return Err(field(format!(
+                    "signature {index}: unknown field {unknown:?}"
+                )));
+            }
+            let keyid = match object.get("keyid") {
+                None => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => {
+                    return Err(field(format!(
+                        "signature {index}: \"keyid\" must be a string"
+                    )));
+                }
+            };
+            let text = object
+                .get("sig")
+                .and_then(Value::as_str)
+                .ok_or_else(|| field(format!("signature {index}: \"sig\" must be a string")))?;
+            if text.is_empty() {
+                return Err(EnvelopeError::SignatureEncoding {
+                    index,
+                    reason: "empty".into(),
+                });
+            }
+            let sig = decode(text)
+                .map_err(|reason| EnvelopeError::SignatureEncoding { index, reason })?;
+            Ok(Signature { keyid, sig })
+        })
+        .collect()
+}
+
+/// The keyids of `signers`, for messages.
+pub fn describe(keys: &BTreeSet<KeyId>) -> String {
+    keys.iter()
+        .map(|k| k.short())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
