@@ -2,8 +2,6 @@
 //! operations that treat a file as one thing: signing it (the work of `in-toto-sign`) and
 //! checking who signed it.
 
-use serde_json::Value;
-
 use crate::envelope::{Envelope, EnvelopeError, Format, Verified};
 use crate::json;
 use crate::keyring::KeyRing;
@@ -150,9 +148,4 @@ pub fn verify_all(bytes: &[u8], ring: &KeyRing, limits: &Limits) -> Result<Check
     let verified = envelope.verify(ring, ring.len())?;
     let metadata = Metadata::from_value(&verified.payload, limits)?;
     Ok(Checked { verified, metadata })
-}
-
-/// The payload's `_type`, for messages about a file that has not been checked.
-pub fn kind_hint(payload: &Value) -> Option<Kind> {
-    Kind::of(payload).ok()
 }

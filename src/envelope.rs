@@ -9,8 +9,6 @@
 //! Every envelope is decoded under [`Limits`]: its size before parsing and its number of
 //! signatures before any cryptography.
 
-use std::collections::BTreeSet;
-
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
@@ -487,12 +485,4 @@ fn decode_signatures(
             Ok(Signature { keyid, sig })
         })
         .collect()
-}
-
-/// The keyids of `signers`, for messages.
-pub fn describe(keys: &BTreeSet<KeyId>) -> String {
-    keys.iter()
-        .map(|k| k.short())
-        .collect::<Vec<_>>()
-        .join(", ")
 }

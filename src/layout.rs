@@ -157,7 +157,7 @@ pub struct Inspection {
 #[serde(deny_unknown_fields)]
 struct RawLayout {
     #[serde(rename = "_type")]
-    type_: String,
+    _type: String,
     expires: String,
     #[serde(default)]
     readme: String,
@@ -208,9 +208,14 @@ fn one() -> i64 {
 impl Layout {
     /// Checks a layout's payload (the `signed` part, or the parsed DSSE payload).
     pub fn from_value(value: &Value, limits: &Limits) -> Result<Layout, LayoutError> {
+        // The type first, so that a link given as a layout says so (THREATS B8).
+        let found = value
+            .get("_type")
+            .and_then(Value::as_str)
+            .unwrap_or("no _type");
+        expect_type("_type", found, "layout")?;
         let raw: RawLayout = crate::metadata::deserialize(value)
             .map_err(|(path, message)| LayoutError::Schema { path, message })?;
-        expect_type("_type", &raw.type_, "layout")?;
         let expires = timestamp::parse(&raw.expires)?;
         let keys = parse_keys(raw.keys, limits)?;
 
@@ -387,12 +392,13 @@ fn parse_keys(keys: Map<String, Value>, limits: &Limits) -> Result<KeyRing, Layo
         };
         let keyid: KeyId = declared.parse().map_err(key_error)?;
         // The reference writes the keyid inside the key object too; it must agree.
-        if let Some(inner) = object.as_object_mut().and_then(|o| o.remove("keyid")) {
-            if inner.as_str() != Some(keyid.as_str()) {
-                return Err(key_error(KeyError::KeyObject(format!(
-                    "its \"keyid\" field {inner} differs from the keyid it is listed under"
-                ))));
-            }
+        let inner = object.as_object_mut().and_then(|o| o.remove("keyid"));
+        if let Some(inner) = inner
+            && inner.as_str() != Some(keyid.as_str())
+        {
+            return Err(key_error(KeyError::KeyObject(format!(
+                "its \"keyid\" field {inner} differs from the keyid it is listed under"
+            ))));
         }
         let key = PublicKey::from_key_object(&object).map_err(key_error)?;
         ring.insert(keyid, key)?;
@@ -468,19 +474,19 @@ fn check_targets<'a>(
     rules: impl Iterator<Item = (&'static str, usize, &'a ArtifactRule)>,
 ) -> Result<(), LayoutError> {
     for (list, index, rule) in rules {
-        if let RuleKind::Match { from, .. } = rule.kind() {
-            if !allowed.contains(from) {
-                let reason = if inspections.contains(from) {
-                    "step rules are applied before inspections run, so they cannot refer to one"
-                } else {
-                    "no step or inspection of that name in the layout"
-                };
-                return Err(LayoutError::MatchTarget {
-                    location: format!("{location} {list}[{index}]"),
-                    step: from.to_string(),
-                    reason,
-                });
-            }
+        if let RuleKind::Match { from, .. } = rule.kind()
+            && !allowed.contains(from)
+        {
+            let reason = if inspections.contains(from) {
+                "step rules are applied before inspections run, so they cannot refer to one"
+            } else {
+                "no step or inspection of that name in the layout"
+            };
+            return Err(LayoutError::MatchTarget {
+                location: format!("{location} {list}[{index}]"),
+                step: from.to_string(),
+                reason,
+            });
         }
     }
     Ok(())

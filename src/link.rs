@@ -71,7 +71,7 @@ pub struct Link {
 #[serde(deny_unknown_fields)]
 struct RawLink {
     #[serde(rename = "_type")]
-    type_: String,
+    _type: String,
     name: String,
     #[serde(default)]
     command: Vec<String>,
@@ -88,14 +88,19 @@ struct RawLink {
 impl Link {
     /// Checks a link's payload (the `signed` part, or the parsed DSSE payload).
     pub fn from_value(value: &Value, limits: &Limits) -> Result<Link, LinkError> {
-        let raw: RawLink = crate::metadata::deserialize(value)
-            .map_err(|(path, message)| LinkError::Schema { path, message })?;
-        if raw.type_ != "link" {
+        // The type first, so that a layout given as a link says so (THREATS B8).
+        let found = value
+            .get("_type")
+            .and_then(Value::as_str)
+            .unwrap_or("no _type");
+        if found != "link" {
             return Err(LinkError::Schema {
                 path: "_type".into(),
-                message: format!("expected \"link\", got {:?}", raw.type_),
+                message: format!("expected \"link\", got {found:?}"),
             });
         }
+        let raw: RawLink = crate::metadata::deserialize(value)
+            .map_err(|(path, message)| LinkError::Schema { path, message })?;
         Ok(Link {
             name: StepName::new(&raw.name)?,
             command: raw.command,

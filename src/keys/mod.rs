@@ -172,6 +172,9 @@ enum Verifying {
 pub struct PublicKey {
     verifying: Verifying,
     scheme: Scheme,
+    /// `keytype` exactly as the key object holds it (older files say `ecdsa-sha2-nistp256`
+    /// where newer ones say `ecdsa`): keyids hash this text.
+    keytype: String,
     /// `keyval.public` exactly as the key object holds it: keyids hash this text.
     public: String,
     /// `keyid_hash_algorithms` when the key object declared it (legacy securesystemslib).
@@ -226,6 +229,7 @@ impl PublicKey {
             fingerprint: Sha256::digest(&spki).into(),
             verifying,
             scheme,
+            keytype: scheme.keytype().to_owned(),
             public,
             hash_algorithms: None,
         })
@@ -334,6 +338,7 @@ impl PublicKey {
             fingerprint: Sha256::digest(&spki).into(),
             verifying,
             scheme,
+            keytype: keytype.to_owned(),
             public: public.to_owned(),
             hash_algorithms,
         })
@@ -342,7 +347,7 @@ impl PublicKey {
     /// The key object as the reference writes it into a layout.
     pub fn to_key_object(&self) -> Value {
         json!({
-            "keytype": self.scheme.keytype(),
+            "keytype": self.keytype,
             "scheme": self.scheme.name(),
             "keyval": { "public": self.public },
         })

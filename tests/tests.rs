@@ -1,0 +1,9 @@
+//! Tollgate's integration tests, in one binary. Threat-row tests are named after their row in
+//! the project's threat catalogue (`a2_...`, `b1_...`); interoperability tests run the Python
+//! reference implementation, which `common::reference` installs on first use.
+
+mod common;
+
+mod cli;
+mod interop;
+mod threats;

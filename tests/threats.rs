@@ -1,0 +1,817 @@
+//! One test per row of the threat catalogue that the foundation covers, each asserting the
+//! specific error, not just that something failed.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tollgate::envelope::{self, Envelope, EnvelopeError, Format};
+use tollgate::fsio::{self, FsError};
+use tollgate::json::JsonError;
+use tollgate::keyring::{KeyRing, KeyRingError};
+use tollgate::keys::{KeyError, KeyId, PrivateKey, PublicKey};
+use tollgate::layout::{Layout, LayoutError};
+use tollgate::limits::{Limit, Limits};
+use tollgate::link::{Link, LinkError};
+use tollgate::metadata::{Kind, MetadataError};
+
+use crate::common::*;
+
+fn limits() -> Limits {
+    Limits::default()
+}
+
+/// A signed envelope around `payload` as file bytes.
+fn signed(payload: Value, format: Format, keys: &[&PrivateKey]) -> Vec<u8> {
+    let mut envelope = Envelope::unsigned(payload, format);
+    for key in keys {
+        envelope.sign(key).expect("sign");
+    }
+    envelope.to_bytes()
+}
+
+fn ring(keys: &[&PublicKey]) -> KeyRing {
+    KeyRing::from_keys(keys.iter().map(|k| (*k).clone())).expect("ring")
+}
+
+fn verify(
+    bytes: &[u8],
+    ring: &KeyRing,
+    threshold: usize,
+) -> Result<envelope::Verified, EnvelopeError> {
+    Envelope::from_bytes(bytes, &limits())?.verify(ring, threshold)
+}
+
+fn link_payload(name: &str) -> Value {
+    json!({
+        "_type": "link",
+        "name": name,
+        "command": ["make"],
+        "materials": {"src/a.c": {"sha256": "a".repeat(64)}},
+        "products": {"a.out": {"sha256": "b".repeat(64)}},
+        "byproducts": {"return-value": 0, "stdout": TRICKY_TEXT},
+        "environment": {},
+    })
+}
+
+/// A layout with one step `build` performed by `alice` and an inspection `check`.
+fn layout_payload(alice: &PublicKey) -> Value {
+    let keyid = alice.keyid();
+    json!({
+        "_type": "layout",
+        "expires": "2099-01-01T00:00:00Z",
+        "readme": "",
+        "keys": { keyid.as_str(): alice.to_layout_entry(&keyid) },
+        "steps": [{
+            "_type": "step",
+            "name": "build",
+            "threshold": 1,
+            "pubkeys": [keyid.as_str()],
+            "expected_command": ["make"],
+            "expected_materials": [["ALLOW", "src/*"], ["DISALLOW", "*"]],
+            "expected_products": [["CREATE", "a.out"], ["DISALLOW", "*"]],
+        }],
+        "inspect": [{
+            "_type": "inspection",
+            "name": "check",
+            "run": ["true"],
+            "expected_materials": [["MATCH", "*", "WITH", "PRODUCTS", "FROM", "build"]],
+            "expected_products": [],
+        }],
+    })
+}
+
+fn layout_err(payload: &Value) -> LayoutError {
+    Layout::from_value(payload, &limits()).expect_err("layout must be rejected")
+}
+
+#[test]
+fn a_valid_layout_loads() {
+    let alice = load_public("ed25519");
+    let layout = Layout::from_value(&layout_payload(&alice), &limits()).expect("valid");
+    assert_eq!(layout.steps[0].name.as_str(), "build");
+    assert_eq!(layout.steps[0].pubkeys, vec![alice.keyid()]);
+    assert_eq!(layout.inspections[0].run, vec!["true".to_owned()]);
+    // The full form is stable: loading what to_value writes gives the same form.
+    let again = Layout::from_value(&layout.to_value(), &limits()).expect("valid");
+    assert_eq!(again.to_value(), layout.to_value());
+}
+
+#[test]
+fn a2_duplicate_signature_counts_once() {
+    let alice = load_private("ed25519");
+    let bob = load_private("bob-ed25519");
+    let mut value: Value =
+        serde_json::from_slice(&signed(link_payload("build"), Format::Classic, &[&alice]))
+            .expect("json");
+    let first = value["signatures"][0].clone();
+    value["signatures"] = json!([first.clone(), first]);
+    let bytes = serde_json::to_vec(&value).expect("json");
+    let both = ring(&[alice.public_key(), bob.public_key()]);
+    match verify(&bytes, &both, 2) {
+        Err(EnvelopeError::Threshold { source, signers }) => {
+            assert_eq!(source.signed, BTreeSet::from([alice.public_key().keyid()]));
+            assert_eq!(signers.repeats, 1);
+        }
+        other => panic!("expected a threshold failure, got {other:?}"),
+    }
+    // Two distinct keys do meet a threshold of two.
+    let bytes = signed(link_payload("build"), Format::Classic, &[&alice, &bob]);
+    assert_eq!(
+        verify(&bytes, &both, 2)
+            .expect("two keys")
+            .signers
+            .keys
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn a3_one_key_under_two_keyids_is_rejected() {
+    let alice = load_public("ed25519");
+    let mut payload = layout_payload(&alice);
+    let legacy = alice.legacy_keyid();
+    payload["keys"][legacy.as_str()] = alice.to_layout_entry(&legacy);
+    assert!(matches!(
+        layout_err(&payload),
+        LayoutError::KeyRing(KeyRingError::DuplicateKey { .. })
+    ));
+
+    // The same ECDSA key with another keytype label and another PEM line ending.
+    let p256 = load_public("ecdsa-p256");
+    let object = p256.to_key_object();
+    let mut relabelled = object.clone();
+    relabelled["keytype"] = Value::from("ecdsa-sha2-nistp256");
+    let mut crlf = object.clone();
+    crlf["keyval"]["public"] = Value::from(
+        object["keyval"]["public"]
+            .as_str()
+            .expect("pem")
+            .replace('\n', "\r\n"),
+    );
+    for variant in [relabelled, crlf] {
+        let key = PublicKey::from_key_object(&variant).expect("same key, other form");
+        assert_ne!(key.keyid(), p256.keyid());
+        let mut ring = KeyRing::from_keys([p256.clone()]).expect("ring");
+        assert!(matches!(
+            ring.insert(key.keyid(), key),
+            Err(KeyRingError::DuplicateKey { .. })
+        ));
+    }
+}
+
+#[test]
+fn a4_keyid_hint_never_attributes_a_signature() {
+    let alice = load_private("ed25519");
+    let bob = load_private("bob-ed25519");
+    let mut value: Value =
+        serde_json::from_slice(&signed(link_payload("build"), Format::Classic, &[&alice]))
+            .expect("json");
+    // Claim the signature is bob's.
+    value["signatures"][0]["keyid"] = Value::from(bob.public_key().keyid().to_string());
+    let bytes = serde_json::to_vec(&value).expect("json");
+    match verify(&bytes, &ring(&[bob.public_key()]), 1) {
+        Err(EnvelopeError::Threshold { source, signers }) => {
+            assert!(source.signed.is_empty());
+            assert_eq!(signers.unattributed, 1);
+        }
+        other => panic!("expected a threshold failure, got {other:?}"),
+    }
+    let verified = verify(&bytes, &ring(&[alice.public_key(), bob.public_key()]), 1)
+        .expect("alice's key verifies it");
+    assert_eq!(
+        verified.signers.keys,
+        BTreeSet::from([alice.public_key().keyid()])
+    );
+}
+
+#[test]
+fn a5_keyid_that_does_not_name_its_key_is_rejected() {
+    let alice = load_public("ed25519");
+    let bob = load_public("bob-ed25519");
+    let mut payload = layout_payload(&alice);
+    let entry = payload["keys"][alice.keyid().as_str()].clone();
+    let mut wrong = entry.clone();
+    wrong["keyid"] = Value::from(bob.keyid().to_string());
+    payload["keys"] = json!({ bob.keyid().as_str(): wrong });
+    payload["steps"][0]["pubkeys"] = json!([bob.keyid().as_str()]);
+    let err = layout_err(&payload);
+    assert!(
+        matches!(
+            err,
+            LayoutError::KeyRing(KeyRingError::KeyIdMismatch { .. })
+        ),
+        "{err}"
+    );
+
+    // The legacy keyid form is accepted.
+    let legacy = alice.legacy_keyid();
+    let mut payload = layout_payload(&alice);
+    payload["keys"] = json!({ legacy.as_str(): alice.to_layout_entry(&legacy) });
+    payload["steps"][0]["pubkeys"] = json!([legacy.as_str()]);
+    Layout::from_value(&payload, &limits()).expect("legacy keyid accepted");
+}
+
+#[test]
+fn a6_a7_e2_links_count_only_for_their_verified_key() {
+    // Bob's link for alice's step, stored under alice's keyid prefix, adds nothing.
+    let alice = load_private("ed25519");
+    let bob = load_private("bob-ed25519");
+    let bytes = signed(link_payload("build"), Format::Classic, &[&bob]);
+    match verify(&bytes, &ring(&[alice.public_key()]), 1) {
+        Err(EnvelopeError::Threshold { source, .. }) => assert!(source.signed.is_empty()),
+        other => panic!("expected a threshold failure, got {other:?}"),
+    }
+    // A link signed by alice but naming another step says so when read as that step's link.
+    let bytes = signed(link_payload("test"), Format::Classic, &[&alice]);
+    let verified = verify(&bytes, &ring(&[alice.public_key()]), 1).expect("signature ok");
+    let link = Link::from_value(&verified.payload, &limits()).expect("valid link");
+    assert_eq!(link.name.as_str(), "test");
+}
+
+#[test]
+fn a8_unsigned_or_foreign_signed_layout_is_rejected() {
+    let alice = load_private("ed25519");
+    let bob = load_private("bob-ed25519");
+    let payload = layout_payload(alice.public_key());
+    let unsigned = Envelope::unsigned(payload.clone(), Format::Dsse).to_bytes();
+    assert!(matches!(
+        verify(&unsigned, &ring(&[alice.public_key()]), 1),
+        Err(EnvelopeError::NoSignatures)
+    ));
+    let by_bob = signed(payload, Format::Dsse, &[&bob]);
+    assert!(matches!(
+        verify(&by_bob, &ring(&[alice.public_key()]), 1),
+        Err(EnvelopeError::Threshold { .. })
+    ));
+}
+
+#[test]
+fn a9_malformed_signature_bytes_are_rejected_without_panic() {
+    let message = b"message";
+    for kind in KEY_TYPES {
+        let key = load_private(kind);
+        let public = key.public_key();
+        let good = key.sign(message).expect("sign");
+        assert!(public.verify(message, &good).is_ok(), "{kind}");
+        let mut longer = good.clone();
+        longer.push(0);
+        for bad in [
+            Vec::new(),
+            vec![0u8; 3],
+            good[..good.len() - 1].to_vec(),
+            longer,
+        ] {
+            assert!(public.verify(message, &bad).is_err(), "{kind}");
+        }
+    }
+    // A non-canonical ed25519 S (S + L) is refused by strict verification.
+    let key = load_private("ed25519");
+    let mut sig = key.sign(b"m").expect("sign");
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let sum = u16::from(sig[32 + i]) + u16::from(L[i]) + carry;
+        sig[32 + i] = sum as u8;
+        carry = sum >> 8;
+    }
+    assert!(key.public_key().verify(b"m", &sig).is_err());
+
+    // Signature text that is not hex or base64, or uppercase hex, is an encoding error.
+    let alice = load_private("ed25519");
+    let mut value: Value =
+        serde_json::from_slice(&signed(link_payload("build"), Format::Classic, &[&alice]))
+            .expect("json");
+    for bad in ["zz", "ABCD", "abc"] {
+        value["signatures"][0]["sig"] = Value::from(bad);
+        let bytes = serde_json::to_vec(&value).expect("json");
+        assert!(matches!(
+            Envelope::from_bytes(&bytes, &limits()),
+            Err(EnvelopeError::SignatureEncoding { index: 0, .. })
+        ));
+    }
+}
+
+#[test]
+fn a10_scheme_and_key_type_confusion_is_rejected() {
+    let ed = load_public("ed25519");
+    let mut object = ed.to_key_object();
+    object["scheme"] = Value::from("rsassa-pss-sha256");
+    assert!(matches!(
+        PublicKey::from_key_object(&object),
+        Err(KeyError::SchemeMismatch { .. })
+    ));
+    object["scheme"] = Value::from("ed448");
+    assert!(matches!(
+        PublicKey::from_key_object(&object),
+        Err(KeyError::SchemeMismatch { .. })
+    ));
+    let p256 = load_public("ecdsa-p256");
+    let mut object = p256.to_key_object();
+    object["scheme"] = Value::from("ecdsa-sha2-nistp384");
+    assert!(matches!(
+        PublicKey::from_key_object(&object),
+        Err(KeyError::SchemeMismatch { .. })
+    ));
+
+    // RSA below 2048 bits, and absurdly large moduli, are refused.
+    use rsa::pkcs8::EncodePublicKey;
+    let small = rsa::PrivateKey::new(&mut getrandom::SysRng, 1024).expect("generate");
+    let pem = small
+        .to_public_key()
+        .to_public_key_pem(Default::default())
+        .expect("pem");
+    assert!(matches!(
+        PublicKey::from_pem(&pem),
+        Err(KeyError::RsaSize { bits: 1024 })
+    ));
+    let mut modulus = vec![0xffu8; 16384 / 8];
+    modulus[2047] = 0xfb;
+    let n = rsa::BoxedUint::from_be_slice(&modulus, 16384).expect("n");
+    let e = rsa::BoxedUint::from_be_slice(&[1, 0, 1], 32).expect("e");
+    let huge = rsa::PublicKey::new_unchecked(n, e);
+    let der = huge.to_public_key_der().expect("der");
+    assert!(matches!(
+        PublicKey::from_spki_der(der.as_bytes()),
+        Err(KeyError::RsaSize { bits: 16384 })
+    ));
+}
+
+#[test]
+fn a11_extra_signatures_from_unauthorised_keys_do_not_count_or_fail() {
+    let alice = load_private("ed25519");
+    let bob = load_private("bob-ed25519");
+    let bytes = signed(link_payload("build"), Format::Dsse, &[&bob, &alice]);
+    let verified = verify(&bytes, &ring(&[alice.public_key()]), 1).expect("alice suffices");
+    assert_eq!(
+        verified.signers.keys,
+        BTreeSet::from([alice.public_key().keyid()])
+    );
+    assert_eq!(verified.signers.unattributed, 1);
+}
+
+#[test]
+fn b1_duplicate_keys_in_an_artifact_map_are_rejected() {
+    let alice = load_private("ed25519");
+    let text =
+        String::from_utf8(signed(link_payload("build"), Format::Classic, &[&alice])).expect("utf8");
+    let digest = "a".repeat(64);
+    let entry = format!("\"src/a.c\": {{\n    \"sha256\": \"{digest}\"\n   }}");
+    assert!(text.contains(&entry), "fixture layout changed");
+    let doubled = text.replacen(&entry, &format!("{entry},\n   {entry}"), 1);
+    match Envelope::from_bytes(doubled.as_bytes(), &limits()) {
+        Err(EnvelopeError::Json(JsonError::DuplicateKey { key, .. })) => assert_eq!(key, "src/a.c"),
+        other => panic!("expected a duplicate key error, got {other:?}"),
+    }
+}
+
+#[test]
+fn b2_unknown_and_case_variant_fields_are_rejected() {
+    let alice = load_public("ed25519");
+    let mut payload = layout_payload(&alice);
+    payload["inspect"][0]["Run"] = json!(["rm", "-rf", "/"]);
+    match layout_err(&payload) {
+        LayoutError::Schema { path, message } => {
+            assert_eq!(path, "inspect[0].Run");
+            assert!(message.contains("unknown field `Run`"), "{message}");
+        }
+        other => panic!("expected a schema error, got {other}"),
+    }
+    let mut link = link_payload("build");
+    link["Products"] = json!({});
+    assert!(matches!(
+        Link::from_value(&link, &limits()),
+        Err(LinkError::Schema { .. })
+    ));
+}
+
+#[test]
+fn b3_reformatted_classic_metadata_still_verifies() {
+    let alice = load_private("ed25519");
+    let bytes = signed(link_payload("build"), Format::Classic, &[&alice]);
+    let value: Value = serde_json::from_slice(&bytes).expect("json");
+    // Other whitespace, other key order (serde_json sorts differently? it keeps its own), and
+    // ASCII escaped as \u escapes.
+    let compact = serde_json::to_string(&value).expect("json");
+    let escaped = compact.replace("\"make\"", "\"m\\u0061ke\"");
+    assert_ne!(compact, escaped);
+    let reordered = escaped.replacen("{\"signatures\":", "{ \"signatures\" :\n", 1);
+    verify(reordered.as_bytes(), &ring(&[alice.public_key()]), 1).expect("still verifies");
+}
+
+#[test]
+fn b8_type_confusion_is_rejected() {
+    let alice = load_public("ed25519");
+    let layout = layout_payload(&alice);
+    let link = link_payload("build");
+    match Layout::from_value(&link, &limits()) {
+        Err(LayoutError::Schema { path, message }) => {
+            assert_eq!(path, "_type");
+            assert!(
+                message.contains("expected \"layout\", got \"link\""),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match Link::from_value(&layout, &limits()) {
+        Err(LinkError::Schema { path, message }) => {
+            assert_eq!(path, "_type");
+            assert!(message.contains("got \"layout\""), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        Kind::Layout.expect(&link),
+        Err(MetadataError::WrongType {
+            expected: "layout",
+            ..
+        })
+    ));
+    let mut untyped = link.clone();
+    untyped.as_object_mut().expect("object").remove("_type");
+    assert!(matches!(
+        Kind::of(&untyped),
+        Err(MetadataError::WrongType { .. })
+    ));
+    let mut step = layout.clone();
+    step["steps"][0]["_type"] = Value::from("inspection");
+    assert!(matches!(layout_err(&step), LayoutError::Schema { .. }));
+}
+
+#[test]
+fn c1_wrong_payload_type_is_rejected_after_the_signature_check() {
+    let alice = load_private("ed25519");
+    let payload = tollgate::json::to_python_json(
+        &link_payload("build"),
+        tollgate::json::PythonStyle::OneLine,
+    );
+    for payload_type in [
+        "application/json",
+        "application/vnd.in-toto+JSON",
+        "application/vnd.in-toto+json ",
+        "application/vnd.in-toto.provenance+json",
+    ] {
+        let pae = envelope::pae(payload_type, &payload);
+        let sig = alice.sign(&pae).expect("sign");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let doc = json!({
+            "payload": b64.encode(&payload),
+            "payloadType": payload_type,
+            "signatures": [{"keyid": alice.public_key().keyid().as_str(), "sig": b64.encode(sig)}],
+        });
+        let bytes = serde_json::to_vec(&doc).expect("json");
+        match verify(&bytes, &ring(&[alice.public_key()]), 1) {
+            Err(EnvelopeError::WrongPayloadType(found)) => assert_eq!(found, payload_type),
+            other => panic!("{payload_type:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn c2_pae_matches_the_dsse_test_vector() {
+    assert_eq!(
+        envelope::pae("http://example.com/HelloWorld", b"hello world"),
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    );
+    // Lengths are in bytes, not characters.
+    assert_eq!(
+        envelope::pae("t\u{e9}", "\u{2713}".as_bytes()),
+        "DSSEv1 3 t\u{e9} 3 \u{2713}".as_bytes()
+    );
+}
+
+#[test]
+fn c3_base64_is_decoded_strictly() {
+    let standard = envelope::decode_base64("+/+/AA==").expect("standard, padded");
+    assert_eq!(
+        envelope::decode_base64("-_-_AA==").expect("url-safe"),
+        standard
+    );
+    assert_eq!(
+        envelope::decode_base64("-_-_AA").expect("unpadded"),
+        standard
+    );
+    for bad in [
+        "+/-_AA==",
+        "+/+/ AA==",
+        "+/+/\nAA==",
+        "+/+/AA=",
+        "+/+/AA===",
+        "+/+/AB==",
+        "*a==",
+        "A",
+    ] {
+        assert!(envelope::decode_base64(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn c4_empty_signature_list_or_signature_is_rejected() {
+    let alice = load_private("ed25519");
+    let bytes = signed(link_payload("build"), Format::Dsse, &[&alice]);
+    let mut value: Value = serde_json::from_slice(&bytes).expect("json");
+    value["signatures"][0]["sig"] = Value::from("");
+    assert!(matches!(
+        Envelope::from_bytes(&serde_json::to_vec(&value).expect("json"), &limits()),
+        Err(EnvelopeError::SignatureEncoding { .. })
+    ));
+    value["signatures"] = json!([]);
+    assert!(matches!(
+        verify(
+            &serde_json::to_vec(&value).expect("json"),
+            &ring(&[alice.public_key()]),
+            1
+        ),
+        Err(EnvelopeError::NoSignatures)
+    ));
+}
+
+#[test]
+fn c5_unverified_payload_is_never_parsed() {
+    let alice = load_private("ed25519");
+    let bob = load_private("bob-ed25519");
+    let hostile = "[".repeat(100_000).into_bytes();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let sig = bob
+        .sign(&envelope::pae(envelope::PAYLOAD_TYPE, &hostile))
+        .expect("sign");
+    let doc = json!({
+        "payload": b64.encode(&hostile),
+        "payloadType": envelope::PAYLOAD_TYPE,
+        "signatures": [{"keyid": "x", "sig": b64.encode(sig)}],
+    });
+    let bytes = serde_json::to_vec(&doc).expect("json");
+    assert!(matches!(
+        verify(&bytes, &ring(&[alice.public_key()]), 1),
+        Err(EnvelopeError::Threshold { .. })
+    ));
+    // Signed by a trusted key, the same body is parsed, and refused as too deep.
+    assert!(matches!(
+        verify(&bytes, &ring(&[bob.public_key()]), 1),
+        Err(EnvelopeError::Payload(JsonError::TooDeep))
+    ));
+}
+
+#[test]
+fn d2_layout_expiry_must_be_strict() {
+    let alice = load_public("ed25519");
+    for bad in [
+        "2099-01-01T00:00:00+00:00",
+        "2099-01-01T00:00:00.0Z",
+        "2099-01-01",
+    ] {
+        let mut payload = layout_payload(&alice);
+        payload["expires"] = Value::from(bad);
+        assert!(
+            matches!(layout_err(&payload), LayoutError::Expires(_)),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn d6_inconsistent_layouts_are_rejected_at_load() {
+    let alice = load_public("ed25519");
+    let bob = load_public("bob-ed25519");
+    let base = layout_payload(&alice);
+
+    let mut twice = base.clone();
+    let step = twice["steps"][0].clone();
+    twice["steps"] = json!([step.clone(), step]);
+    assert!(matches!(layout_err(&twice), LayoutError::DuplicateName(n) if n == "build"));
+
+    let mut clash = base.clone();
+    clash["inspect"][0]["name"] = Value::from("build");
+    assert!(matches!(layout_err(&clash), LayoutError::DuplicateName(_)));
+
+    for threshold in [json!(0), json!(-1), json!(2)] {
+        let mut t = base.clone();
+        t["steps"][0]["threshold"] = threshold.clone();
+        assert!(
+            matches!(layout_err(&t), LayoutError::Threshold { .. }),
+            "{threshold}"
+        );
+    }
+    let mut boolean = base.clone();
+    boolean["steps"][0]["threshold"] = Value::from(true);
+    assert!(matches!(layout_err(&boolean), LayoutError::Schema { .. }));
+
+    let mut missing = base.clone();
+    missing["steps"][0]["pubkeys"] = json!([bob.keyid().as_str()]);
+    assert!(matches!(layout_err(&missing), LayoutError::Pubkeys { .. }));
+
+    let mut unknown = base.clone();
+    unknown["steps"][0]["expected_materials"] =
+        json!([["MATCH", "*", "WITH", "PRODUCTS", "FROM", "biuld"]]);
+    match layout_err(&unknown) {
+        LayoutError::MatchTarget { location, step, .. } => {
+            assert_eq!(location, "step \"build\" expected_materials[0]");
+            assert_eq!(step, "biuld");
+        }
+        other => panic!("{other}"),
+    }
+
+    let mut to_inspection = base.clone();
+    to_inspection["steps"][0]["expected_materials"] =
+        json!([["MATCH", "*", "WITH", "PRODUCTS", "FROM", "check"]]);
+    assert!(matches!(
+        layout_err(&to_inspection),
+        LayoutError::MatchTarget { .. }
+    ));
+}
+
+#[test]
+fn e6_path_like_names_are_rejected_in_layouts_and_links() {
+    let alice = load_public("ed25519");
+    for name in ["../x", "/abs", "a/b", ".", "..", "a\u{0}b"] {
+        let mut payload = layout_payload(&alice);
+        payload["steps"][0]["name"] = Value::from(name);
+        assert!(
+            matches!(layout_err(&payload), LayoutError::Name { .. }),
+            "{name:?}"
+        );
+        assert!(
+            matches!(
+                Link::from_value(&link_payload(name), &limits()),
+                Err(LinkError::Name(_))
+            ),
+            "{name:?}"
+        );
+    }
+}
+
+#[test]
+fn f1_to_f4_f10_bad_artifacts_in_links_are_rejected() {
+    for path in [
+        "dir/../foo",
+        "./foo",
+        "foo//bar",
+        "foo/",
+        "/etc/passwd",
+        "C:\\x",
+        "a\\b",
+        "a\nb",
+    ] {
+        let mut link = link_payload("build");
+        link["products"] = json!({ path: {"sha256": "b".repeat(64)} });
+        assert!(
+            matches!(
+                Link::from_value(&link, &limits()),
+                Err(LinkError::Artifact {
+                    field: "products",
+                    ..
+                })
+            ),
+            "{path:?}"
+        );
+    }
+    for digest in [
+        json!({"sha256": "B".repeat(64)}),
+        json!({"sha256": "b"}),
+        json!({}),
+    ] {
+        let mut link = link_payload("build");
+        link["materials"] = json!({ "a": digest });
+        assert!(matches!(
+            Link::from_value(&link, &limits()),
+            Err(LinkError::Artifact {
+                field: "materials",
+                ..
+            })
+        ));
+    }
+}
+
+#[test]
+fn f5_rule_grammar_errors_name_the_step_and_index() {
+    let alice = load_public("ed25519");
+    let mut payload = layout_payload(&alice);
+    payload["steps"][0]["expected_products"] = json!([
+        ["CREATE", "a.out"],
+        ["MATCH", "foo", "WITH", "PRODUCTS", "FROM"]
+    ]);
+    let err = layout_err(&payload);
+    assert!(matches!(err, LayoutError::Rule { .. }));
+    assert!(
+        err.to_string()
+            .starts_with("step \"build\" expected_products[1]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn h1_oversized_metadata_is_refused_before_reading_it_all() {
+    let dir = tempdir();
+    let path = dir.path().join("big.link");
+    std::fs::write(&path, vec![b' '; 4096]).expect("write");
+    assert!(matches!(
+        fsio::read_capped(&path, 1024, Limit::MetadataBytes),
+        Err(FsError::TooLarge { max: 1024, .. })
+    ));
+    let small = Limits {
+        max_metadata_bytes: 100,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        Envelope::from_bytes(&[b' '; 101], &small),
+        Err(EnvelopeError::TooLarge {
+            limit: Limit::MetadataBytes,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn h2_too_many_signatures_are_refused_before_any_cryptography() {
+    let alice = load_private("ed25519");
+    let mut value: Value =
+        serde_json::from_slice(&signed(link_payload("build"), Format::Classic, &[&alice]))
+            .expect("json");
+    let one = value["signatures"][0].clone();
+    value["signatures"] = Value::Array(vec![one; 65]);
+    let bytes = serde_json::to_vec(&value).expect("json");
+    assert!(matches!(
+        Envelope::from_bytes(&bytes, &limits()),
+        Err(EnvelopeError::TooManySignatures {
+            count: 65,
+            max: 64,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn h3_too_many_artifacts_are_refused() {
+    let small = Limits {
+        max_artifacts: 1,
+        ..Limits::default()
+    };
+    let mut link = link_payload("build");
+    link["materials"] = json!({"a": {"sha256": "a".repeat(64)}, "b": {"sha256": "a".repeat(64)}});
+    assert!(matches!(
+        Link::from_value(&link, &small),
+        Err(LinkError::TooManyArtifacts {
+            count: 2,
+            limit: Limit::Artifacts,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn j4_public_key_where_private_expected_and_the_reverse() {
+    let public = std::fs::read_to_string(example_key("ed25519", "pub")).expect("read");
+    let private = std::fs::read_to_string(example_key("ed25519", "pem")).expect("read");
+    assert!(matches!(
+        PrivateKey::from_pem(&public, None),
+        Err(KeyError::WrongKind { .. })
+    ));
+    assert!(matches!(
+        PublicKey::from_pem(&private),
+        Err(KeyError::WrongKind { .. })
+    ));
+    let encrypted = std::fs::read_to_string(example_key("ed25519-encrypted", "pem")).expect("read");
+    assert!(matches!(
+        PrivateKey::from_pem(&encrypted, None),
+        Err(KeyError::PasswordNeeded)
+    ));
+    assert!(matches!(
+        PrivateKey::from_pem(&encrypted, Some(b"wrong")),
+        Err(KeyError::WrongPassword)
+    ));
+    let key = PrivateKey::from_pem(&encrypted, Some(b"correct horse battery staple"))
+        .expect("right password");
+    assert_eq!(
+        key.public_key().keyid(),
+        load_public("ed25519-encrypted").keyid()
+    );
+}
+
+#[test]
+fn keys_round_trip_through_pem_and_sign_in_every_kind() {
+    use tollgate::keys::KeyKind;
+    for kind in [
+        KeyKind::Ed25519,
+        KeyKind::EcdsaP256,
+        KeyKind::EcdsaP384,
+        KeyKind::Rsa(2048),
+    ] {
+        let key = PrivateKey::generate(kind).expect("generate");
+        for password in [None, Some(&b"pw"[..])] {
+            let pem = key.to_pkcs8_pem(password).expect("pem");
+            let again = PrivateKey::from_pem(&pem, password).expect("read back");
+            assert_eq!(again.public_key().keyid(), key.public_key().keyid());
+        }
+        let sig = key.sign(b"payload").expect("sign");
+        key.public_key().verify(b"payload", &sig).expect("verify");
+        assert!(key.public_key().verify(b"payloaD", &sig).is_err());
+        let public = PublicKey::from_pem(&key.public_key().to_pem().expect("pem")).expect("pem");
+        assert_eq!(public.keyid(), key.public_key().keyid());
+        assert_eq!(KeyId::clone(&public.keyid()), key.public_key().keyid());
+    }
+}
