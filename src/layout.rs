@@ -208,12 +208,12 @@ fn one() -> i64 {
 impl Layout {
     /// Checks a layout's payload (the `signed` part, or the parsed DSSE payload).
     pub fn from_value(value: &Value, limits: &Limits) -> Result<Layout, LayoutError> {
-        // The type first, so that a link given as a layout says so (THREATS B8).
-        let found = value
-            .get("_type")
-            .and_then(Value::as_str)
-            .unwrap_or("no _type");
-        expect_type("_type", found, "layout")?;
+        if let Some(message) = crate::metadata::type_mismatch(value, "layout") {
+            return Err(LayoutError::Schema {
+                path: "_type".into(),
+                message,
+            });
+        }
         let raw: RawLayout = crate::metadata::deserialize(value)
             .map_err(|(path, message)| LayoutError::Schema { path, message })?;
         let expires = timestamp::parse(&raw.expires)?;

@@ -88,15 +88,10 @@ struct RawLink {
 impl Link {
     /// Checks a link's payload (the `signed` part, or the parsed DSSE payload).
     pub fn from_value(value: &Value, limits: &Limits) -> Result<Link, LinkError> {
-        // The type first, so that a layout given as a link says so (THREATS B8).
-        let found = value
-            .get("_type")
-            .and_then(Value::as_str)
-            .unwrap_or("no _type");
-        if found != "link" {
+        if let Some(message) = crate::metadata::type_mismatch(value, "link") {
             return Err(LinkError::Schema {
                 path: "_type".into(),
-                message: format!("expected \"link\", got {found:?}"),
+                message,
             });
         }
         let raw: RawLink = crate::metadata::deserialize(value)

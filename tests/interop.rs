@@ -152,6 +152,78 @@ fn layouts_signed_by_tollgate_verify_with_the_reference() {
 }
 
 #[test]
+fn links_signed_by_tollgate_verify_with_the_reference() {
+    let reference = Reference::get();
+    let dir = tempdir();
+    for kind in KEY_TYPES {
+        let key = private_copy(kind, dir.path());
+        for format in FORMATS {
+            let unsigned = dir.path().join(format!("{kind}-{format}.unsigned"));
+            let link = serde_json::json!({
+                "_type": "link",
+                "name": "build",
+                "command": ["sh", "-c", TRICKY_TEXT],
+                "materials": {"h\u{e9}llo w\u{f6}rld.txt": {"sha256": "a".repeat(64)}},
+                "products": {},
+                "byproducts": {"return-value": 0, "stdout": TRICKY_TEXT, "stderr": ""},
+                "environment": {},
+            });
+            fs::write(&unsigned, serde_json::to_vec(&link).expect("json")).expect("write");
+            let signed = dir.path().join(format!("{kind}-{format}.link"));
+            let out = run(tollgate()
+                .arg("sign")
+                .arg(&unsigned)
+                .arg("-k")
+                .arg(&key)
+                .arg("-o")
+                .arg(&signed)
+                .arg(format!("--{format}")));
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            let out = run(reference
+                .tool("in-toto-sign")
+                .arg("-f")
+                .arg(&signed)
+                .arg("-k")
+                .arg(example_key(kind, "pub"))
+                .arg("--verify"));
+            assert_eq!(
+                code(&out),
+                0,
+                "in-toto-sign {kind} {format}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn the_example_layout_verifies_with_tollgate_and_the_reference() {
+    let reference = Reference::get();
+    let layout = repo().join("layouts/demo.layout");
+    let owner = example_key("ed25519", "pub");
+    let out = run(tollgate()
+        .args(["sign", "--verify"])
+        .arg(&layout)
+        .arg("--key")
+        .arg(&owner));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(reference
+        .tool("in-toto-sign")
+        .arg("-f")
+        .arg(&layout)
+        .arg("-k")
+        .arg(&owner)
+        .arg("--verify"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // The readable source and the signed file hold the same layout.
+    let source: Value =
+        serde_json::from_slice(&fs::read(repo().join("layouts/demo.layout.json")).expect("read"))
+            .expect("json");
+    let signed: Value = serde_json::from_slice(&fs::read(&layout).expect("read")).expect("json");
+    assert_eq!(signed["signed"], source);
+}
+
+#[test]
 fn a_layout_signed_by_several_tollgate_keys_verifies_with_the_reference() {
     let reference = Reference::get();
     let dir = tempdir();
@@ -295,7 +367,7 @@ fn metadata_signed_by_the_reference_verifies_with_tollgate() {
 fn a1_every_single_byte_mutation_of_reference_metadata_is_rejected() {
     let reference = Reference::get();
     let limits = Limits::default();
-    for kind in ["ed25519", "ecdsa-p256", "rsa"] {
+    for kind in KEY_TYPES {
         let dir = tempdir();
         let ring = KeyRing::from_keys([load_public(kind)]).expect("ring");
         for file in reference_fixtures(reference, dir.path(), kind) {
@@ -331,6 +403,58 @@ fn a1_every_single_byte_mutation_of_reference_metadata_is_rejected() {
                 "{}: {accepted} accepted",
                 file.display()
             );
+        }
+    }
+}
+
+#[test]
+fn keys_written_by_tollgate_load_in_the_reference() {
+    let reference = Reference::get();
+    let dir = tempdir();
+    let password = dir.path().join("password");
+    fs::write(&password, "hunter2 with spaces\n").expect("write");
+    let bare = dir.path().join("bare.layout");
+    fs::write(
+        &bare,
+        serde_json::to_vec(&bare_layout("keys")).expect("json"),
+    )
+    .expect("write");
+    for kind in KEY_TYPES {
+        for encrypted in [false, true] {
+            let key = dir.path().join(format!("{kind}-{encrypted}.key"));
+            let mut keygen = tollgate();
+            keygen
+                .args(["keygen", "--type", keygen_type(kind), "-o"])
+                .arg(&key);
+            if encrypted {
+                keygen.arg("--password-file").arg(&password);
+            }
+            let out = run(&mut keygen);
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            let signed = dir.path().join(format!("{kind}-{encrypted}.layout"));
+            let mut sign = reference.script("sign-layout");
+            sign.arg("--in")
+                .arg(&bare)
+                .arg("--key")
+                .arg(&key)
+                .arg("--out")
+                .arg(&signed);
+            if encrypted {
+                sign.arg("--password-file").arg(&password);
+            }
+            let out = run(&mut sign);
+            assert_eq!(
+                code(&out),
+                0,
+                "the reference cannot use {kind}: {}",
+                stderr(&out)
+            );
+            let out = run(tollgate()
+                .args(["sign", "--verify"])
+                .arg(&signed)
+                .arg("-k")
+                .arg(pub_of(&key)));
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
         }
     }
 }

@@ -155,7 +155,13 @@ impl PrivateKey {
     /// Writes the key as PKCS#8 PEM, encrypted with `password` when one is given.
     pub fn to_pkcs8_pem(&self, password: Option<&[u8]>) -> Result<Zeroizing<String>, KeyError> {
         let der = match &self.signing {
-            Signing::Ed25519(k) => k.to_pkcs8_der(),
+            // PKCS#8 v1, without the optional public key: OpenSSL 3.0 and pyca/cryptography
+            // (so the reference) cannot read the v2 form ed25519-dalek writes by default.
+            Signing::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: k.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_der(),
             Signing::P256(k) => k.to_pkcs8_der(),
             Signing::P384(k) => k.to_pkcs8_der(),
             Signing::Rsa(k) => k.to_pkcs8_der(),
