@@ -458,3 +458,83 @@ fn keys_written_by_tollgate_load_in_the_reference() {
         }
     }
 }
+
+#[test]
+fn a_layout_built_with_the_reference_api_loads_and_keeps_its_form() {
+    let reference = Reference::get();
+    let dir = tempdir();
+    let bare = dir.path().join("bare.layout");
+    let out = run(reference
+        .script("make-layout")
+        .arg("--out")
+        .arg(&bare)
+        .args(["--expires", "2099-01-01T00:00:00Z", "--readme", TRICKY_TEXT])
+        .arg("--key")
+        .arg(example_key("ed25519", "pub"))
+        .arg("--key")
+        .arg(example_key("rsa", "pub"))
+        .arg("--steps"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let signed = dir.path().join("root.layout");
+    let key = private_copy("ecdsa-p384", dir.path());
+    let out = run(reference
+        .script("sign-layout")
+        .arg("--in")
+        .arg(&bare)
+        .arg("--key")
+        .arg(&key)
+        .arg("--out")
+        .arg(&signed));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let bytes = fs::read(&signed).expect("read");
+    let ring = KeyRing::from_keys([load_public("ecdsa-p384")]).expect("ring");
+    let verified = Envelope::from_bytes(&bytes, &Limits::default())
+        .expect("decode")
+        .verify(&ring, 1)
+        .expect("verify");
+    let layout = tollgate::layout::Layout::from_value(&verified.payload, &Limits::default())
+        .expect("the reference's layout is valid for tollgate");
+    let names: Vec<&str> = layout.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["clone", "package"]);
+    assert_eq!(layout.steps[1].threshold, 2);
+    assert_eq!(layout.steps[1].pubkeys.len(), 2);
+    assert_eq!(layout.inspections[0].run, ["tar", "xzf", "project.tar.gz"]);
+    assert_eq!(layout.readme, TRICKY_TEXT);
+    // Tollgate's full form of a layout is the reference's, field for field.
+    assert_eq!(layout.to_value(), verified.payload);
+
+    // Signed by tollgate with a deterministic (ed25519) key, the file is byte for byte the one
+    // the reference writes with the same key, in both envelopes.
+    let ed25519 = private_copy("ed25519", dir.path());
+    for format in FORMATS {
+        let theirs = dir.path().join(format!("theirs-{format}.layout"));
+        let mut command = reference.script("sign-layout");
+        command
+            .arg("--in")
+            .arg(&bare)
+            .arg("--key")
+            .arg(&ed25519)
+            .arg("--out")
+            .arg(&theirs);
+        if format == "dsse" {
+            command.arg("--dsse");
+        }
+        assert_eq!(code(&run(&mut command)), 0);
+        let ours = dir.path().join(format!("ours-{format}.layout"));
+        let out = run(tollgate()
+            .arg("sign")
+            .arg(&bare)
+            .arg("-k")
+            .arg(&ed25519)
+            .arg("-o")
+            .arg(&ours)
+            .arg(format!("--{format}")));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(
+            String::from_utf8(fs::read(&ours).expect("read")).expect("utf8"),
+            String::from_utf8(fs::read(&theirs).expect("read")).expect("utf8"),
+            "{format}"
+        );
+    }
+}

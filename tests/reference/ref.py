@@ -13,7 +13,7 @@ so the output is what the reference itself would produce:
 
     keyid PUBPEM          print the keyid of an SPKI PEM public key
     keyobj PUBPEM         print the key as a layout's ``keys`` map holds it
-    make-layout           write an unsigned bare layout (no steps)
+    make-layout           write an unsigned bare layout (--steps: with steps)
     sign-layout           sign a bare layout: classic Metablock or DSSE
     sign-link             sign a bare link: classic Metablock or DSSE
 
@@ -29,7 +29,7 @@ from in_toto.models._signer import (
     load_crypto_signer_from_pkcs8_file,
     load_public_key_from_file,
 )
-from in_toto.models.layout import Layout
+from in_toto.models.layout import Inspection, Layout, Step
 from in_toto.models.link import Link
 from in_toto.models.metadata import Envelope, Metablock
 
@@ -92,11 +92,38 @@ def cmd_keyobj(args):
 
 def cmd_make_layout(args):
     layout = Layout(expires=args.expires, readme=args.readme)
-    for path in args.key:
-        layout.add_functionary_key_from_path(path)
+    keyids = [layout.add_functionary_key_from_path(path)["keyid"] for path in args.key]
+    if args.steps:
+        _add_demo_steps(layout, keyids)
     # Signable.__repr__ is the reference's own serialisation of a bare object.
     with open(args.out, "wb") as f:
         f.write(f"{layout}".encode("utf-8"))
+
+
+def _add_demo_steps(layout, keyids):
+    """Two steps and an inspection, built with the reference's layout API."""
+    if len(keyids) < 2:
+        raise ValueError("--steps needs two --key functionaries")
+    clone = Step(name="clone", pubkeys=[keyids[0]], threshold=1)
+    clone.set_expected_command_from_string("git clone https://example.com/project.git")
+    clone.add_product_rule_from_string("CREATE project/*")
+    clone.add_product_rule_from_string("DISALLOW *")
+    package = Step(name="package", pubkeys=keyids[:2], threshold=2)
+    package.set_expected_command_from_string("tar czf project.tar.gz project")
+    package.add_material_rule_from_string("MATCH project/* WITH PRODUCTS FROM clone")
+    package.add_material_rule_from_string("DISALLOW *")
+    package.add_product_rule_from_string("CREATE project.tar.gz")
+    package.add_product_rule_from_string("DISALLOW *")
+    untar = Inspection(name="untar")
+    untar.set_run_from_string("tar xzf project.tar.gz")
+    untar.add_material_rule_from_string(
+        "MATCH project.tar.gz WITH PRODUCTS FROM package"
+    )
+    untar.add_product_rule_from_string(
+        "MATCH * IN project WITH PRODUCTS IN project FROM clone"
+    )
+    layout.steps = [clone, package]
+    layout.inspect = [untar]
 
 
 def cmd_sign_layout(args):
@@ -131,13 +158,15 @@ def build_parser():
     p.add_argument("pubpem", metavar="PUBPEM")
     p.set_defaults(func=cmd_keyobj)
 
-    p = sub.add_parser("make-layout", help="write an unsigned bare layout, no steps")
+    p = sub.add_parser("make-layout", help="write an unsigned bare layout")
     p.add_argument("--out", required=True, metavar="FILE")
     p.add_argument("--expires", required=True, metavar="ISO",
                    help="YYYY-MM-DDTHH:MM:SSZ")
     p.add_argument("--readme", required=True, metavar="TEXT")
     p.add_argument("--key", action="append", default=[], metavar="PUBPEM",
                    help="functionary public key (repeatable)")
+    p.add_argument("--steps", action="store_true",
+                   help="add two steps and an inspection (needs two --key)")
     p.set_defaults(func=cmd_make_layout)
 
     for name, what, multi in (("sign-layout", "layout", True),
