@@ -815,3 +815,51 @@ fn keys_round_trip_through_pem_and_sign_in_every_kind() {
         assert_eq!(KeyId::clone(&public.keyid()), key.public_key().keyid());
     }
 }
+
+mod no_panic {
+    use proptest::prelude::*;
+    use tollgate::metadata::Metadata;
+
+    use super::*;
+
+    /// Decodes, verifies and checks `bytes` the way every consumer does; any outcome but a
+    /// panic is acceptable, and one that verifies must carry the original content.
+    fn consume(bytes: &[u8], ring: &KeyRing, original: &Value) {
+        if let Ok(envelope) = Envelope::from_bytes(bytes, &limits()) {
+            let _ = envelope.unverified_payload();
+            if let Ok(verified) = envelope.verify(ring, 1) {
+                assert_eq!(&verified.payload, original);
+                let _ = Metadata::from_value(&verified.payload, &limits());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let alice = load_public("ed25519");
+            consume(&bytes, &ring(&[&alice]), &Value::Null);
+        }
+
+        #[test]
+        fn mutated_envelopes_never_panic(
+            format in prop_oneof![Just(Format::Classic), Just(Format::Dsse)],
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6),
+        ) {
+            let alice = load_private("ed25519");
+            let payload = link_payload("build");
+            let mut bytes = signed(payload.clone(), format, &[&alice]);
+            for (index, byte, op) in edits {
+                let i = index.index(bytes.len().max(1));
+                match op {
+                    0 if !bytes.is_empty() => bytes[i] = byte,
+                    1 => bytes.insert(i.min(bytes.len()), byte),
+                    _ => bytes.truncate(i),
+                }
+            }
+            consume(&bytes, &ring(&[alice.public_key()]), &payload);
+        }
+    }
+}
