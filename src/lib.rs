@@ -4,6 +4,32 @@
 //! Data flows one way: bytes → [`envelope`] (signatures checked over the exact bytes) →
 //! checked [`layout`] and [`link`] types → verification. The library never prints and never
 //! exits; the `tollgate` binary renders its results and owns the exit codes.
+//!
+//! ```
+//! use tollgate::envelope::{Envelope, Format};
+//! use tollgate::keyring::KeyRing;
+//! use tollgate::keys::{KeyKind, PrivateKey};
+//! use tollgate::layout::Layout;
+//! use tollgate::limits::Limits;
+//!
+//! // An owner signs a layout (DSSE here), ...
+//! let owner = PrivateKey::generate(KeyKind::Ed25519)?;
+//! let payload = serde_json::json!({
+//!     "_type": "layout", "expires": "2099-01-01T00:00:00Z", "readme": "",
+//!     "keys": {}, "steps": [], "inspect": [],
+//! });
+//! let mut envelope = Envelope::unsigned(payload, Format::Dsse);
+//! envelope.sign(&owner)?;
+//! let file = envelope.to_bytes();
+//!
+//! // ... and a verifier who trusts the owner's public key checks it, then reads the layout.
+//! let limits = Limits::default();
+//! let trusted = KeyRing::from_keys([owner.public_key().clone()])?;
+//! let verified = Envelope::from_bytes(&file, &limits)?.verify(&trusted, 1)?;
+//! let layout = Layout::from_value(&verified.payload, &limits)?;
+//! assert!(layout.steps.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 
