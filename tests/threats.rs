@@ -863,3 +863,45 @@ mod no_panic {
         }
     }
 }
+
+#[test]
+fn rsa_pss_signatures_verify_whatever_their_salt_length() {
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::signature::{SignatureEncoding, Signer};
+    let pem = std::fs::read_to_string(example_key("rsa", "pem")).expect("read");
+    let private = rsa::PrivateKey::from_pkcs8_pem(&pem).expect("rsa key");
+    let public = load_public("rsa");
+    // 0, the digest length, and the maximum for a 3072-bit key (384 - 32 - 2).
+    for salt in [0, 20, 32, 64, 350] {
+        let signer = rsa::pss::SigningKey::<sha2::Sha256>::new_with_salt_len(private.clone(), salt);
+        let sig = signer.try_sign(b"payload").expect("sign").to_vec();
+        public
+            .verify(b"payload", &sig)
+            .unwrap_or_else(|e| panic!("salt {salt}: {e}"));
+        assert!(public.verify(b"other", &sig).is_err());
+    }
+}
+
+#[test]
+fn dsse_signatures_in_the_url_safe_alphabet_verify() {
+    let alice = load_private("ed25519");
+    let mut payload = link_payload("build");
+    // Text whose base64 needs the two characters the alphabets disagree on.
+    payload["byproducts"]["stdout"] = Value::from("???>>>???>>>");
+    let bytes = signed(payload.clone(), Format::Dsse, &[&alice]);
+    let mut value: Value = serde_json::from_slice(&bytes).expect("json");
+    let standard = base64::engine::general_purpose::STANDARD;
+    let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let to_url_safe = |field: &Value| {
+        let raw = standard
+            .decode(field.as_str().expect("b64"))
+            .expect("decode");
+        Value::from(url_safe.encode(raw))
+    };
+    value["payload"] = to_url_safe(&value["payload"]);
+    value["signatures"][0]["sig"] = to_url_safe(&value["signatures"][0]["sig"]);
+    assert!(value["payload"].as_str().expect("b64").contains(['-', '_']));
+    let bytes = serde_json::to_vec(&value).expect("json");
+    let verified = verify(&bytes, &ring(&[alice.public_key()]), 1).expect("url-safe verifies");
+    assert_eq!(verified.payload, payload);
+}

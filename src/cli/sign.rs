@@ -126,7 +126,13 @@ fn sign(file: &Path, bytes: &[u8], args: &Args, limits: &Limits) -> Result<(), F
     let output = match (&args.output, &signed.metadata) {
         (Some(path), _) => path.clone(),
         (None, Metadata::Link(link)) => {
-            let name = format!("{}.{}.link", link.name, signed.signed_by[0].short());
+            // `document::sign` refuses to sign without a key, so there is a first signer.
+            let keyid = signed
+                .signed_by
+                .first()
+                .map(|k| k.short())
+                .unwrap_or("unsigned");
+            let name = format!("{}.{keyid}.link", link.name);
             file.parent().unwrap_or(Path::new("")).join(name)
         }
         (None, Metadata::Layout(_)) => file.to_owned(),
