@@ -46,6 +46,7 @@ pub mod link;
 pub mod metadata;
 pub mod name;
 pub mod pattern;
+pub mod record;
 pub mod rule;
 pub mod threshold;
 pub mod timestamp;

@@ -1,0 +1,165 @@
+//! Running a step's command: directly from its argv (never through a shell), its output still
+//! reaching the console, and, when asked, recorded up to a limit.
+
+use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How to run the command.
+#[derive(Debug, Clone)]
+pub struct CommandOptions {
+    /// Record stdout and stderr as byproducts.
+    pub record_streams: bool,
+    /// The most bytes recorded of each stream; the rest still reaches the console.
+    pub stream_limit: usize,
+    /// Kill the command after this long (no limit by default).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for CommandOptions {
+    fn default() -> Self {
+        CommandOptions {
+            record_streams: false,
+            stream_limit: 16 * 1024 * 1024,
+            timeout: None,
+        }
+    }
+}
+
+/// What the command did.
+#[derive(Debug, Clone, Default)]
+pub struct CommandOutcome {
+    /// The exit code, or minus the signal number that killed it (Python's convention).
+    pub return_value: i64,
+    /// Recorded stdout (empty unless recording streams).
+    pub stdout: String,
+    /// Recorded stderr (empty unless recording streams).
+    pub stderr: String,
+    /// The streams that were cut at the limit.
+    pub truncated: Vec<&'static str>,
+}
+
+/// Why the command could not be run to the end. No link is written after these.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// No command was given.
+    #[error("no command given: put it after `--`, or pass --no-command")]
+    Empty,
+    /// The command could not be started.
+    #[error("cannot run {program:?}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The command ran longer than the timeout and was killed.
+    #[error("the command ran longer than {0} s and was killed")]
+    Timeout(u64),
+    /// Waiting for the command failed.
+    #[error("waiting for the command failed: {0}")]
+    Wait(#[source] std::io::Error),
+}
+
+/// Runs `argv` and waits for it.
+pub fn run_command(
+    argv: &[String],
+    options: &CommandOptions,
+) -> Result<CommandOutcome, CommandError> {
+    let (program, args) = argv.split_first().ok_or(CommandError::Empty)?;
+    let mut command = Command::new(program);
+    command.args(args).stdin(Stdio::inherit());
+    if options.record_streams {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    let mut child = command.spawn().map_err(|source| CommandError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
+    let limit = options.stream_limit;
+    let stdout = child
+        .stdout
+        .take()
+        .map(|pipe| thread::spawn(move || tee(pipe, std::io::stdout(), limit)));
+    let stderr = child
+        .stderr
+        .take()
+        .map(|pipe| thread::spawn(move || tee(pipe, std::io::stderr(), limit)));
+
+    let status = match options.timeout {
+        None => child.wait().map_err(CommandError::Wait)?,
+        Some(timeout) => wait_with_timeout(&mut child, timeout)?,
+    };
+    let mut outcome = CommandOutcome {
+        return_value: return_value(status),
+        ..CommandOutcome::default()
+    };
+    for (name, handle, slot) in [
+        ("stdout", stdout, &mut outcome.stdout),
+        ("stderr", stderr, &mut outcome.stderr),
+    ] {
+        if let Some(handle) = handle {
+            let (text, cut) = handle.join().unwrap_or_default();
+            *slot = text;
+            if cut {
+                outcome.truncated.push(name);
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+fn wait_with_timeout(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> Result<ExitStatus, CommandError> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().map_err(CommandError::Wait)? {
+            return Ok(status);
+        }
+        if start.elapsed() >= timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(CommandError::Timeout(timeout.as_secs()));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn return_value(status: ExitStatus) -> i64 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => i64::from(code),
+        (None, Some(signal)) => -i64::from(signal),
+        (None, None) => -1,
+    }
+}
+
+/// Copies `pipe` to `console` as it comes, keeping the first `limit` bytes. Returns the kept
+/// text (invalid UTF-8 replaced) and whether anything was cut.
+fn tee(mut pipe: impl Read, console: impl Write, limit: usize) -> (String, bool) {
+    let mut console = console;
+    let mut kept = Vec::new();
+    let mut cut = false;
+    let mut buffer = [0u8; 8192];
+    loop {
+        let n = match pipe.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let _ = console.write_all(&buffer[..n]);
+        let _ = console.flush();
+        let room = limit.saturating_sub(kept.len());
+        if n > room {
+            cut = true;
+        }
+        kept.extend_from_slice(&buffer[..n.min(room)]);
+    }
+    (String::from_utf8_lossy(&kept).into_owned(), cut)
+}

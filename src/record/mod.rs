@@ -1,0 +1,356 @@
+//! Recording a step: hashing its materials and products, running its command, and building the
+//! link that a functionary signs (the work of `in-toto-run` and `in-toto-record`).
+//!
+//! Artifacts are named as the reference names them: relative to the recording root (the base
+//! path, or the working directory), `/`-separated and normalised, with an optional prefix
+//! stripped. What the reference would do silently or lossily is an error here: a path that does
+//! not exist (unless `allow_missing`), a symlink leaving the root, a loop, a dangling symlink, a
+//! FIFO or device, a name that is not UTF-8 or not a valid artifact name, two names that collide
+//! once a prefix is stripped, and a file that changes while it is hashed.
+
+mod command;
+mod exclude;
+mod hash;
+mod step;
+mod walk;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::artifact::{ArtifactError, ArtifactPath, Artifacts, DigestSet};
+use crate::limits::{Limit, Limits};
+use crate::link::Link;
+use crate::name::StepName;
+
+pub use command::{CommandError, CommandOptions, CommandOutcome, run_command};
+pub use exclude::DEFAULT_EXCLUDES;
+pub use hash::Progress;
+pub use step::{Notes, Outcome, Output, RunRequest, StepError, mock, run, start, stop, write};
+
+/// Why recording failed. No link is written after any of these.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// A given material or product path does not exist.
+    #[error("{0}: no such file or folder (pass --allow-missing to skip missing paths)")]
+    Missing(String),
+    /// A path or symlink leads outside the recording root (THREATS G1).
+    #[error(
+        "{path}: leads outside the recording root (to {}); in-toto records only files under it",
+        .target.display()
+    )]
+    OutsideRoot {
+        /// The artifact path or the given path.
+        path: String,
+        /// Where it leads.
+        target: PathBuf,
+    },
+    /// A symlink that leads back into its own ancestors (G2).
+    #[error("{path}: symlink loop (to {})", .target.display())]
+    SymlinkLoop {
+        /// The symlink's artifact path.
+        path: String,
+        /// Its target.
+        target: PathBuf,
+    },
+    /// A symlink to nothing (G3).
+    #[error("{path}: dangling symlink (to {}); remove it or exclude it", .target.display())]
+    DanglingSymlink {
+        /// The symlink's artifact path.
+        path: String,
+        /// Its target.
+        target: PathBuf,
+    },
+    /// A FIFO, socket or device (G4); never opened.
+    #[error("{path}: is {kind}; in-toto records regular files only: exclude it")]
+    SpecialFile {
+        /// The artifact path.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// The file changed while it was recorded (G5).
+    #[error("{path}: artifact changed during recording ({what}); no link was written")]
+    Changed {
+        /// The artifact path.
+        path: String,
+        /// What changed.
+        what: &'static str,
+    },
+    /// A file could not be read (G6).
+    #[error("{}: cannot {action}: {source}", .path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file name that is not valid UTF-8.
+    #[error("{0}: the name is not valid UTF-8 and cannot be an artifact name; exclude it")]
+    NonUtf8Name(String),
+    /// A name that cannot be an artifact name (F1-F4).
+    #[error("{0}; exclude it")]
+    Name(#[from] ArtifactError),
+    /// Two artifacts get one name once prefixes are stripped.
+    #[error("--lstrip-paths makes two artifacts share the name {0:?}")]
+    LstripCollision(String),
+    /// Two strip prefixes where one is a prefix of the other.
+    #[error("--lstrip-paths {0:?} and {1:?}: one is a prefix of the other")]
+    LstripPrefixes(String, String),
+    /// An exclude pattern that does not compile.
+    #[error("exclude pattern {pattern:?}: {reason}")]
+    Exclude {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
+    /// More artifacts than [`Limits::max_artifacts`].
+    #[error("{count} artifacts, over the limit {limit} of {max}")]
+    TooManyArtifacts {
+        /// How many.
+        count: usize,
+        /// The limit's value.
+        max: usize,
+        /// Which limit.
+        limit: Limit,
+    },
+    /// The recording root cannot be used.
+    #[error("base path {}: {source}", .path.display())]
+    BasePath {
+        /// The base path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bug: something that should not happen did.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// How to record artifacts.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    /// The folder artifact names are relative to (default: the working directory).
+    pub base_path: Option<PathBuf>,
+    /// Gitignore-style patterns of what not to record; `None` means [`DEFAULT_EXCLUDES`].
+    pub excludes: Option<Vec<String>>,
+    /// Prefixes to strip from artifact names (the first that matches).
+    pub lstrip_paths: Vec<String>,
+    /// Follow symlinks to folders (inside the root).
+    pub follow_symlink_dirs: bool,
+    /// Hash text with `\r\n` and `\r` read as `\n`.
+    pub normalize_line_endings: bool,
+    /// Skip given paths that do not exist, as the reference does, instead of failing.
+    pub allow_missing: bool,
+    /// Also honour the tree's own `.gitignore` files.
+    pub use_gitignore: bool,
+    /// Hashing threads (default: one per core).
+    pub threads: Option<usize>,
+    /// Caps.
+    pub limits: Limits,
+    /// Counters for a progress display.
+    pub progress: Option<Arc<Progress>>,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        RecordOptions {
+            base_path: None,
+            excludes: None,
+            lstrip_paths: Vec::new(),
+            follow_symlink_dirs: false,
+            normalize_line_endings: false,
+            allow_missing: false,
+            use_gitignore: false,
+            threads: None,
+            limits: Limits::default(),
+            progress: None,
+        }
+    }
+}
+
+impl RecordOptions {
+    /// The exclude patterns in force.
+    pub fn exclude_patterns(&self) -> Vec<String> {
+        match &self.excludes {
+            Some(patterns) => patterns.clone(),
+            None => DEFAULT_EXCLUDES.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    /// What the recording settings were, for the signed link's `environment` (THREATS G8,
+    /// G9): a verifier can see which files were left out and how text was hashed.
+    pub fn environment(&self) -> Value {
+        json!({
+            "exclude_patterns": self.exclude_patterns(),
+            "follow_symlink_dirs": self.follow_symlink_dirs,
+            "lstrip_paths": self.lstrip_paths,
+            "normalize_line_endings": self.normalize_line_endings,
+            "use_gitignore": self.use_gitignore,
+        })
+    }
+}
+
+/// Artifacts recorded, and what was passed over.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Name to digest.
+    pub artifacts: Artifacts,
+    /// Symlinks to folders that were not followed.
+    pub unfollowed_symlink_dirs: Vec<String>,
+    /// Given paths that did not exist (with `allow_missing`).
+    pub missing: Vec<String>,
+}
+
+/// Hashes the files at `paths` (files or folders, relative to the root).
+pub fn record_artifacts(
+    paths: &[String],
+    options: &RecordOptions,
+) -> Result<Recorded, RecordError> {
+    if paths.is_empty() {
+        return Ok(Recorded::default());
+    }
+    let base = match &options.base_path {
+        Some(path) => path.clone(),
+        None => std::env::current_dir().map_err(|source| RecordError::BasePath {
+            path: PathBuf::from("."),
+            source,
+        })?,
+    };
+    let root = std::fs::canonicalize(&base).map_err(|source| RecordError::BasePath {
+        path: base.clone(),
+        source,
+    })?;
+    check_lstrip_prefixes(&options.lstrip_paths)?;
+    let excludes = exclude::Excludes::new(&options.exclude_patterns())?;
+    let walked = walk::walk(
+        paths,
+        &walk::WalkOptions {
+            root: &root,
+            excludes: &excludes,
+            follow_symlink_dirs: options.follow_symlink_dirs,
+            allow_missing: options.allow_missing,
+            use_gitignore: options.use_gitignore,
+        },
+    )?;
+    if walked.files.len() > options.limits.max_artifacts {
+        return Err(RecordError::TooManyArtifacts {
+            count: walked.files.len(),
+            max: options.limits.max_artifacts,
+            limit: Limit::Artifacts,
+        });
+    }
+
+    // Names first: a bad name fails before any hashing work.
+    let mut names = Vec::with_capacity(walked.files.len());
+    let mut seen = BTreeMap::new();
+    for job in &walked.files {
+        let name = strip_prefix(&job.name, &options.lstrip_paths);
+        let path = ArtifactPath::new(name)?;
+        if seen.insert(path.clone(), ()).is_some() && !options.lstrip_paths.is_empty() {
+            return Err(RecordError::LstripCollision(name.to_owned()));
+        }
+        names.push(path);
+    }
+
+    let threads = options.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    });
+    let digests = hash::hash_all(
+        &walked.files,
+        options.normalize_line_endings,
+        threads,
+        options.progress.as_ref(),
+    )?;
+    let mut artifacts = Artifacts::new();
+    for (path, digest) in names.into_iter().zip(digests) {
+        let set = DigestSet::new(
+            path.as_str(),
+            BTreeMap::from([("sha256".to_owned(), digest)]),
+        )?;
+        artifacts.insert(path, set);
+    }
+    Ok(Recorded {
+        artifacts,
+        unfollowed_symlink_dirs: walked.unfollowed_symlink_dirs,
+        missing: walked.missing,
+    })
+}
+
+fn check_lstrip_prefixes(prefixes: &[String]) -> Result<(), RecordError> {
+    for (i, a) in prefixes.iter().enumerate() {
+        for b in &prefixes[i + 1..] {
+            if a.starts_with(b.as_str()) || b.starts_with(a.as_str()) {
+                return Err(RecordError::LstripPrefixes(a.clone(), b.clone()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Strips the first prefix that matches, as text (the reference's rule).
+fn strip_prefix<'a>(name: &'a str, prefixes: &[String]) -> &'a str {
+    prefixes
+        .iter()
+        .find_map(|prefix| name.strip_prefix(prefix.as_str()))
+        .unwrap_or(name)
+}
+
+/// A link under construction: the reference's fields, filled in as recording proceeds.
+#[derive(Debug, Clone)]
+pub struct LinkDraft {
+    /// The step.
+    pub name: StepName,
+    /// The command that ran, as argv.
+    pub command: Vec<String>,
+    /// Recorded materials.
+    pub materials: Artifacts,
+    /// Recorded products.
+    pub products: Artifacts,
+    /// `return-value`, `stdout`, `stderr`, and a truncation note where streams were cut.
+    pub byproducts: Map<String, Value>,
+    /// Recording settings.
+    pub environment: Map<String, Value>,
+}
+
+impl LinkDraft {
+    /// The link.
+    pub fn into_link(self) -> Link {
+        Link {
+            name: self.name,
+            command: self.command,
+            materials: self.materials,
+            products: self.products,
+            byproducts: self.byproducts,
+            environment: self.environment,
+        }
+    }
+}
+
+/// The `environment` object of a link recorded with `options`.
+pub fn environment(options: &RecordOptions) -> Map<String, Value> {
+    Map::from_iter([("tollgate".to_owned(), options.environment())])
+}
+
+/// The file name of a link: `STEP.KEYID8.link`, or `STEP.link` unsigned.
+pub fn link_file_name(step: &StepName, keyid: Option<&crate::keys::KeyId>) -> String {
+    match keyid {
+        Some(keyid) => format!("{step}.{}.link", keyid.short()),
+        None => format!("{step}.link"),
+    }
+}
+
+/// The file name of an unfinished link between `record start` and `record stop`.
+pub fn unfinished_file_name(step: &StepName, keyid: &crate::keys::KeyId) -> String {
+    format!(".{step}.{}.link-unfinished", keyid.short())
+}

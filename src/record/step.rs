@@ -1,0 +1,334 @@
+//! The three ways to record a step, as the reference offers them: `run` (materials, command,
+//! products in one go), `start` and `stop` (a step spanning several jobs, with a signed
+//! unfinished link in between), and `mock` (unsigned, to try a layout out). Links are written
+//! atomically: a link under its final name is complete and signed, or absent (THREATS J1, J2).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::{
+    CommandError, CommandOptions, LinkDraft, RecordError, RecordOptions, Recorded, environment,
+    link_file_name, record_artifacts, run_command, unfinished_file_name,
+};
+use crate::artifact::Artifacts;
+use crate::envelope::{Envelope, EnvelopeError, Format};
+use crate::fsio::{self, FsError, Mode};
+use crate::keyring::KeyRing;
+use crate::keys::PrivateKey;
+use crate::limits::Limit;
+use crate::link::{Link, LinkError};
+use crate::name::StepName;
+
+/// Why a step could not be recorded. No link is written after any of these.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepError {
+    /// Recording the materials or products failed.
+    #[error("recording {side}: {source}")]
+    Record {
+        /// `materials` or `products`.
+        side: &'static str,
+        /// The cause.
+        #[source]
+        source: RecordError,
+    },
+    /// The command could not be run.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// Signing the link failed.
+    #[error("signing the link: {0}")]
+    Sign(#[source] EnvelopeError),
+    /// Writing the link failed.
+    #[error(transparent)]
+    Write(#[from] FsError),
+    /// The unfinished link of `record start` is missing, unreadable, or not this key's.
+    #[error("{}: {reason}", .path.display())]
+    Unfinished {
+        /// The unfinished link file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What recording left besides the link.
+#[derive(Debug, Default)]
+pub struct Notes {
+    /// Symlinks to folders that were not followed.
+    pub unfollowed_symlink_dirs: Vec<String>,
+    /// Given paths that did not exist (with `allow_missing`).
+    pub missing: Vec<String>,
+}
+
+impl Notes {
+    fn add(&mut self, recorded: &mut Recorded) {
+        self.unfollowed_symlink_dirs
+            .append(&mut recorded.unfollowed_symlink_dirs);
+        self.missing.append(&mut recorded.missing);
+    }
+}
+
+/// A recorded step.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The link, as signed.
+    pub link: Link,
+    /// Where it was written.
+    pub path: PathBuf,
+    /// The command's return value, if a command ran.
+    pub return_value: Option<i64>,
+    /// What was passed over.
+    pub notes: Notes,
+}
+
+/// Where and how to write a link.
+#[derive(Debug, Clone)]
+pub struct Output<'a> {
+    /// The folder (created if missing).
+    pub folder: &'a Path,
+    /// The envelope.
+    pub format: Format,
+    /// Replace an existing link of the same name.
+    pub overwrite: bool,
+}
+
+/// What `run` records.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The step.
+    pub step: StepName,
+    /// Material paths.
+    pub materials: Vec<String>,
+    /// Product paths.
+    pub products: Vec<String>,
+    /// The command, or `None` to record without running one.
+    pub command: Option<Vec<String>>,
+    /// How to record artifacts.
+    pub record: RecordOptions,
+    /// How to run the command.
+    pub run: CommandOptions,
+}
+
+fn record(
+    paths: &[String],
+    options: &RecordOptions,
+    side: &'static str,
+    notes: &mut Notes,
+) -> Result<Artifacts, StepError> {
+    let mut recorded =
+        record_artifacts(paths, options).map_err(|source| StepError::Record { side, source })?;
+    notes.add(&mut recorded);
+    Ok(recorded.artifacts)
+}
+
+fn byproducts(outcome: &super::CommandOutcome) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("return-value".into(), Value::from(outcome.return_value));
+    map.insert("stdout".into(), Value::from(outcome.stdout.clone()));
+    map.insert("stderr".into(), Value::from(outcome.stderr.clone()));
+    if !outcome.truncated.is_empty() {
+        // Signed with the rest: a verifier knows the recorded streams are not whole.
+        map.insert("truncated".into(), Value::from(outcome.truncated.clone()));
+    }
+    map
+}
+
+/// Records materials, runs the command (if any), records products: the link, unsigned.
+fn execute(request: &RunRequest) -> Result<(Link, Option<i64>, Notes), StepError> {
+    let mut notes = Notes::default();
+    let materials = record(&request.materials, &request.record, "materials", &mut notes)?;
+    let (command, byproducts, return_value) = match &request.command {
+        Some(argv) => {
+            let outcome = run_command(argv, &request.run)?;
+            (
+                argv.clone(),
+                byproducts(&outcome),
+                Some(outcome.return_value),
+            )
+        }
+        None => (Vec::new(), Map::new(), None),
+    };
+    let products = record(&request.products, &request.record, "products", &mut notes)?;
+    let link = LinkDraft {
+        name: request.step.clone(),
+        command,
+        materials,
+        products,
+        byproducts,
+        environment: environment(&request.record),
+    }
+    .into_link();
+    Ok((link, return_value, notes))
+}
+
+/// Records materials, runs the command, records products, signs the link and writes it as
+/// `STEP.KEYID8.link`. A command that fails still gets its link, with its return value; one
+/// that cannot be started gets none.
+pub fn run(
+    request: &RunRequest,
+    key: &PrivateKey,
+    output: &Output<'_>,
+) -> Result<Outcome, StepError> {
+    let (link, return_value, notes) = execute(request)?;
+    let path = output
+        .folder
+        .join(link_file_name(&link.name, Some(&key.public_key().keyid())));
+    write(&link, Some(key), output.format, &path, output.overwrite)?;
+    Ok(Outcome {
+        link,
+        path,
+        return_value,
+        notes,
+    })
+}
+
+/// `record start`: records the materials and writes a signed unfinished link,
+/// `.STEP.KEYID8.link-unfinished`.
+pub fn start(
+    step: &StepName,
+    materials: &[String],
+    options: &RecordOptions,
+    key: &PrivateKey,
+    output: &Output<'_>,
+) -> Result<Outcome, StepError> {
+    let mut notes = Notes::default();
+    let materials = record(materials, options, "materials", &mut notes)?;
+    let link = LinkDraft {
+        name: step.clone(),
+        command: Vec::new(),
+        materials,
+        products: Artifacts::new(),
+        byproducts: Map::new(),
+        environment: environment(options),
+    }
+    .into_link();
+    let path = output
+        .folder
+        .join(unfinished_file_name(step, &key.public_key().keyid()));
+    // A new start replaces an abandoned one.
+    write(&link, Some(key), output.format, &path, true)?;
+    Ok(Outcome {
+        link,
+        path,
+        return_value: None,
+        notes,
+    })
+}
+
+/// `record stop`: reads the unfinished link, which this key must have signed, records the
+/// products, writes the final link and removes the unfinished one.
+pub fn stop(
+    step: &StepName,
+    products: &[String],
+    options: &RecordOptions,
+    key: &PrivateKey,
+    output: &Output<'_>,
+) -> Result<Outcome, StepError> {
+    let keyid = key.public_key().keyid();
+    let unfinished = output.folder.join(unfinished_file_name(step, &keyid));
+    let fail = |reason: String| StepError::Unfinished {
+        path: unfinished.clone(),
+        reason,
+    };
+    let bytes = fsio::read_capped(
+        &unfinished,
+        options.limits.max_metadata_bytes,
+        Limit::MetadataBytes,
+    )
+    .map_err(|e| match e {
+        FsError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            fail(format!(
+                "no unfinished link: run `record start` for step {step} with the same key first"
+            ))
+        }
+        other => fail(other.to_string()),
+    })?;
+    let ring = KeyRing::from_keys([key.public_key().clone()]).map_err(|e| fail(e.to_string()))?;
+    let verified = Envelope::from_bytes(&bytes, &options.limits)
+        .and_then(|envelope| envelope.verify(&ring, 1))
+        .map_err(|e| fail(format!("not signed by this key: {e}")))?;
+    let started = Link::from_value(&verified.payload, &options.limits)
+        .map_err(|e: LinkError| fail(e.to_string()))?;
+    if started.name != *step {
+        return Err(fail(format!(
+            "it records step {}, not {step}",
+            started.name
+        )));
+    }
+    let mut notes = Notes::default();
+    let products = record(products, options, "products", &mut notes)?;
+    let link = Link {
+        products,
+        environment: environment(options),
+        ..started
+    };
+    let path = output.folder.join(link_file_name(step, Some(&keyid)));
+    write(&link, Some(key), output.format, &path, output.overwrite)?;
+    std::fs::remove_file(&unfinished).map_err(|source| {
+        StepError::Write(FsError::Io {
+            path: unfinished.clone(),
+            action: "remove",
+            source,
+        })
+    })?;
+    Ok(Outcome {
+        link,
+        path,
+        return_value: None,
+        notes,
+    })
+}
+
+/// `mock`: runs the command, records `.` as materials and products with its streams, and writes
+/// an unsigned `STEP.link`, to try a layout out before any key exists.
+pub fn mock(
+    step: &StepName,
+    command: &[String],
+    options: &RecordOptions,
+    output: &Output<'_>,
+) -> Result<Outcome, StepError> {
+    let request = RunRequest {
+        step: step.clone(),
+        materials: vec![".".into()],
+        products: vec![".".into()],
+        command: Some(command.to_vec()),
+        record: options.clone(),
+        run: CommandOptions {
+            record_streams: true,
+            ..CommandOptions::default()
+        },
+    };
+    let (link, return_value, notes) = execute(&request)?;
+    let path = output.folder.join(link_file_name(step, None));
+    write(&link, None, output.format, &path, output.overwrite)?;
+    Ok(Outcome {
+        link,
+        path,
+        return_value,
+        notes,
+    })
+}
+
+/// Signs (unless `key` is `None`) and writes a link atomically.
+pub fn write(
+    link: &Link,
+    key: Option<&PrivateKey>,
+    format: Format,
+    path: &Path,
+    overwrite: bool,
+) -> Result<(), StepError> {
+    let mut envelope = Envelope::unsigned(link.to_value(), format);
+    if let Some(key) = key {
+        envelope.sign(key).map_err(StepError::Sign)?;
+    }
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(|source| FsError::Io {
+            path: folder.to_owned(),
+            action: "create the folder",
+            source,
+        })?;
+    }
+    fsio::write_atomic(path, &envelope.to_bytes(), Mode::Public, overwrite)?;
+    Ok(())
+}
