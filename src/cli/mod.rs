@@ -2,12 +2,13 @@
 //! the work is the library's.
 //!
 //! Exit codes: 0 success; 1 a signature or a policy did not verify; 2 bad input or usage;
-//! 3 an internal or I/O error.
+//! 3 an internal or I/O error. `run` and `mock` exit with the recorded command's code.
 
 mod failure;
 mod keyfile;
 mod keygen;
 mod keys;
+mod record;
 mod sign;
 
 use std::process::ExitCode;
@@ -31,6 +32,13 @@ enum Command {
     Key(keys::Command),
     /// Sign a layout or link, or check its signatures with --verify.
     Sign(sign::Args),
+    /// Record a step: hash its materials, run its command, hash its products, sign the link.
+    Run(Box<record::RunArgs>),
+    /// Record a step that spans several jobs: `record start`, then `record stop`.
+    #[command(subcommand)]
+    Record(record::RecordCommand),
+    /// Record a step without a key: an unsigned STEP.link, to try a layout out.
+    Mock(record::MockArgs),
 }
 
 /// Runs the command line and turns its outcome into an exit code.
@@ -48,12 +56,15 @@ pub fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Keygen(args) => keygen::run(args),
-        Command::Key(command) => keys::run(command),
-        Command::Sign(args) => sign::run(args),
+        Command::Keygen(args) => keygen::run(args).map(|()| 0),
+        Command::Key(command) => keys::run(command).map(|()| 0),
+        Command::Sign(args) => sign::run(args).map(|()| 0),
+        Command::Run(args) => record::run(*args),
+        Command::Record(command) => record::record(command),
+        Command::Mock(args) => record::mock(args),
     };
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(failure) => {
             failure.print();
             ExitCode::from(failure.code)

@@ -136,7 +136,7 @@ pub enum RecordError {
 }
 
 /// How to record artifacts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RecordOptions {
     /// The folder artifact names are relative to (default: the working directory).
     pub base_path: Option<PathBuf>,
@@ -158,23 +158,6 @@ pub struct RecordOptions {
     pub limits: Limits,
     /// Counters for a progress display.
     pub progress: Option<Arc<Progress>>,
-}
-
-impl Default for RecordOptions {
-    fn default() -> Self {
-        RecordOptions {
-            base_path: None,
-            excludes: None,
-            lstrip_paths: Vec::new(),
-            follow_symlink_dirs: false,
-            normalize_line_endings: false,
-            allow_missing: false,
-            use_gitignore: false,
-            threads: None,
-            limits: Limits::default(),
-            progress: None,
-        }
-    }
 }
 
 impl RecordOptions {

@@ -1,0 +1,381 @@
+//! `tollgate run`, `tollgate record start|stop` and `tollgate mock`: recording a step. The
+//! reference's flag spellings are accepted too, so a pipeline calling `in-toto-run` can switch
+//! by changing the program name.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tollgate::envelope::Format;
+use tollgate::keys::PrivateKey;
+use tollgate::name::StepName;
+use tollgate::record::{
+    self, CommandError, CommandOptions, Outcome, Output, Progress, RecordOptions, RunRequest,
+    StepError,
+};
+
+use super::failure::{Failure, INTERNAL, USAGE};
+use super::keyfile::{self, PasswordArgs};
+
+/// How artifacts are recorded (shared by every recording command).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ArtifactArgs {
+    /// Record artifact names relative to DIR instead of the working directory.
+    #[arg(long, value_name = "DIR")]
+    base_path: Option<PathBuf>,
+    /// Strip this prefix from artifact names (the first that matches).
+    #[arg(long, value_name = "PREFIX", num_args = 1..)]
+    lstrip_paths: Vec<String>,
+    /// Gitignore-style patterns of files not to record; replaces the defaults
+    /// (*.link*, .git, *.pyc, *~).
+    #[arg(long, value_name = "PATTERN", num_args = 1..)]
+    exclude: Option<Vec<String>>,
+    /// Also leave out what the tree's .gitignore files ignore.
+    #[arg(long)]
+    use_gitignore: bool,
+    /// Follow symlinks to folders (never out of the recording root).
+    #[arg(long)]
+    follow_symlink_dirs: bool,
+    /// Hash text with CRLF and CR line endings read as LF.
+    #[arg(long)]
+    normalize_line_endings: bool,
+    /// Skip material and product paths that do not exist, instead of failing.
+    #[arg(long)]
+    allow_missing: bool,
+    /// No progress display.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+/// The signing key and where the link goes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyArgs {
+    /// The functionary's private key.
+    #[arg(short = 'k', long = "key", alias = "signing-key", value_name = "KEY")]
+    key: PathBuf,
+    /// Use a private key file that others can read.
+    #[arg(long)]
+    insecure_key_permissions: bool,
+    #[command(flatten)]
+    password: PasswordArgs,
+}
+
+/// Where the link goes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputArgs {
+    /// The folder to write the link into (created if missing).
+    #[arg(
+        short = 'd',
+        long = "metadata-directory",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    metadata_directory: PathBuf,
+    /// Write a DSSE envelope instead of a classic one.
+    #[arg(long = "dsse", alias = "use-dsse")]
+    dsse: bool,
+    /// Replace an existing link of the same name.
+    #[arg(long)]
+    overwrite: bool,
+}
+
+/// Arguments of `tollgate run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The step's name, as the layout names it.
+    #[arg(short = 'n', long = "step", alias = "step-name", value_name = "NAME")]
+    step: String,
+    /// Files and folders the step reads, hashed before the command runs.
+    #[arg(short = 'm', long, value_name = "PATH", num_args = 1..)]
+    materials: Vec<String>,
+    /// Files and folders the step writes, hashed after the command runs.
+    #[arg(short = 'p', long, value_name = "PATH", num_args = 1..)]
+    products: Vec<String>,
+    /// Also record the command's stdout and stderr in the link.
+    #[arg(short = 's', long)]
+    record_streams: bool,
+    /// The most bytes of each stream recorded; the rest still reaches the console.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    max_stream_bytes: usize,
+    /// Record without running a command.
+    #[arg(short = 'x', long, conflicts_with = "command")]
+    no_command: bool,
+    /// Kill the command after SECS seconds (no limit by default).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+    #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    artifacts: ArtifactArgs,
+    /// The command to run, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// The `record` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum RecordCommand {
+    /// Hash the materials and write a signed unfinished link.
+    Start(StartArgs),
+    /// Hash the products and turn the unfinished link into the step's link.
+    Stop(StopArgs),
+}
+
+/// Arguments of `tollgate record start`.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// The step's name.
+    #[arg(short = 'n', long = "step", alias = "step-name", value_name = "NAME")]
+    step: String,
+    /// Files and folders the step reads.
+    #[arg(short = 'm', long, value_name = "PATH", num_args = 1..)]
+    materials: Vec<String>,
+    #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    artifacts: ArtifactArgs,
+}
+
+/// Arguments of `tollgate record stop`.
+#[derive(Debug, clap::Args)]
+pub struct StopArgs {
+    /// The step's name.
+    #[arg(short = 'n', long = "step", alias = "step-name", value_name = "NAME")]
+    step: String,
+    /// Files and folders the step wrote.
+    #[arg(short = 'p', long, value_name = "PATH", num_args = 1..)]
+    products: Vec<String>,
+    #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    artifacts: ArtifactArgs,
+}
+
+/// Arguments of `tollgate mock`.
+#[derive(Debug, clap::Args)]
+pub struct MockArgs {
+    /// The step's name.
+    #[arg(short = 'n', long = "step", alias = "step-name", value_name = "NAME")]
+    step: String,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    artifacts: ArtifactArgs,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+fn step_name(name: &str) -> Result<StepName, Failure> {
+    StepName::new(name).map_err(|e| Failure::new(USAGE, format!("--step: {e}")))
+}
+
+fn load_key(args: &KeyArgs) -> Result<PrivateKey, Failure> {
+    keyfile::private_key(&args.key, &args.password, args.insecure_key_permissions)
+}
+
+impl ArtifactArgs {
+    fn options(&self, progress: Option<Arc<Progress>>) -> RecordOptions {
+        RecordOptions {
+            base_path: self.base_path.clone(),
+            excludes: self.exclude.clone(),
+            lstrip_paths: self.lstrip_paths.clone(),
+            follow_symlink_dirs: self.follow_symlink_dirs,
+            normalize_line_endings: self.normalize_line_endings,
+            allow_missing: self.allow_missing,
+            use_gitignore: self.use_gitignore,
+            progress,
+            ..RecordOptions::default()
+        }
+    }
+}
+
+impl OutputArgs {
+    fn output(&self) -> Output<'_> {
+        Output {
+            folder: &self.metadata_directory,
+            format: if self.dsse {
+                Format::Dsse
+            } else {
+                Format::Classic
+            },
+            overwrite: self.overwrite,
+        }
+    }
+}
+
+/// A progress line on stderr while hashing, shown only on a terminal and only once the work
+/// has taken a moment.
+struct ProgressDisplay {
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressDisplay {
+    fn start(quiet: bool) -> Option<ProgressDisplay> {
+        if quiet || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let progress = Arc::new(Progress::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (progress, stop) = (Arc::clone(&progress), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let begun = Instant::now();
+                let mut shown = false;
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if begun.elapsed() < Duration::from_millis(500) {
+                        continue;
+                    }
+                    shown = true;
+                    let files = progress.files_done.load(Ordering::Relaxed);
+                    let total = progress.files_total.load(Ordering::Relaxed);
+                    let mib = progress.bytes_done.load(Ordering::Relaxed) as f64 / 1048576.0;
+                    eprint!("\rhashing: {files}/{total} files, {mib:.1} MiB   ");
+                }
+                if shown {
+                    eprint!("\r\x1b[K");
+                }
+            })
+        };
+        Some(ProgressDisplay {
+            progress,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ProgressDisplay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn step_failure(err: StepError) -> Failure {
+    let code = match &err {
+        StepError::Write(tollgate::fsio::FsError::Io { .. }) => INTERNAL,
+        _ => USAGE,
+    };
+    let failure = Failure::new(code, err.to_string());
+    match err {
+        StepError::Command(CommandError::Spawn { .. }) => {
+            failure.hint("no link was written; check the command name and PATH")
+        }
+        StepError::Write(tollgate::fsio::FsError::Exists(_)) => {
+            failure.hint("pass --overwrite to replace it")
+        }
+        _ => failure,
+    }
+}
+
+fn report(outcome: &Outcome) {
+    for name in &outcome.notes.unfollowed_symlink_dirs {
+        eprintln!("note: {name}: symlink to a folder, not followed (pass --follow-symlink-dirs)");
+    }
+    for name in &outcome.notes.missing {
+        eprintln!("note: {name}: does not exist, skipped (--allow-missing)");
+    }
+    eprintln!(
+        "wrote {} ({} materials, {} products)",
+        outcome.path.display(),
+        outcome.link.materials.len(),
+        outcome.link.products.len()
+    );
+}
+
+/// Runs `tollgate run`; returns the exit code to use (the command's).
+pub fn run(args: RunArgs) -> Result<u8, Failure> {
+    let step = step_name(&args.step)?;
+    if args.command.is_empty() && !args.no_command {
+        return Err(Failure::new(USAGE, "no command given")
+            .hint("put the command after `--`, or pass --no-command to record without one"));
+    }
+    let key = load_key(&args.key)?;
+    let display = ProgressDisplay::start(args.artifacts.quiet);
+    let request = RunRequest {
+        step,
+        materials: args.materials.clone(),
+        products: args.products.clone(),
+        command: (!args.no_command).then(|| args.command.clone()),
+        record: args
+            .artifacts
+            .options(display.as_ref().map(|d| Arc::clone(&d.progress))),
+        run: CommandOptions {
+            record_streams: args.record_streams,
+            stream_limit: args.max_stream_bytes,
+            timeout: args.timeout.map(Duration::from_secs),
+        },
+    };
+    let outcome = record::run(&request, &key, &args.output.output());
+    drop(display);
+    let outcome = outcome.map_err(step_failure)?;
+    report(&outcome);
+    Ok(exit_code(outcome.return_value))
+}
+
+/// The exit code that passes on the command's: its own, or 128 + the signal that killed it.
+fn exit_code(return_value: Option<i64>) -> u8 {
+    match return_value {
+        None => 0,
+        Some(code @ 0..=255) => code as u8,
+        Some(code) if (-64..0).contains(&code) => (128 - code) as u8,
+        Some(_) => 1,
+    }
+}
+
+/// Runs a `record` subcommand.
+pub fn record(command: RecordCommand) -> Result<u8, Failure> {
+    let outcome = match command {
+        RecordCommand::Start(args) => {
+            let step = step_name(&args.step)?;
+            let key = load_key(&args.key)?;
+            let display = ProgressDisplay::start(args.artifacts.quiet);
+            let options = args
+                .artifacts
+                .options(display.as_ref().map(|d| Arc::clone(&d.progress)));
+            record::start(
+                &step,
+                &args.materials,
+                &options,
+                &key,
+                &args.output.output(),
+            )
+        }
+        RecordCommand::Stop(args) => {
+            let step = step_name(&args.step)?;
+            let key = load_key(&args.key)?;
+            let display = ProgressDisplay::start(args.artifacts.quiet);
+            let options = args
+                .artifacts
+                .options(display.as_ref().map(|d| Arc::clone(&d.progress)));
+            record::stop(&step, &args.products, &options, &key, &args.output.output())
+        }
+    }
+    .map_err(step_failure)?;
+    report(&outcome);
+    Ok(0)
+}
+
+/// Runs `tollgate mock`; returns the command's exit code.
+pub fn mock(args: MockArgs) -> Result<u8, Failure> {
+    let step = step_name(&args.step)?;
+    let options = args.artifacts.options(None);
+    let outcome = record::mock(&step, &args.command, &options, &args.output.output())
+        .map_err(step_failure)?;
+    report(&outcome);
+    Ok(exit_code(outcome.return_value))
+}

@@ -1,0 +1,815 @@
+//! Recording steps: `tollgate run`, `record start`/`stop` and `mock`, against the reference and
+//! against the recorder rows of the threat catalogue (G, J).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use tollgate::envelope::Envelope;
+use tollgate::keyring::KeyRing;
+use tollgate::limits::Limits;
+use tollgate::record::{RecordError, RecordOptions, record_artifacts};
+
+use crate::common::*;
+
+/// A tree with what trips recorders up: non-ASCII names, spaces, quotes, empty files, a
+/// symlinked file, nested folders, and files the default excludes leave out.
+fn tricky_tree(root: &Path) {
+    let tree = root.join("tree");
+    fs::create_dir_all(tree.join("sub/deep")).expect("mkdir");
+    fs::create_dir_all(tree.join(".git")).expect("mkdir");
+    for (name, content) in [
+        ("a.txt", "a\n"),
+        ("h\u{e9}llo w\u{f6}rld.txt", "x"),
+        ("empty", ""),
+        ("quote\"s", "q"),
+        ("sub/deep/f.rs", "fn main() {}\n"),
+        ("sub/space name", "s"),
+        ("x.pyc", "compiled"),
+        ("old.link", "link"),
+        ("notes~", "backup"),
+        (".git/HEAD", "ref"),
+        ("crlf.txt", "one\r\ntwo\rthree\n"),
+    ] {
+        fs::write(tree.join(name), content).expect("write");
+    }
+    std::os::unix::fs::symlink("a.txt", tree.join("link-to-a")).expect("symlink");
+    std::os::unix::fs::symlink("../a.txt", tree.join("sub/up-link")).expect("symlink");
+}
+
+fn signed_payload(path: &Path) -> Value {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Envelope::from_bytes(&bytes, &Limits::default())
+        .expect("decode")
+        .unverified_payload()
+        .expect("payload")
+}
+
+fn only_link(dir: &Path) -> PathBuf {
+    let links: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".link"))
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    links.into_iter().next().expect("one link")
+}
+
+#[test]
+fn tollgate_and_the_reference_record_the_same_artifacts() {
+    let reference = Reference::get();
+    let dir = tempdir();
+    tricky_tree(dir.path());
+    let key = private_copy("ed25519", dir.path());
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["-m", "tree", "-p", "tree"],
+        vec!["-m", ".", "-p", "tree/a.txt", "tree/sub"],
+        vec!["-m", "tree", "-p", "tree", "--lstrip-paths", "tree/"],
+        vec!["-m", ".", "-p", ".", "--base-path", "tree"],
+        vec!["-m", "tree", "-p", "tree", "--exclude", "*.txt", "sub/deep"],
+        vec!["-m", "./tree//sub/../a.txt", "-p", "tree/sub/up-link"],
+    ];
+    for (i, flags) in cases.iter().enumerate() {
+        let ours = dir.path().join(format!("ours-{i}"));
+        let theirs = dir.path().join(format!("theirs-{i}"));
+        fs::create_dir(&theirs).expect("mkdir");
+        let out = run(tollgate()
+            .current_dir(dir.path())
+            .args(["run", "--step", "s", "--key"])
+            .arg(&key)
+            .arg("-d")
+            .arg(&ours)
+            .args(flags)
+            .args(["--", "true"]));
+        assert_eq!(code(&out), 0, "{flags:?}: {}", stderr(&out));
+        let out = run(reference
+            .tool("in-toto-run")
+            .current_dir(dir.path())
+            .args(["-n", "s", "--signing-key"])
+            .arg(&key)
+            .arg("-d")
+            .arg(&theirs)
+            .args(flags)
+            .args(["--", "true"]));
+        assert_eq!(code(&out), 0, "{flags:?}: {}", stderr(&out));
+        let ours = signed_payload(&only_link(&ours));
+        let theirs = signed_payload(&only_link(&theirs));
+        assert!(
+            !ours["materials"].as_object().expect("map").is_empty(),
+            "{flags:?}"
+        );
+        assert_eq!(ours["materials"], theirs["materials"], "{flags:?}");
+        assert_eq!(ours["products"], theirs["products"], "{flags:?}");
+        assert_eq!(ours["command"], theirs["command"], "{flags:?}");
+        assert_eq!(ours["byproducts"], theirs["byproducts"], "{flags:?}");
+    }
+}
+
+/// Builds a two-step chain with tollgate under a layout made by the reference's API, and checks
+/// it with `in-toto-verify`.
+fn chain(functionaries: [&str; 2], dsse: bool) {
+    let reference = Reference::get();
+    let dir = tempdir();
+    let work = dir.path();
+    let bare = work.join("bare.layout");
+    let out = run(reference
+        .script("make-layout")
+        .arg("--out")
+        .arg(&bare)
+        .args([
+            "--expires",
+            "2099-01-01T00:00:00Z",
+            "--readme",
+            "chain",
+            "--steps",
+        ])
+        .arg("--key")
+        .arg(example_key(functionaries[0], "pub"))
+        .arg("--key")
+        .arg(example_key(functionaries[1], "pub")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let owner = private_copy("ecdsa-p256", work);
+    let layout = work.join("root.layout");
+    let mut sign = reference.script("sign-layout");
+    sign.arg("--in")
+        .arg(&bare)
+        .arg("--key")
+        .arg(&owner)
+        .arg("--out")
+        .arg(&layout);
+    if dsse {
+        sign.arg("--dsse");
+    }
+    assert_eq!(code(&run(&mut sign)), 0);
+
+    let first = private_copy(functionaries[0], work);
+    let second = private_copy(functionaries[1], work);
+    let envelope: &[&str] = if dsse { &["--dsse"] } else { &[] };
+    let tollgate_in = |args: &[&str], key: &Path| {
+        let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+        let out = run(tollgate()
+            .current_dir(work)
+            .args(&args[..split])
+            .arg("--key")
+            .arg(key)
+            .args(envelope)
+            .arg("-q")
+            .args(&args[split..]));
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    };
+    tollgate_in(
+        &[
+            "run",
+            "--step",
+            "clone",
+            "-p",
+            "project",
+            "--",
+            "sh",
+            "-c",
+            "mkdir -p project && echo 'print(1)' > project/foo.py && echo x > project/README",
+        ],
+        &first,
+    );
+    // package: threshold 2; one functionary runs it in one go, the other spans two jobs.
+    tollgate_in(
+        &["record", "start", "--step", "package", "-m", "project"],
+        &second,
+    );
+    tollgate_in(
+        &[
+            "run",
+            "--step",
+            "package",
+            "-m",
+            "project",
+            "-p",
+            "project.tar.gz",
+            "--",
+            "tar",
+            "czf",
+            "project.tar.gz",
+            "project",
+        ],
+        &first,
+    );
+    tollgate_in(
+        &[
+            "record",
+            "stop",
+            "--step",
+            "package",
+            "-p",
+            "project.tar.gz",
+        ],
+        &second,
+    );
+
+    let verify = || {
+        run(reference
+            .tool("in-toto-verify")
+            .current_dir(work)
+            .arg("--layout")
+            .arg(&layout)
+            .arg("--verification-keys")
+            .arg(example_key("ecdsa-p256", "pub"))
+            .args(["--link-dir", "."]))
+    };
+    let out = verify();
+    assert_eq!(
+        code(&out),
+        0,
+        "{functionaries:?} dsse={dsse}: {}",
+        stderr(&out)
+    );
+
+    // The verdict means something: a source file changed after `clone` fails the chain.
+    fs::write(work.join("project/foo.py"), "print(2)\n").expect("write");
+    tollgate_in(
+        &[
+            "run",
+            "--step",
+            "package",
+            "-m",
+            "project",
+            "-p",
+            "project.tar.gz",
+            "--overwrite",
+            "--",
+            "tar",
+            "czf",
+            "project.tar.gz",
+            "project",
+        ],
+        &first,
+    );
+    let out = verify();
+    assert_eq!(code(&out), 1, "tampered chain passed: {}", stdout(&out));
+}
+
+#[test]
+fn a_chain_recorded_by_tollgate_passes_in_toto_verify_ed25519_rsa_classic() {
+    chain(["ed25519", "rsa"], false);
+}
+
+#[test]
+fn a_chain_recorded_by_tollgate_passes_in_toto_verify_ecdsa_dsse() {
+    chain(["ecdsa-p256", "ecdsa-p384"], true);
+}
+
+#[test]
+fn a_chain_recorded_by_tollgate_passes_in_toto_verify_rsa_ed25519_dsse() {
+    chain(["rsa", "ed25519"], true);
+}
+
+fn options(root: &Path) -> RecordOptions {
+    RecordOptions {
+        base_path: Some(root.to_owned()),
+        ..RecordOptions::default()
+    }
+}
+
+fn record_in(
+    paths: &[&str],
+    options: &RecordOptions,
+) -> Result<tollgate::record::Recorded, RecordError> {
+    let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+    record_artifacts(&paths, options)
+}
+
+#[test]
+fn g1_symlinks_out_of_the_root_are_refused() {
+    let dir = tempdir();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).expect("mkdir");
+    fs::write(dir.path().join("secret"), "s").expect("write");
+    std::os::unix::fs::symlink("../secret", root.join("escape")).expect("symlink");
+    std::os::unix::fs::symlink("/etc", root.join("etc")).expect("symlink");
+    for path in ["escape", "etc", "."] {
+        match record_in(&[path], &options(&root)) {
+            Err(RecordError::OutsideRoot { .. }) => {}
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        record_in(&["../secret"], &options(&root)),
+        Err(RecordError::OutsideRoot { .. })
+    ));
+    // Through the command line: no link written.
+    let key = private_copy("ed25519", dir.path());
+    let out = run(tollgate()
+        .current_dir(&root)
+        .args(["run", "--step", "s", "--key"])
+        .arg(&key)
+        .args(["-m", ".", "--", "true"]));
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("leads outside the recording root"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(fs::read_dir(&root).expect("read").all(|e| {
+        !e.expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".link")
+    }));
+}
+
+#[test]
+fn g2_symlink_loops_end_with_an_error() {
+    let dir = tempdir();
+    let root = dir.path();
+    std::os::unix::fs::symlink(".", root.join("a")).expect("symlink");
+    let follow = RecordOptions {
+        follow_symlink_dirs: true,
+        ..options(root)
+    };
+    assert!(matches!(
+        record_in(&["."], &follow),
+        Err(RecordError::SymlinkLoop { .. })
+    ));
+    // Without following, the folder symlink is noted, not walked.
+    let recorded = record_in(&["."], &options(root)).expect("records");
+    assert_eq!(recorded.unfollowed_symlink_dirs, ["a"]);
+
+    let dir = tempdir();
+    let root = dir.path();
+    fs::create_dir_all(root.join("x")).expect("mkdir");
+    fs::create_dir_all(root.join("z")).expect("mkdir");
+    std::os::unix::fs::symlink("../z", root.join("x/y")).expect("symlink");
+    std::os::unix::fs::symlink("../x", root.join("z/w")).expect("symlink");
+    assert!(matches!(
+        record_in(
+            &["."],
+            &RecordOptions {
+                follow_symlink_dirs: true,
+                ..options(root)
+            }
+        ),
+        Err(RecordError::SymlinkLoop { .. })
+    ));
+    // A self-referencing symlink.
+    let dir = tempdir();
+    std::os::unix::fs::symlink("self", dir.path().join("self")).expect("symlink");
+    assert!(matches!(
+        record_in(&["."], &options(dir.path())),
+        Err(RecordError::SymlinkLoop { .. })
+    ));
+}
+
+#[test]
+fn g3_dangling_symlinks_are_reported() {
+    let dir = tempdir();
+    std::os::unix::fs::symlink("nowhere", dir.path().join("dangling")).expect("symlink");
+    match record_in(&["."], &options(dir.path())) {
+        Err(RecordError::DanglingSymlink { path, .. }) => assert_eq!(path, "dangling"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn g4_fifos_and_sockets_are_refused_without_opening_them() {
+    let dir = tempdir();
+    let status = Command::new("mkfifo")
+        .arg(dir.path().join("pipe"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    match record_in(&["."], &options(dir.path())) {
+        Err(RecordError::SpecialFile { path, kind }) => {
+            assert_eq!(path, "pipe");
+            assert_eq!(kind, "a FIFO");
+        }
+        other => panic!("{other:?}"),
+    }
+    let dir = tempdir();
+    let _listener = std::os::unix::net::UnixListener::bind(dir.path().join("sock")).expect("bind");
+    assert!(matches!(
+        record_in(&["."], &options(dir.path())),
+        Err(RecordError::SpecialFile {
+            kind: "a socket",
+            ..
+        })
+    ));
+    // A symlink to a FIFO is refused too, by a stat, not an open.
+    let dir = tempdir();
+    assert!(
+        Command::new("mkfifo")
+            .arg(dir.path().join("p"))
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    std::os::unix::fs::symlink("p", dir.path().join("to-pipe")).expect("symlink");
+    assert!(matches!(
+        record_in(&["to-pipe"], &options(dir.path())),
+        Err(RecordError::SpecialFile { .. })
+    ));
+}
+
+#[test]
+fn g5_a_file_that_grows_while_hashed_writes_no_link() {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempdir();
+    let path = dir.path().join("growing");
+    fs::write(&path, vec![7u8; 64 * 1024 * 1024]).expect("write");
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (path, done) = (path.clone(), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut file = fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .expect("open");
+            while !done.load(Ordering::Relaxed) {
+                file.write_all(b"more").expect("append");
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let result = record_in(&["growing"], &options(dir.path()));
+    done.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    assert!(
+        matches!(result, Err(RecordError::Changed { .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn g8_normalised_line_endings_are_hashed_and_recorded_in_the_signed_link() {
+    let dir = tempdir();
+    fs::write(dir.path().join("crlf.txt"), "one\r\ntwo\rthree\n").expect("write");
+    let key = private_copy("ed25519", dir.path());
+    let out = run(tollgate()
+        .current_dir(dir.path())
+        .args(["run", "--step", "s", "--key"])
+        .arg(&key)
+        .args(["-m", "crlf.txt", "--normalize-line-endings", "--", "true"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let link = signed_payload(&only_link(dir.path()));
+    // sha256 of "one\ntwo\nthree\n"
+    assert_eq!(
+        link["materials"]["crlf.txt"]["sha256"],
+        sha256_hex(b"one\ntwo\nthree\n")
+    );
+    assert_eq!(
+        link["environment"]["tollgate"]["normalize_line_endings"],
+        true
+    );
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+#[test]
+fn g9_configuration_in_the_tree_is_ignored_unless_asked_for() {
+    let dir = tempdir();
+    fs::write(dir.path().join(".gitignore"), "secret.txt\n").expect("write");
+    fs::write(
+        dir.path().join(".in_totorc"),
+        "[settings]\nARTIFACT_EXCLUDE_PATTERNS=secret.txt\n",
+    )
+    .expect("write");
+    fs::write(dir.path().join("secret.txt"), "s").expect("write");
+    let recorded = record_in(&["."], &options(dir.path())).expect("records");
+    let names: Vec<&str> = recorded.artifacts.keys().map(|p| p.as_str()).collect();
+    assert_eq!(names, [".gitignore", ".in_totorc", "secret.txt"]);
+    let with_gitignore = RecordOptions {
+        use_gitignore: true,
+        ..options(dir.path())
+    };
+    let recorded = record_in(&["."], &with_gitignore).expect("records");
+    assert!(
+        !recorded
+            .artifacts
+            .keys()
+            .any(|p| p.as_str() == "secret.txt")
+    );
+}
+
+#[test]
+fn missing_paths_fail_unless_allowed_and_names_are_checked() {
+    let dir = tempdir();
+    assert!(matches!(
+        record_in(&["typo"], &options(dir.path())),
+        Err(RecordError::Missing(p)) if p == "typo"
+    ));
+    let lenient = RecordOptions {
+        allow_missing: true,
+        ..options(dir.path())
+    };
+    assert_eq!(
+        record_in(&["typo"], &lenient).expect("skips").missing,
+        ["typo"]
+    );
+
+    fs::write(dir.path().join("back\\slash"), "b").expect("write");
+    assert!(matches!(
+        record_in(&["."], &options(dir.path())),
+        Err(RecordError::Name(_))
+    ));
+    fs::remove_file(dir.path().join("back\\slash")).expect("rm");
+
+    fs::create_dir_all(dir.path().join("a/x")).expect("mkdir");
+    fs::create_dir_all(dir.path().join("b/x")).expect("mkdir");
+    fs::write(dir.path().join("a/x/f"), "1").expect("write");
+    fs::write(dir.path().join("b/x/f"), "2").expect("write");
+    let strip = |prefixes: &[&str]| RecordOptions {
+        lstrip_paths: prefixes.iter().map(|p| p.to_string()).collect(),
+        ..options(dir.path())
+    };
+    assert!(matches!(
+        record_in(&["a", "b"], &strip(&["a/", "b/"])),
+        Err(RecordError::LstripCollision(name)) if name == "x/f"
+    ));
+    assert!(matches!(
+        record_in(&["a"], &strip(&["a/", "a/x/"])),
+        Err(RecordError::LstripPrefixes(..))
+    ));
+}
+
+fn run_step(dir: &Path, key: &Path, extra: &[&str], command: &[&str]) -> std::process::Output {
+    run(tollgate()
+        .current_dir(dir)
+        .args(["run", "--step", "s", "--key"])
+        .arg(key)
+        .args(extra)
+        .arg("--")
+        .args(command))
+}
+
+#[test]
+fn j5_the_command_s_outcome_is_recorded_and_passed_on() {
+    let dir = tempdir();
+    let key = private_copy("ed25519", dir.path());
+    let out = run_step(
+        dir.path(),
+        &key,
+        &["-s"],
+        &["sh", "-c", "echo out; echo err >&2; exit 3"],
+    );
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("out"),
+        "the command's output still reaches the console"
+    );
+    let link = signed_payload(&only_link(dir.path()));
+    assert_eq!(link["byproducts"]["return-value"], 3);
+    assert_eq!(link["byproducts"]["stdout"], "out\n");
+    assert_eq!(link["byproducts"]["stderr"], "err\n");
+
+    let dir = tempdir();
+    let key = private_copy("ed25519", dir.path());
+    let out = run_step(dir.path(), &key, &[], &["sh", "-c", "kill -9 $$"]);
+    assert_eq!(code(&out), 137);
+    let link = signed_payload(&only_link(dir.path()));
+    assert_eq!(link["byproducts"]["return-value"], -9);
+
+    let dir = tempdir();
+    let key = private_copy("ed25519", dir.path());
+    let out = run_step(dir.path(), &key, &[], &["no-such-command-tollgate"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("cannot run \"no-such-command-tollgate\""),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!fs::read_dir(dir.path()).expect("dir").any(|e| {
+        e.expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".link")
+    }));
+
+    let dir = tempdir();
+    let key = private_copy("ed25519", dir.path());
+    let out = run_step(
+        dir.path(),
+        &key,
+        &["-s", "--max-stream-bytes", "10"],
+        &["sh", "-c", "printf 0123456789abcdef"],
+    );
+    assert_eq!(code(&out), 0);
+    assert_eq!(stdout(&out), "0123456789abcdef");
+    let link = signed_payload(&only_link(dir.path()));
+    assert_eq!(link["byproducts"]["stdout"], "0123456789");
+    assert_eq!(
+        link["byproducts"]["truncated"],
+        serde_json::json!(["stdout"])
+    );
+}
+
+#[test]
+fn j4_bad_keys_write_no_link() {
+    let dir = tempdir();
+    let public = dir.path().join("pub.pem");
+    fs::copy(example_key("ed25519", "pub"), &public).expect("copy");
+    set_mode(&public, 0o600);
+    let corrupt = dir.path().join("corrupt.pem");
+    fs::write(
+        &corrupt,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .expect("write");
+    set_mode(&corrupt, 0o600);
+    let encrypted = private_copy("ed25519-encrypted", dir.path());
+    for (key, extra, message) in [
+        (&public, vec![], "this is a public key"),
+        (&corrupt, vec![], "malformed key"),
+        (
+            &encrypted,
+            vec!["--password-env", "TOLLGATE_NO_SUCH_VAR"],
+            "not set",
+        ),
+    ] {
+        let out = run(tollgate()
+            .current_dir(dir.path())
+            .env("TOLLGATE_TEST", "1")
+            .args(["run", "--step", "s", "--key"])
+            .arg(key)
+            .args(extra)
+            .args(["--", "true"]));
+        assert_eq!(code(&out), 2);
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+    }
+    let out = run(tollgate()
+        .current_dir(dir.path())
+        .env("TOLLGATE_PW", "wrong")
+        .args(["run", "--step", "s", "--key"])
+        .arg(&encrypted)
+        .args(["--password-env", "TOLLGATE_PW", "--", "true"]));
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("wrong password"), "{}", stderr(&out));
+    assert!(!fs::read_dir(dir.path()).expect("dir").any(|e| {
+        e.expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".link")
+    }));
+}
+
+#[test]
+fn j2_concurrent_recorders_never_corrupt_or_clobber() {
+    let dir = tempdir();
+    fs::write(dir.path().join("input"), "data").expect("write");
+    let key = private_copy("ed25519", dir.path());
+    let spawn = |step: &str| {
+        tollgate()
+            .current_dir(dir.path())
+            .args(["run", "-q", "--step", step, "--key"])
+            .arg(&key)
+            .args(["-m", "input", "-d", "links", "--", "true"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let children: Vec<_> = (0..8).map(|i| spawn(&format!("step{}", i % 4))).collect();
+    let codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| {
+            c.wait_with_output()
+                .expect("wait")
+                .status
+                .code()
+                .expect("code")
+        })
+        .collect();
+    // Four distinct steps succeed once each; each second writer of a name is refused.
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 4, "{codes:?}");
+    assert_eq!(codes.iter().filter(|&&c| c == 2).count(), 4, "{codes:?}");
+    let ring = KeyRing::from_keys([load_public("ed25519")]).expect("ring");
+    let entries: Vec<PathBuf> = fs::read_dir(dir.path().join("links"))
+        .expect("links")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(entries.len(), 4, "no temporary files left: {entries:?}");
+    for link in entries {
+        let bytes = fs::read(&link).expect("read");
+        Envelope::from_bytes(&bytes, &Limits::default())
+            .expect("parses")
+            .verify(&ring, 1)
+            .expect("verifies");
+    }
+}
+
+#[test]
+fn j1_a_killed_recorder_leaves_no_partial_link() {
+    let dir = tempdir();
+    let tree = dir.path().join("tree");
+    fs::create_dir(&tree).expect("mkdir");
+    for i in 0..300 {
+        fs::write(tree.join(format!("f{i}")), vec![i as u8; 4096]).expect("write");
+    }
+    let key = private_copy("ed25519", dir.path());
+    let ring = KeyRing::from_keys([load_public("ed25519")]).expect("ring");
+    let link = dir.path().join("links/s.63273c36.link");
+    for round in 0..12u64 {
+        let _ = fs::remove_file(&link);
+        let mut child = tollgate()
+            .current_dir(dir.path())
+            .args(["run", "-q", "--step", "s", "--key"])
+            .arg(&key)
+            .args(["-m", "tree", "-p", "tree", "-d", "links", "--", "true"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(2 + round * 3));
+        let _ = child.kill();
+        let _ = child.wait();
+        if let Ok(bytes) = fs::read(&link) {
+            Envelope::from_bytes(&bytes, &Limits::default())
+                .expect("a link under its final name is whole")
+                .verify(&ring, 1)
+                .expect("and signed");
+        }
+    }
+}
+
+#[test]
+fn record_start_and_stop_make_one_link_and_check_the_key() {
+    let dir = tempdir();
+    fs::write(dir.path().join("src"), "source").expect("write");
+    let alice = private_copy("ed25519", dir.path());
+    let bob = private_copy("bob-ed25519", dir.path());
+    let step = |args: &[&str], key: &Path| {
+        run(tollgate()
+            .current_dir(dir.path())
+            .args(args)
+            .arg("--key")
+            .arg(key))
+    };
+    let out = step(&["record", "start", "--step", "build", "-m", "src"], &alice);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let unfinished = dir.path().join(".build.63273c36.link-unfinished");
+    assert!(unfinished.exists());
+    fs::write(dir.path().join("out"), "binary").expect("write");
+    // Bob cannot finish alice's step.
+    let out = step(&["record", "stop", "--step", "build", "-p", "out"], &bob);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no unfinished link"),
+        "{}",
+        stderr(&out)
+    );
+    // Nor can anyone finish it once it has been tampered with.
+    let original = fs::read(&unfinished).expect("read");
+    fs::write(
+        &unfinished,
+        String::from_utf8(original.clone())
+            .expect("utf8")
+            .replace("\"src\"", "\"srd\""),
+    )
+    .expect("write");
+    let out = step(&["record", "stop", "--step", "build", "-p", "out"], &alice);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("not signed by this key"),
+        "{}",
+        stderr(&out)
+    );
+    fs::write(&unfinished, original).expect("restore");
+    let out = step(&["record", "stop", "--step", "build", "-p", "out"], &alice);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!unfinished.exists());
+    let link = signed_payload(&dir.path().join("build.63273c36.link"));
+    assert_eq!(link["materials"]["src"]["sha256"], sha256_hex(b"source"));
+    assert_eq!(link["products"]["out"]["sha256"], sha256_hex(b"binary"));
+}
+
+#[test]
+fn mock_writes_an_unsigned_link_that_sign_can_sign() {
+    let dir = tempdir();
+    fs::write(dir.path().join("input"), "data").expect("write");
+    let out = run(tollgate().current_dir(dir.path()).args([
+        "mock",
+        "--step",
+        "try",
+        "--",
+        "sh",
+        "-c",
+        "echo hello > output",
+    ]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let path = dir.path().join("try.link");
+    let value: Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+    assert_eq!(value["signatures"], serde_json::json!([]));
+    assert!(value["signed"]["materials"].get("input").is_some());
+    assert!(value["signed"]["products"].get("output").is_some());
+    let key = private_copy("ed25519", dir.path());
+    let out = run(tollgate()
+        .current_dir(dir.path())
+        .arg("sign")
+        .arg(&path)
+        .arg("-k")
+        .arg(&key));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(dir.path().join("try.63273c36.link").exists());
+}
