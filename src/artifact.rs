@@ -107,9 +107,11 @@ const KNOWN_LENGTHS: &[(&str, &[usize])] = &[
     ("dirHash1", &[64]),
 ];
 
-/// A checked digest set: algorithm name to lowercase hex digest, at least one entry.
+/// A checked digest set: algorithm name to lowercase hex digest, at least one entry, sorted
+/// by algorithm. (A sorted list rather than a map: most sets hold one digest, and a link may
+/// hold a million of them.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DigestSet(BTreeMap<String, String>);
+pub struct DigestSet(Vec<(String, String)>);
 
 impl DigestSet {
     /// Checks the digests recorded for the artifact `path`.
@@ -158,12 +160,34 @@ impl DigestSet {
                 _ => {}
             }
         }
-        Ok(DigestSet(digests))
+        Ok(DigestSet(digests.into_iter().collect()))
     }
 
-    /// The digests by algorithm.
-    pub fn digests(&self) -> &BTreeMap<String, String> {
-        &self.0
+    /// A set of one SHA-256 digest, from a hasher's output.
+    pub fn sha256(digest: &[u8; 32]) -> DigestSet {
+        DigestSet(vec![("sha256".to_owned(), hex::encode(digest))])
+    }
+
+    /// The digests, sorted by algorithm.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(a, d)| (a.as_str(), d.as_str()))
+    }
+
+    /// The digest for `algorithm`.
+    pub fn get(&self, algorithm: &str) -> Option<&str> {
+        self.iter().find(|(a, _)| *a == algorithm).map(|(_, d)| d)
+    }
+}
+
+impl serde::Serialize for ArtifactPath {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl serde::Serialize for DigestSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
     }
 }
 

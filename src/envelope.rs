@@ -10,7 +10,7 @@
 //! signatures before any cryptography.
 
 use base64::Engine as _;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::json::{self, JsonError, PythonStyle};
 use crate::keyring::KeyRing;
@@ -323,45 +323,104 @@ impl Envelope {
     /// line, keys sorted and non-ASCII escaped in both.
     pub fn to_bytes(&self) -> Vec<u8> {
         match &self.body {
-            Body::Classic { signed } => {
-                let signatures: Vec<Value> = self
-                    .signatures
-                    .iter()
-                    .map(|s| json!({ "keyid": s.keyid, "sig": hex::encode(&s.sig) }))
-                    .collect();
-                json::to_python_json(
-                    &json!({ "signed": signed, "signatures": signatures }),
-                    PythonStyle::Indented,
-                )
-            }
+            Body::Classic { signed } => classic_file(signed, &self.signatures),
             Body::Dsse {
                 payload_type,
                 payload,
-            } => {
-                let b64 = base64::engine::general_purpose::STANDARD;
-                let signatures: Vec<Value> = self
-                    .signatures
-                    .iter()
-                    .map(|s| {
-                        let mut sig = Map::new();
-                        if let Some(keyid) = &s.keyid {
-                            sig.insert("keyid".into(), Value::String(keyid.clone()));
-                        }
-                        sig.insert("sig".into(), Value::String(b64.encode(&s.sig)));
-                        Value::Object(sig)
-                    })
-                    .collect();
-                json::to_python_json(
-                    &json!({
-                        "payload": b64.encode(payload),
-                        "payloadType": payload_type,
-                        "signatures": signatures,
-                    }),
-                    PythonStyle::OneLine,
-                )
-            }
+            } => dsse_file(payload_type, payload, &self.signatures),
         }
     }
+
+    /// Signs `payload` with every key and returns the file bytes, straight from the typed
+    /// payload: for the recorder, whose links can hold a million artifacts and should not be
+    /// copied into a `Value` first. The result is what [`Envelope::unsigned`], [`Envelope::sign`]
+    /// and [`Envelope::to_bytes`] would give.
+    pub fn seal<T: serde::Serialize>(
+        payload: &T,
+        format: Format,
+        keys: &[&PrivateKey],
+    ) -> Result<Vec<u8>, EnvelopeError> {
+        let sign_all = |message: &[u8]| -> Result<Vec<Signature>, EnvelopeError> {
+            keys.iter()
+                .map(|key| {
+                    Ok(Signature {
+                        keyid: Some(key.public_key().keyid().to_string()),
+                        sig: key.sign(message)?,
+                    })
+                })
+                .collect()
+        };
+        Ok(match format {
+            Format::Classic => {
+                let signatures = sign_all(&json::canonical(payload)?)?;
+                classic_file(payload, &signatures)
+            }
+            Format::Dsse => {
+                let bytes = json::to_python_json(payload, PythonStyle::OneLine);
+                let signatures = sign_all(&pae(PAYLOAD_TYPE, &bytes))?;
+                dsse_file(PAYLOAD_TYPE, &bytes, &signatures)
+            }
+        })
+    }
+}
+
+/// A classic file: `{"signatures": [...], "signed": ...}`, fields in sorted order.
+#[derive(serde::Serialize)]
+struct ClassicFile<'a, T: serde::Serialize> {
+    signatures: Vec<ClassicSignature<'a>>,
+    signed: &'a T,
+}
+
+#[derive(serde::Serialize)]
+struct ClassicSignature<'a> {
+    keyid: Option<&'a str>,
+    sig: String,
+}
+
+/// A DSSE file: `{"payload", "payloadType", "signatures"}`, fields in sorted order.
+#[derive(serde::Serialize)]
+struct DsseFile<'a> {
+    payload: String,
+    #[serde(rename = "payloadType")]
+    payload_type: &'a str,
+    signatures: Vec<DsseSignature<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct DsseSignature<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keyid: Option<&'a str>,
+    sig: String,
+}
+
+fn classic_file<T: serde::Serialize>(signed: &T, signatures: &[Signature]) -> Vec<u8> {
+    let file = ClassicFile {
+        signatures: signatures
+            .iter()
+            .map(|s| ClassicSignature {
+                keyid: s.keyid.as_deref(),
+                sig: hex::encode(&s.sig),
+            })
+            .collect(),
+        signed,
+    };
+    json::to_python_json(&file, PythonStyle::Indented)
+}
+
+fn dsse_file(payload_type: &str, payload: &[u8], signatures: &[Signature]) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let file = DsseFile {
+        payload: b64.encode(payload),
+        payload_type,
+        signatures: signatures
+            .iter()
+            .map(|s| DsseSignature {
+                keyid: s.keyid.as_deref(),
+                sig: b64.encode(&s.sig),
+            })
+            .collect(),
+    };
+    json::to_python_json(&file, PythonStyle::OneLine)
 }
 
 /// The DSSE v1 pre-authentication encoding: `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP

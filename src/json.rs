@@ -203,62 +203,51 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
 }
 
 /// Encodes `value` as securesystemslib canonical JSON, the bytes classic signatures cover.
-pub fn canonical(value: &Value) -> Result<Vec<u8>, JsonError> {
-    let mut out = Vec::new();
-    write_canonical(value, &mut out)?;
-    Ok(out)
+///
+/// Any `Serialize` value works whose maps and structs emit their keys in code-point order
+/// (`BTreeMap`s, `serde_json::Value`, and Tollgate's own payload types); a float is an error.
+pub fn canonical<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, JsonError> {
+    let mut out = Vec::with_capacity(4096);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, CanonicalFormatter);
+    match value.serialize(&mut ser) {
+        Ok(()) => Ok(out),
+        Err(e) => Err(JsonError::NotCanonicalizable(e.to_string())),
+    }
 }
 
-fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), JsonError> {
-    match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => {
-            if n.is_i64() || n.is_u64() {
-                out.extend_from_slice(n.to_string().as_bytes());
-            } else {
-                return Err(JsonError::NotCanonicalizable(n.to_string()));
-            }
-        }
-        Value::String(s) => write_canonical_string(s, out),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(item, out)?;
-            }
-            out.push(b']');
-        }
-        Value::Object(map) => {
-            // serde_json's `Map` is a `BTreeMap<String, _>`: its order is byte order, which for
-            // UTF-8 is code-point order, the order Python's `sorted` gives.
-            out.push(b'{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical_string(key, out);
-                out.push(b':');
-                write_canonical(item, out)?;
-            }
-            out.push(b'}');
-        }
-    }
-    Ok(())
-}
+/// serde_json's compact output, but with strings as securesystemslib writes them: only `"`
+/// and `\` escaped, control characters raw; and no floats.
+struct CanonicalFormatter;
 
-fn write_canonical_string(s: &str, out: &mut Vec<u8>) {
-    out.push(b'"');
-    for byte in s.bytes() {
-        if byte == b'"' || byte == b'\\' {
-            out.push(b'\\');
-        }
-        out.push(byte);
+impl serde_json::ser::Formatter for CanonicalFormatter {
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        use serde_json::ser::CharEscape;
+        let raw = match escape {
+            CharEscape::Quote => return w.write_all(b"\\\""),
+            CharEscape::ReverseSolidus => return w.write_all(b"\\\\"),
+            CharEscape::Backspace => 0x08,
+            CharEscape::Tab => b'\t',
+            CharEscape::LineFeed => b'\n',
+            CharEscape::FormFeed => 0x0c,
+            CharEscape::CarriageReturn => b'\r',
+            CharEscape::AsciiControl(byte) => byte,
+            // Not emitted by serde_json for string contents; written as itself.
+            _ => b'/',
+        };
+        w.write_all(&[raw])
     }
-    out.push(b'"');
+
+    fn write_f32<W: ?Sized + std::io::Write>(&mut self, _: &mut W, v: f32) -> std::io::Result<()> {
+        Err(std::io::Error::other(format!("{v}")))
+    }
+
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, _: &mut W, v: f64) -> std::io::Result<()> {
+        Err(std::io::Error::other(format!("{v}")))
+    }
 }
 
 /// The layouts of ordinary (not canonical) JSON that the reference writes, so that Tollgate's
@@ -273,8 +262,8 @@ pub enum PythonStyle {
 }
 
 /// Serialises `value` the way the reference's Python would (see [`PythonStyle`]).
-pub fn to_python_json(value: &Value, style: PythonStyle) -> Vec<u8> {
-    let mut out = Vec::new();
+pub fn to_python_json<T: serde::Serialize + ?Sized>(value: &T, style: PythonStyle) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4096);
     let mut ser = serde_json::Serializer::with_formatter(
         &mut out,
         PythonFormatter {
@@ -283,8 +272,8 @@ pub fn to_python_json(value: &Value, style: PythonStyle) -> Vec<u8> {
             has_value: false,
         },
     );
-    // Writing a `Value` into a Vec cannot fail: its keys are strings and Vec writes succeed.
-    if serde::Serialize::serialize(value, &mut ser).is_err() {
+    // Writing into a Vec cannot fail, and Tollgate's payload types have string keys only.
+    if value.serialize(&mut ser).is_err() {
         out.clear();
     }
     out

@@ -5,7 +5,7 @@
 //! are opaque objects, kept as they are.
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 use crate::artifact::{ArtifactError, ArtifactPath, Artifacts, DigestSet};
@@ -108,21 +108,25 @@ impl Link {
 
     /// The link in the full form the reference reads and signs: every field present.
     pub fn to_value(&self) -> Value {
-        let side = |artifacts: &Artifacts| -> Map<String, Value> {
-            artifacts
-                .iter()
-                .map(|(path, digests)| (path.to_string(), json!(digests.digests())))
-                .collect()
-        };
-        json!({
-            "_type": "link",
-            "name": self.name.as_str(),
-            "command": self.command,
-            "materials": side(&self.materials),
-            "products": side(&self.products),
-            "byproducts": self.byproducts,
-            "environment": self.environment,
-        })
+        // Serialising plain maps and strings into a `Value` cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// The full form, fields in code-point order so that the canonical encoder can write it
+/// straight from the link, with no intermediate `Value` (links can be large).
+impl serde::Serialize for Link {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Link", 7)?;
+        s.serialize_field("_type", "link")?;
+        s.serialize_field("byproducts", &self.byproducts)?;
+        s.serialize_field("command", &self.command)?;
+        s.serialize_field("environment", &self.environment)?;
+        s.serialize_field("materials", &self.materials)?;
+        s.serialize_field("name", self.name.as_str())?;
+        s.serialize_field("products", &self.products)?;
+        s.end()
     }
 }
 

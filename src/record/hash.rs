@@ -32,21 +32,21 @@ pub struct Progress {
     pub bytes_done: AtomicU64,
 }
 
-/// Hashes every job on `threads` threads; returns the lowercase hex digests in job order. On
+/// Hashes every job on `threads` threads; returns the SHA-256 digests in job order. On
 /// failure, the error of the first failing job (in job order) is returned.
 pub fn hash_all(
     jobs: &[FileJob],
     normalize_line_endings: bool,
     threads: usize,
     progress: Option<&Arc<Progress>>,
-) -> Result<Vec<String>, RecordError> {
+) -> Result<Vec<[u8; 32]>, RecordError> {
     if let Some(p) = progress {
         p.files_total.store(jobs.len() as u64, Ordering::Relaxed);
     }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let threads = threads.clamp(1, jobs.len().max(1));
-    let mut results: Vec<(usize, Result<String, RecordError>)> = std::thread::scope(|scope| {
+    let mut results: Vec<(usize, Result<[u8; 32], RecordError>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
@@ -104,7 +104,7 @@ pub fn hash_file(
     normalize_line_endings: bool,
     buffer: &mut [u8],
     progress: Option<&Arc<Progress>>,
-) -> Result<String, RecordError> {
+) -> Result<[u8; 32], RecordError> {
     let file = open_no_follow(&job.path).map_err(|e| match e.raw_os_error() {
         // A symlink now stands where the walk saw a file.
         Some(libc::ELOOP) => changed(job, "it was replaced by a symlink"),
@@ -131,8 +131,13 @@ pub fn hash_file(
     let mut normaliser = normalize_line_endings.then(LineEndings::default);
     let mut total: u64 = 0;
     let mut reader = &file;
-    loop {
-        let n = match reader.read(buffer) {
+    // Read as many bytes as the file holds and no more: a file that grows shows in the second
+    // stat, one that shrinks in a short count; either way the extra read for EOF is saved.
+    while total < before.len() {
+        let want = buffer
+            .len()
+            .min((before.len() - total).try_into().unwrap_or(usize::MAX));
+        let n = match reader.read(&mut buffer[..want]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -157,7 +162,7 @@ pub fn hash_file(
     if let Some(p) = progress {
         p.files_done.fetch_add(1, Ordering::Relaxed);
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(hasher.finalize().into())
 }
 
 /// Opens a file for reading without following a symlink in its last component, and without

@@ -14,7 +14,6 @@ mod hash;
 mod step;
 mod walk;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -233,16 +232,11 @@ pub fn record_artifacts(
     }
 
     // Names first: a bad name fails before any hashing work.
-    let mut names = Vec::with_capacity(walked.files.len());
-    let mut seen = BTreeMap::new();
-    for job in &walked.files {
-        let name = strip_prefix(&job.name, &options.lstrip_paths);
-        let path = ArtifactPath::new(name)?;
-        if seen.insert(path.clone(), ()).is_some() && !options.lstrip_paths.is_empty() {
-            return Err(RecordError::LstripCollision(name.to_owned()));
-        }
-        names.push(path);
-    }
+    let names = walked
+        .files
+        .iter()
+        .map(|job| ArtifactPath::new(strip_prefix(&job.name, &options.lstrip_paths)))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let threads = options.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -257,11 +251,11 @@ pub fn record_artifacts(
     )?;
     let mut artifacts = Artifacts::new();
     for (path, digest) in names.into_iter().zip(digests) {
-        let set = DigestSet::new(
-            path.as_str(),
-            BTreeMap::from([("sha256".to_owned(), digest)]),
-        )?;
-        artifacts.insert(path, set);
+        // The same file given twice is recorded once; two files that strip to one name are not.
+        if !options.lstrip_paths.is_empty() && artifacts.contains_key(&path) {
+            return Err(RecordError::LstripCollision(path.as_str().to_owned()));
+        }
+        artifacts.insert(path, DigestSet::sha256(&digest));
     }
     Ok(Recorded {
         artifacts,

@@ -318,10 +318,8 @@ pub fn write(
     path: &Path,
     overwrite: bool,
 ) -> Result<(), StepError> {
-    let mut envelope = Envelope::unsigned(link.to_value(), format);
-    if let Some(key) = key {
-        envelope.sign(key).map_err(StepError::Sign)?;
-    }
+    let keys: Vec<&PrivateKey> = key.into_iter().collect();
+    let bytes = Envelope::seal(link, format, &keys).map_err(StepError::Sign)?;
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).map_err(|source| FsError::Io {
             path: folder.to_owned(),
@@ -329,6 +327,6 @@ pub fn write(
             source,
         })?;
     }
-    fsio::write_atomic(path, &envelope.to_bytes(), Mode::Public, overwrite)?;
+    fsio::write_atomic(path, &bytes, Mode::Public, overwrite)?;
     Ok(())
 }

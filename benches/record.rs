@@ -1,0 +1,268 @@
+//! Recording throughput, measured against the in-toto reference and OpenSSL on the same trees,
+//! in one run: `cargo bench --bench record`.
+//!
+//! Two trees are generated once under `target/bench-trees/` (50,000 files totalling 1 GiB with
+//! sizes from a few bytes to several MiB, and 50,000 files totalling 100 MiB). For each, with
+//! the page cache warm, it times `tollgate run --materials TREE -- true`, the reference's
+//! `in-toto-run` doing the same, and `openssl dgst -sha256` over the same files on every core,
+//! and measures this machine's SHA-256 limit (an in-memory buffer hashed on every core with the
+//! `sha2` crate). It reports wall time, throughput, ratios and peak memory (GNU time's maximum
+//! resident set size).
+
+#[path = "../tests/common.rs"]
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+const GIB: u64 = 1024 * 1024 * 1024;
+const MIB: u64 = 1024 * 1024;
+
+struct Tree {
+    name: &'static str,
+    files: usize,
+    bytes: u64,
+}
+
+const TREES: [Tree; 2] = [
+    Tree {
+        name: "50k-files-1GiB",
+        files: 50_000,
+        bytes: GIB,
+    },
+    Tree {
+        name: "50k-files-100MiB",
+        files: 50_000,
+        bytes: 100 * MIB,
+    },
+];
+
+/// A small deterministic generator, so every run measures the same trees.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// File sizes skewed like a source tree: most files small, a few of several MiB; scaled to the
+/// total and capped at 8 MiB.
+fn sizes(tree: &Tree) -> Vec<u64> {
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let raw: Vec<f64> = (0..tree.files)
+        .map(|_| (10.0f64).powf(1.0 + 6.0 * rng.unit().powi(3)))
+        .collect();
+    let scale = tree.bytes as f64 / raw.iter().sum::<f64>();
+    let mut sizes: Vec<u64> = raw
+        .iter()
+        .map(|s| ((s * scale) as u64).clamp(1, 8 * MIB))
+        .collect();
+    // Put what the cap and rounding left over into the smallest files, evenly.
+    let mut missing = tree.bytes.saturating_sub(sizes.iter().sum());
+    let count = sizes.len();
+    let mut i = 0;
+    while missing > 0 {
+        let add = missing.min(4096);
+        let slot = &mut sizes[i % count];
+        if *slot + add <= 8 * MIB {
+            *slot += add;
+            missing -= add;
+        }
+        i += 7;
+    }
+    sizes
+}
+
+fn generate(tree: &Tree, root: &Path) -> PathBuf {
+    let dir = root.join(tree.name);
+    let marker = dir.join(".complete");
+    if marker.exists() {
+        return dir;
+    }
+    let _ = fs::remove_dir_all(&dir);
+    eprintln!("generating {} ...", tree.name);
+    let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
+    let mut buffer = vec![0u8; 8 * MIB as usize];
+    for chunk in buffer.chunks_mut(8) {
+        chunk.copy_from_slice(&rng.next().to_le_bytes()[..chunk.len()]);
+    }
+    for (i, size) in sizes(tree).into_iter().enumerate() {
+        // 100 folders of 500 files, two levels deep.
+        let folder = dir.join(format!("d{:02}/e{:02}", i % 10, (i / 10) % 10));
+        if i < 100 {
+            fs::create_dir_all(&folder).expect("mkdir");
+        }
+        let offset = (rng.next() % (buffer.len() as u64 - size + 1)) as usize;
+        fs::write(
+            folder.join(format!("f{i}.dat")),
+            &buffer[offset..offset + size as usize],
+        )
+        .expect("write");
+    }
+    fs::write(&marker, "").expect("marker");
+    dir
+}
+
+/// Hashes an in-memory buffer on every core: the most any recorder could do here.
+fn sha256_limit(threads: usize) -> f64 {
+    let per_thread = 512 * MIB as usize;
+    let buffer = vec![0x5au8; per_thread];
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut hasher = Sha256::new();
+                for chunk in buffer.chunks(256 * 1024) {
+                    hasher.update(chunk);
+                }
+                hasher.finalize()
+            });
+        }
+    });
+    (threads * per_thread) as f64 / start.elapsed().as_secs_f64() / GIB as f64
+}
+
+struct Measure {
+    seconds: f64,
+    peak_mib: f64,
+}
+
+/// Runs `command` under GNU time, once to warm up and then three times; the best run counts.
+fn measure(label: &str, command: &mut dyn FnMut() -> Command) -> Measure {
+    let mut best: Option<Measure> = None;
+    for round in 0..4 {
+        let report =
+            std::env::temp_dir().join(format!("tollgate-bench-{}.time", std::process::id()));
+        let inner = command();
+        let mut timed = Command::new("/usr/bin/time");
+        timed
+            .arg("-f")
+            .arg("%e %M")
+            .arg("-o")
+            .arg(&report)
+            .arg(inner.get_program());
+        timed.args(inner.get_args());
+        if let Some(dir) = inner.get_current_dir() {
+            timed.current_dir(dir);
+        }
+        for (key, value) in inner.get_envs() {
+            if let Some(value) = value {
+                timed.env(key, value);
+            }
+        }
+        let start = Instant::now();
+        let output = timed.output().expect("run /usr/bin/time");
+        let seconds = start.elapsed().as_secs_f64();
+        assert!(
+            output.status.success(),
+            "{label} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = fs::read_to_string(&report).expect("time report");
+        let peak_kib: f64 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .expect("peak memory");
+        let _ = fs::remove_file(&report);
+        let this = Measure {
+            seconds,
+            peak_mib: peak_kib / 1024.0,
+        };
+        if round > 0 && best.as_ref().is_none_or(|b| this.seconds < b.seconds) {
+            best = Some(this);
+        }
+    }
+    best.expect("three rounds")
+}
+
+fn main() {
+    if !Path::new("/usr/bin/time").exists() {
+        eprintln!("this benchmark needs GNU time: apt-get install time");
+        std::process::exit(2);
+    }
+    let reference = common::Reference::get();
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .join("bench-trees");
+    fs::create_dir_all(&root).expect("mkdir");
+    let scratch = common::tempdir();
+    let key = common::private_copy("ed25519", scratch.path());
+    let threads = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1);
+    let limit = sha256_limit(threads);
+    println!(
+        "machine: {threads} cores; SHA-256 limit (sha2, in memory, all cores): {limit:.2} GiB/s"
+    );
+    println!();
+    println!(
+        "{:<18} {:<12} {:>9} {:>10} {:>9} {:>12} {:>10}",
+        "tree", "tool", "seconds", "GiB/s", "% limit", "vs in-toto", "peak MiB"
+    );
+    for tree in &TREES {
+        let dir = generate(tree, &root);
+        let parent = dir.parent().expect("parent").to_owned();
+        let links = scratch.path().join("links");
+        fs::create_dir_all(&links).expect("mkdir");
+        let tollgate = measure("tollgate", &mut || {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+            c.current_dir(&parent)
+                .args(["run", "-q", "--overwrite", "--step", "bench", "--key"])
+                .arg(&key)
+                .args(["-m", tree.name, "-d"])
+                .arg(&links)
+                .args(["--", "true"]);
+            c
+        });
+        let in_toto = measure("in-toto-run", &mut || {
+            let mut c = reference.tool("in-toto-run");
+            c.current_dir(&parent)
+                .args(["-n", "bench", "--signing-key"])
+                .arg(&key)
+                .args(["-m", tree.name, "-d"])
+                .arg(&links)
+                .args(["--", "true"]);
+            c
+        });
+        let openssl = measure("openssl", &mut || {
+            let mut c = Command::new("sh");
+            c.current_dir(&parent).arg("-c").arg(format!(
+                "find {} -type f -print0 | xargs -0 -P{threads} -n 1000 openssl dgst -sha256 > /dev/null",
+                tree.name
+            ));
+            c
+        });
+        let gib = tree.bytes as f64 / GIB as f64;
+        for (tool, m) in [
+            ("tollgate", &tollgate),
+            ("in-toto-run", &in_toto),
+            ("openssl", &openssl),
+        ] {
+            let throughput = gib / m.seconds;
+            println!(
+                "{:<18} {:<12} {:>9.3} {:>10.2} {:>8.0}% {:>11.1}x {:>10.1}",
+                tree.name,
+                tool,
+                m.seconds,
+                throughput,
+                100.0 * throughput / limit,
+                in_toto.seconds / m.seconds,
+                m.peak_mib
+            );
+        }
+    }
+}
