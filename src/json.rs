@@ -372,18 +372,18 @@ impl serde_json::ser::Formatter for PythonFormatter {
         w: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
-        for c in fragment.chars() {
-            if c.is_ascii() {
-                let mut buf = [0u8; 1];
-                w.write_all(c.encode_utf8(&mut buf).as_bytes())?;
-            } else {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    write!(w, "\\u{unit:04x}")?;
-                }
+        // ASCII runs go out whole; each other character as one or two \uXXXX escapes.
+        let mut rest = fragment;
+        while let Some(at) = rest.find(|c: char| !c.is_ascii()) {
+            w.write_all(&rest.as_bytes()[..at])?;
+            let c = rest[at..].chars().next().unwrap_or('\u{fffd}');
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(w, "\\u{unit:04x}")?;
             }
+            rest = &rest[at + c.len_utf8()..];
         }
-        Ok(())
+        w.write_all(rest.as_bytes())
     }
 }
 

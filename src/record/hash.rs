@@ -6,17 +6,18 @@
 //! while it was recorded, and recording fails (THREATS G5, G6). SHA-256 runs on the CPU's SHA
 //! extensions where it has them (the `sha2` crate detects them at run time).
 
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
+use rustix::fs::{FileType, Mode, OFlags, Stat};
 use sha2::{Digest, Sha256};
 
 use super::RecordError;
-use super::walk::FileJob;
+use super::walk::{Emit, FileJob, WalkNotes};
+use crate::limits::Limit;
 
 /// Bytes read from a file at a time.
 const CHUNK: usize = 256 * 1024;
@@ -32,55 +33,134 @@ pub struct Progress {
     pub bytes_done: AtomicU64,
 }
 
-/// Hashes every job on `threads` threads; returns the SHA-256 digests in job order. On
-/// failure, the error of the first failing job (in job order) is returned.
-pub fn hash_all(
-    jobs: &[FileJob],
-    normalize_line_endings: bool,
+/// Files handed to a hashing thread at a time.
+const BATCH: usize = 64;
+
+/// What [`walk_and_hash`] found: each file's name (as `name_of` made it) and digest, in walk
+/// order, and the walk's notes.
+pub struct Hashed<N> {
+    /// Names and digests.
+    pub files: Vec<(N, [u8; 32])>,
+    /// What the walk passed over.
+    pub notes: WalkNotes,
+}
+
+/// Runs `walk` on this thread and hashes the files it finds on `threads` other threads as they
+/// come, so that walking and hashing overlap. `name_of` turns each file's artifact name into
+/// the caller's name type, and may refuse it; at most `max_files` files are accepted.
+///
+/// Errors are reported deterministically: a walk error first, else the hashing error of the
+/// earliest file in walk order.
+pub fn walk_and_hash<N, W, F>(
+    walk: W,
+    name_of: F,
+    max_files: usize,
     threads: usize,
+    normalize_line_endings: bool,
     progress: Option<&Arc<Progress>>,
-) -> Result<Vec<[u8; 32]>, RecordError> {
-    if let Some(p) = progress {
-        p.files_total.store(jobs.len() as u64, Ordering::Relaxed);
-    }
-    let next = AtomicUsize::new(0);
+) -> Result<Hashed<N>, RecordError>
+where
+    N: Send,
+    W: FnOnce(&mut Emit<'_>) -> Result<WalkNotes, RecordError>,
+    F: Fn(&str) -> Result<N, RecordError>,
+{
+    let threads = threads.max(1);
+    let (sender, receiver) = mpsc::sync_channel::<Vec<(usize, FileJob)>>(threads * 4);
+    let receiver = Mutex::new(receiver);
     let failed = AtomicBool::new(false);
-    let threads = threads.clamp(1, jobs.len().max(1));
-    let mut results: Vec<(usize, Result<[u8; 32], RecordError>)> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
                     let mut buffer = vec![0u8; CHUNK];
                     let mut done = Vec::new();
-                    while !failed.load(Ordering::Relaxed) {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(job) = jobs.get(index) else { break };
-                        let result = hash_file(job, normalize_line_endings, &mut buffer, progress);
-                        if result.is_err() {
-                            failed.store(true, Ordering::Relaxed);
+                    loop {
+                        let batch = match receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(batch) = batch else { break };
+                        for (index, job) in batch {
+                            if failed.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            let result =
+                                hash_file(&job, normalize_line_endings, &mut buffer, progress);
+                            if result.is_err() {
+                                failed.store(true, Ordering::Relaxed);
+                            }
+                            done.push((index, result));
                         }
-                        done.push((index, result));
                     }
                     done
                 })
             })
             .collect();
-        workers
+
+        let mut names = Vec::new();
+        let mut batch = Vec::with_capacity(BATCH);
+        let walked = {
+            let mut emit = |job: FileJob| -> Result<(), RecordError> {
+                if failed.load(Ordering::Relaxed) {
+                    return Err(RecordError::Internal("hashing stopped the walk".into()));
+                }
+                if names.len() >= max_files {
+                    return Err(RecordError::TooManyArtifacts {
+                        count: names.len() + 1,
+                        max: max_files,
+                        limit: Limit::Artifacts,
+                    });
+                }
+                names.push(name_of(&job.name)?);
+                batch.push((names.len() - 1, job));
+                if let Some(p) = progress {
+                    p.files_total.fetch_add(1, Ordering::Relaxed);
+                }
+                if batch.len() == BATCH {
+                    sender
+                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .map_err(|_| RecordError::Internal("the hashing threads stopped".into()))?;
+                }
+                Ok(())
+            };
+            walk(&mut emit)
+        };
+        if walked.is_ok() && !batch.is_empty() {
+            let _ = sender.send(batch);
+        }
+        if walked.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        drop(sender);
+        let mut results: Vec<(usize, Result<[u8; 32], RecordError>)> = workers
             .into_iter()
             .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
-    });
-    results.sort_by_key(|(index, _)| *index);
-    if results.len() != jobs.len() || results.iter().any(|(_, r)| r.is_err()) {
-        // The first error in job order, so the report does not depend on thread timing.
-        return match results.into_iter().find_map(|(_, r)| r.err()) {
-            Some(error) => Err(error),
-            None => Err(RecordError::Internal(
-                "a hashing thread stopped early".into(),
-            )),
+            .collect();
+        results.sort_by_key(|(index, _)| *index);
+
+        let hash_error = results.iter().position(|(_, r)| r.is_err());
+        let notes = match (walked, hash_error) {
+            (Err(RecordError::Internal(_)), Some(at)) | (Ok(_), Some(at)) => {
+                return match results.swap_remove(at).1 {
+                    Err(error) => Err(error),
+                    Ok(_) => Err(RecordError::Internal("lost a hashing error".into())),
+                };
+            }
+            (Err(error), _) => return Err(error),
+            (Ok(notes), None) => notes,
         };
-    }
-    results.into_iter().map(|(_, r)| r).collect()
+        if results.len() != names.len() {
+            return Err(RecordError::Internal(
+                "a hashing thread stopped early".into(),
+            ));
+        }
+        let files = names
+            .into_iter()
+            .zip(results)
+            .map(|(name, (_, digest))| digest.map(|d| (name, d)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Hashed { files, notes })
+    })
 }
 
 fn changed(job: &FileJob, what: &'static str) -> RecordError {
@@ -90,12 +170,12 @@ fn changed(job: &FileJob, what: &'static str) -> RecordError {
     }
 }
 
-fn same_file(a: &Metadata, b: &Metadata) -> bool {
-    a.ino() == b.ino()
-        && a.dev() == b.dev()
-        && a.len() == b.len()
-        && a.mtime() == b.mtime()
-        && a.mtime_nsec() == b.mtime_nsec()
+fn same_file(a: &Stat, b: &Stat) -> bool {
+    a.st_ino == b.st_ino
+        && a.st_dev == b.st_dev
+        && a.st_size == b.st_size
+        && a.st_mtime == b.st_mtime
+        && a.st_mtime_nsec == b.st_mtime_nsec
 }
 
 /// Hashes one file (see the module docs for the checks).
@@ -105,43 +185,53 @@ pub fn hash_file(
     buffer: &mut [u8],
     progress: Option<&Arc<Progress>>,
 ) -> Result<[u8; 32], RecordError> {
-    let file = open_no_follow(&job.path).map_err(|e| match e.raw_os_error() {
-        // A symlink now stands where the walk saw a file.
-        Some(libc::ELOOP) => changed(job, "it was replaced by a symlink"),
-        _ if e.kind() == ErrorKind::NotFound => changed(job, "it was removed"),
-        _ => RecordError::Io {
-            path: job.path.clone(),
-            action: "read",
-            source: e,
-        },
-    })?;
-    let io = |source| RecordError::Io {
-        path: job.path.clone(),
+    let io = |e: rustix::io::Errno| RecordError::Io {
+        path: PathBuf::from(&job.name),
         action: "read",
-        source,
+        source: e.into(),
     };
-    let before = file.metadata().map_err(io)?;
-    if !before.is_file() {
+    // Without following a symlink in the last component, and without blocking should a FIFO
+    // have appeared there.
+    let fd = rustix::fs::openat(
+        &*job.folder,
+        job.file.as_c_str(),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::LOOP => changed(job, "it was replaced by a symlink"),
+        rustix::io::Errno::NOENT => changed(job, "it was removed"),
+        other => io(other),
+    })?;
+    let before = rustix::fs::fstat(&fd).map_err(io)?;
+    if FileType::from_raw_mode(before.st_mode) != FileType::RegularFile {
         return Err(changed(job, "it is no longer a regular file"));
     }
-    if before.ino() != job.inode {
+    if before.st_ino != job.inode {
         return Err(changed(job, "another file took its place"));
     }
+    let size = u64::try_from(before.st_size).unwrap_or(0);
     let mut hasher = Sha256::new();
     let mut normaliser = normalize_line_endings.then(LineEndings::default);
     let mut total: u64 = 0;
-    let mut reader = &file;
+    let mut file = File::from(fd);
     // Read as many bytes as the file holds and no more: a file that grows shows in the second
     // stat, one that shrinks in a short count; either way the extra read for EOF is saved.
-    while total < before.len() {
+    while total < size {
         let want = buffer
             .len()
-            .min((before.len() - total).try_into().unwrap_or(usize::MAX));
-        let n = match reader.read(&mut buffer[..want]) {
+            .min(usize::try_from(size - total).unwrap_or(usize::MAX));
+        let n = match file.read(&mut buffer[..want]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io(e)),
+            Err(source) => {
+                return Err(RecordError::Io {
+                    path: PathBuf::from(&job.name),
+                    action: "read",
+                    source,
+                });
+            }
         };
         total += n as u64;
         match &mut normaliser {
@@ -155,23 +245,14 @@ pub fn hash_file(
     if let Some(lines) = &mut normaliser {
         lines.finish(&mut hasher);
     }
-    let after = file.metadata().map_err(io)?;
-    if !same_file(&before, &after) || total != before.len() {
+    let after = rustix::fs::fstat(&file).map_err(io)?;
+    if !same_file(&before, &after) || total != size {
         return Err(changed(job, "it changed while it was hashed"));
     }
     if let Some(p) = progress {
         p.files_done.fetch_add(1, Ordering::Relaxed);
     }
     Ok(hasher.finalize().into())
-}
-
-/// Opens a file for reading without following a symlink in its last component, and without
-/// blocking should a FIFO have appeared there.
-fn open_no_follow(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(path)
 }
 
 /// Line-ending normalisation as securesystemslib does it: `\r\n` becomes `\n`, then any other

@@ -213,50 +213,41 @@ pub fn record_artifacts(
     })?;
     check_lstrip_prefixes(&options.lstrip_paths)?;
     let excludes = exclude::Excludes::new(&options.exclude_patterns())?;
-    let walked = walk::walk(
-        paths,
-        &walk::WalkOptions {
-            root: &root,
-            excludes: &excludes,
-            follow_symlink_dirs: options.follow_symlink_dirs,
-            allow_missing: options.allow_missing,
-            use_gitignore: options.use_gitignore,
-        },
-    )?;
-    if walked.files.len() > options.limits.max_artifacts {
-        return Err(RecordError::TooManyArtifacts {
-            count: walked.files.len(),
-            max: options.limits.max_artifacts,
-            limit: Limit::Artifacts,
-        });
-    }
-
-    // Names first: a bad name fails before any hashing work.
-    let names = walked
-        .files
-        .iter()
-        .map(|job| ArtifactPath::new(strip_prefix(&job.name, &options.lstrip_paths)))
-        .collect::<Result<Vec<_>, _>>()?;
-
+    let walk_options = walk::WalkOptions {
+        root: &root,
+        excludes: &excludes,
+        follow_symlink_dirs: options.follow_symlink_dirs,
+        allow_missing: options.allow_missing,
+        use_gitignore: options.use_gitignore,
+    };
     let threads = options.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(usize::from)
             .unwrap_or(1)
     });
-    let digests = hash::hash_all(
-        &walked.files,
-        options.normalize_line_endings,
+    let hashed = hash::walk_and_hash(
+        |emit| walk::walk(paths, &walk_options, emit),
+        // Names are checked as the walk finds them: a bad one stops everything early.
+        |name| {
+            Ok(ArtifactPath::new(strip_prefix(
+                name,
+                &options.lstrip_paths,
+            ))?)
+        },
+        options.limits.max_artifacts,
         threads,
+        options.normalize_line_endings,
         options.progress.as_ref(),
     )?;
     let mut artifacts = Artifacts::new();
-    for (path, digest) in names.into_iter().zip(digests) {
+    for (path, digest) in hashed.files {
         // The same file given twice is recorded once; two files that strip to one name are not.
         if !options.lstrip_paths.is_empty() && artifacts.contains_key(&path) {
             return Err(RecordError::LstripCollision(path.as_str().to_owned()));
         }
         artifacts.insert(path, DigestSet::sha256(&digest));
     }
+    let walked = hashed.notes;
     Ok(Recorded {
         artifacts,
         unfollowed_symlink_dirs: walked.unfollowed_symlink_dirs,

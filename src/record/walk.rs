@@ -2,34 +2,41 @@
 //!
 //! The walk never follows a symlink out of the recording root (THREATS G1), reports symlink
 //! loops, dangling symlinks, FIFOs, sockets and devices as errors without opening them (G2, G3,
-//! G4), and refuses names that are not valid UTF-8 or cannot be artifact names. Symlinked files
-//! are recorded under the link's name with the target's content, as the reference records them;
-//! symlinked folders are followed only when asked, as in the reference.
+//! G4), and refuses names that are not valid UTF-8. Symlinked files are recorded under the
+//! link's name with the target's content, as the reference records them; symlinked folders are
+//! followed only when asked, as in the reference.
+//!
+//! Folders are opened once (`O_DIRECTORY | O_NOFOLLOW`) and files are later opened relative to
+//! their folder, so that the kernel resolves one name per file, not a whole path, and a folder
+//! swapped for a symlink mid-walk is noticed.
 
-use std::fs;
-use std::os::unix::fs::{DirEntryExt, FileTypeExt, MetadataExt};
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
+
+use rustix::fs::{AtFlags, CWD, Dir, FileType, Mode, OFlags};
 
 use super::RecordError;
 use super::exclude::{Excludes, GitignoreChain};
 
 /// One file to hash.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FileJob {
     /// The artifact name, relative to the root, before any prefix is stripped.
     pub name: String,
-    /// The path to open: a real path with no symlink in its last component.
-    pub path: PathBuf,
+    /// The folder holding the file.
+    pub folder: Arc<OwnedFd>,
+    /// The file's name in that folder.
+    pub file: CString,
     /// The inode the walk saw, which the opened file must still have (G5).
     pub inode: u64,
 }
 
-/// What the walk found.
+/// What the walk passed over.
 #[derive(Debug, Default)]
-pub struct Walked {
-    /// The files to hash, in walk order.
-    pub files: Vec<FileJob>,
+pub struct WalkNotes {
     /// Symlinks to folders that were not followed (`follow_symlink_dirs` is off).
     pub unfollowed_symlink_dirs: Vec<String>,
     /// Given paths that did not exist (only with `allow_missing`).
@@ -71,6 +78,7 @@ impl Ancestors {
 }
 
 struct Folder {
+    fd: Arc<OwnedFd>,
     /// Where it really is.
     real: PathBuf,
     /// Its artifact name ("" for the root).
@@ -78,6 +86,9 @@ struct Folder {
     ancestors: Rc<Ancestors>,
     gitignore: Rc<GitignoreChain>,
 }
+
+/// Receives each file the walk finds; an error stops the walk.
+pub type Emit<'a> = dyn FnMut(FileJob) -> Result<(), RecordError> + 'a;
 
 /// Normalises a given path the way Python's `os.path.normpath` does, relative to `root`, and
 /// returns its artifact name ("" for the root itself).
@@ -147,20 +158,46 @@ fn join_name(folder: &str, entry: &str) -> String {
     }
 }
 
-fn io_error<'a>(
-    path: &'a Path,
-    action: &'static str,
-) -> impl FnOnce(std::io::Error) -> RecordError + 'a {
-    move |source| RecordError::Io {
+fn io_error(path: &Path, action: &'static str, error: rustix::io::Errno) -> RecordError {
+    RecordError::Io {
         path: path.to_owned(),
         action,
-        source,
+        source: error.into(),
     }
 }
 
-/// Walks every given path under `options.root`.
-pub fn walk(paths: &[String], options: &WalkOptions<'_>) -> Result<Walked, RecordError> {
-    let mut walked = Walked::default();
+fn open_folder(at: &OwnedFd, name: &str, real: &Path) -> Result<OwnedFd, RecordError> {
+    rustix::fs::openat(
+        at,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => RecordError::Changed {
+            path: real.display().to_string(),
+            what: "a folder was replaced",
+        },
+        other => io_error(real, "open the folder", other),
+    })
+}
+
+fn open_path(path: &Path) -> Result<OwnedFd, RecordError> {
+    rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_error(path, "open the folder", e))
+}
+
+/// Walks every given path under `options.root`, handing each file to `emit`.
+pub fn walk(
+    paths: &[String],
+    options: &WalkOptions<'_>,
+    emit: &mut Emit<'_>,
+) -> Result<WalkNotes, RecordError> {
+    let mut notes = WalkNotes::default();
     let root_ancestors = Rc::new(Ancestors {
         path: options.root.to_owned(),
         parent: None,
@@ -170,198 +207,249 @@ pub fn walk(paths: &[String], options: &WalkOptions<'_>) -> Result<Walked, Recor
     } else {
         Rc::new(GitignoreChain::default())
     };
+    let mut walker = Walker {
+        options,
+        notes: &mut notes,
+        stack: Vec::new(),
+        emit,
+    };
     for given in paths {
         let name = normalise(given, options.root)?;
         let path = options.root.join(&name);
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let stat = match rustix::fs::statat(CWD, &path, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => stat,
+            Err(rustix::io::Errno::NOENT) => {
                 if options.allow_missing {
-                    walked.missing.push(given.clone());
+                    walker.notes.missing.push(given.clone());
                     continue;
                 }
                 return Err(RecordError::Missing(given.clone()));
             }
-            Err(e) => return Err(io_error(&path, "read")(e)),
+            Err(e) => return Err(io_error(&path, "read", e)),
         };
-        if !name.is_empty() && options.excludes.excludes(&name, meta.is_dir()) {
-            continue;
-        }
-        let entry = Entry {
-            name,
-            path: path.clone(),
-            file_type: meta.file_type(),
-            inode: meta.ino(),
-        };
-        let mut stack = Vec::new();
-        visit(
-            entry,
-            &root_ancestors,
-            &root_gitignore,
-            options,
-            &mut walked,
-            &mut stack,
-        )?;
-        while let Some(folder) = stack.pop() {
-            read_folder(folder, options, &mut walked, &mut stack)?;
-        }
-    }
-    Ok(walked)
-}
-
-struct Entry {
-    name: String,
-    path: PathBuf,
-    file_type: fs::FileType,
-    inode: u64,
-}
-
-fn read_folder(
-    folder: Folder,
-    options: &WalkOptions<'_>,
-    walked: &mut Walked,
-    stack: &mut Vec<Folder>,
-) -> Result<(), RecordError> {
-    let gitignore = if options.use_gitignore {
-        GitignoreChain::enter(&folder.gitignore, &folder.real)?
-    } else {
-        Rc::clone(&folder.gitignore)
-    };
-    let ancestors = Rc::new(Ancestors {
-        path: folder.real.clone(),
-        parent: Some(Rc::clone(&folder.ancestors)),
-    });
-    let entries = fs::read_dir(&folder.real).map_err(io_error(&folder.real, "read the folder"))?;
-    for entry in entries {
-        let entry = entry.map_err(io_error(&folder.real, "read the folder"))?;
-        let file_name = entry.file_name();
-        let Some(file_name) = file_name.to_str() else {
-            return Err(RecordError::NonUtf8Name(
-                entry.path().to_string_lossy().into_owned(),
-            ));
-        };
-        let file_type = entry.file_type().map_err(io_error(&entry.path(), "read"))?;
-        let entry = Entry {
-            name: join_name(&folder.name, file_name),
-            path: entry.path(),
-            file_type,
-            inode: entry.ino(),
-        };
-        let is_dir = entry.file_type.is_dir();
-        if options.excludes.excludes(&entry.name, is_dir)
-            || (options.use_gitignore && gitignore.ignores(&entry.path, is_dir))
+        let file_type = FileType::from_raw_mode(stat.st_mode);
+        if !name.is_empty()
+            && options
+                .excludes
+                .excludes(&name, file_type == FileType::Directory)
         {
             continue;
         }
-        visit(entry, &ancestors, &gitignore, options, walked, stack)?;
+        match file_type {
+            FileType::Directory => walker.stack.push(Folder {
+                fd: Arc::new(open_path(&path)?),
+                real: path,
+                name,
+                ancestors: Rc::clone(&root_ancestors),
+                gitignore: Rc::clone(&root_gitignore),
+            }),
+            _ => {
+                let (parent, file) = split(&path)?;
+                let parent_fd = Arc::new(open_path(&parent)?);
+                walker.visit(
+                    &parent_fd,
+                    &parent,
+                    name,
+                    &file,
+                    file_type,
+                    stat.st_ino,
+                    &root_ancestors,
+                    &root_gitignore,
+                )?;
+            }
+        }
+        while let Some(folder) = walker.stack.pop() {
+            walker.read_folder(folder)?;
+        }
     }
-    Ok(())
+    Ok(notes)
 }
 
-fn visit(
-    entry: Entry,
-    ancestors: &Rc<Ancestors>,
-    gitignore: &Rc<GitignoreChain>,
-    options: &WalkOptions<'_>,
-    walked: &mut Walked,
-    stack: &mut Vec<Folder>,
-) -> Result<(), RecordError> {
-    let file_type = entry.file_type;
-    if file_type.is_file() {
-        walked.files.push(FileJob {
-            name: entry.name,
-            path: entry.path,
-            inode: entry.inode,
-        });
-    } else if file_type.is_dir() {
-        let real = fs::canonicalize(&entry.path).map_err(io_error(&entry.path, "resolve"))?;
-        stack.push(Folder {
-            real,
-            name: entry.name,
-            ancestors: Rc::clone(ancestors),
-            gitignore: Rc::clone(gitignore),
-        });
-    } else if file_type.is_symlink() {
-        visit_symlink(entry, ancestors, gitignore, options, walked, stack)?;
-    } else {
-        return Err(RecordError::SpecialFile {
-            path: entry.name,
-            kind: special_kind(&file_type),
-        });
+fn split(path: &Path) -> Result<(PathBuf, String), RecordError> {
+    match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+        (Some(parent), Some(file)) => Ok((parent.to_owned(), file.to_owned())),
+        _ => Err(RecordError::NonUtf8Name(path.display().to_string())),
     }
-    Ok(())
 }
 
-fn visit_symlink(
-    entry: Entry,
-    ancestors: &Rc<Ancestors>,
-    gitignore: &Rc<GitignoreChain>,
-    options: &WalkOptions<'_>,
-    walked: &mut Walked,
-    stack: &mut Vec<Folder>,
-) -> Result<(), RecordError> {
-    let target = match fs::canonicalize(&entry.path) {
-        Ok(target) => target,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(RecordError::SymlinkLoop {
-                path: entry.name,
-                target: fs::read_link(&entry.path).unwrap_or_default(),
-            });
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(RecordError::DanglingSymlink {
-                path: entry.name,
-                target: fs::read_link(&entry.path).unwrap_or_default(),
-            });
-        }
-        Err(e) => return Err(io_error(&entry.path, "resolve")(e)),
-    };
-    if !target.starts_with(options.root) {
-        return Err(RecordError::OutsideRoot {
-            path: entry.name,
-            target,
-        });
-    }
-    let meta = fs::metadata(&target).map_err(io_error(&target, "read"))?;
-    if meta.is_file() {
-        walked.files.push(FileJob {
-            name: entry.name,
-            path: target,
-            inode: meta.ino(),
-        });
-    } else if meta.is_dir() {
-        if !options.follow_symlink_dirs {
-            walked.unfollowed_symlink_dirs.push(entry.name);
-        } else if ancestors.contains(&target) {
-            return Err(RecordError::SymlinkLoop {
-                path: entry.name,
-                target,
-            });
+struct Walker<'o, 'e, 'n> {
+    options: &'o WalkOptions<'o>,
+    notes: &'n mut WalkNotes,
+    stack: Vec<Folder>,
+    emit: &'e mut Emit<'e>,
+}
+
+impl Walker<'_, '_, '_> {
+    fn read_folder(&mut self, folder: Folder) -> Result<(), RecordError> {
+        let gitignore = if self.options.use_gitignore {
+            GitignoreChain::enter(&folder.gitignore, &folder.real)?
         } else {
-            stack.push(Folder {
-                real: target,
-                name: entry.name,
-                ancestors: Rc::clone(ancestors),
-                gitignore: Rc::clone(gitignore),
-            });
-        }
-    } else {
-        return Err(RecordError::SpecialFile {
-            path: entry.name,
-            kind: special_kind(&meta.file_type()),
+            Rc::clone(&folder.gitignore)
+        };
+        let ancestors = Rc::new(Ancestors {
+            path: folder.real.clone(),
+            parent: Some(Rc::clone(&folder.ancestors)),
         });
+        let mut dir = Dir::read_from(&*folder.fd)
+            .map_err(|e| io_error(&folder.real, "read the folder", e))?;
+        while let Some(entry) = dir.read() {
+            let entry = entry.map_err(|e| io_error(&folder.real, "read the folder", e))?;
+            let raw = entry.file_name();
+            if raw == c"." || raw == c".." {
+                continue;
+            }
+            let Ok(file) = raw.to_str() else {
+                return Err(RecordError::NonUtf8Name(
+                    folder
+                        .real
+                        .join(raw.to_string_lossy().as_ref())
+                        .display()
+                        .to_string(),
+                ));
+            };
+            let mut file_type = entry.file_type();
+            if file_type == FileType::Unknown {
+                let stat = rustix::fs::statat(&*folder.fd, raw, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| io_error(&folder.real.join(file), "read", e))?;
+                file_type = FileType::from_raw_mode(stat.st_mode);
+            }
+            let name = join_name(&folder.name, file);
+            let is_dir = file_type == FileType::Directory;
+            if self.options.excludes.excludes(&name, is_dir)
+                || (self.options.use_gitignore
+                    && gitignore.ignores(&folder.real.join(file), is_dir))
+            {
+                continue;
+            }
+            self.visit(
+                &folder.fd,
+                &folder.real,
+                name,
+                file,
+                file_type,
+                entry.ino(),
+                &ancestors,
+                &gitignore,
+            )?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    #[allow(clippy::too_many_arguments)]
+    fn visit(
+        &mut self,
+        folder_fd: &Arc<OwnedFd>,
+        folder_real: &Path,
+        name: String,
+        file: &str,
+        file_type: FileType,
+        inode: u64,
+        ancestors: &Rc<Ancestors>,
+        gitignore: &Rc<GitignoreChain>,
+    ) -> Result<(), RecordError> {
+        match file_type {
+            FileType::RegularFile => (self.emit)(FileJob {
+                name,
+                folder: Arc::clone(folder_fd),
+                file: CString::new(file).map_err(|_| RecordError::NonUtf8Name(file.to_owned()))?,
+                inode,
+            }),
+            FileType::Directory => {
+                let real = folder_real.join(file);
+                self.stack.push(Folder {
+                    fd: Arc::new(open_folder(folder_fd, file, &real)?),
+                    real,
+                    name,
+                    ancestors: Rc::clone(ancestors),
+                    gitignore: Rc::clone(gitignore),
+                });
+                Ok(())
+            }
+            FileType::Symlink => {
+                self.visit_symlink(&folder_real.join(file), name, ancestors, gitignore)
+            }
+            other => Err(RecordError::SpecialFile {
+                path: name,
+                kind: special_kind(other),
+            }),
+        }
+    }
+
+    fn visit_symlink(
+        &mut self,
+        path: &Path,
+        name: String,
+        ancestors: &Rc<Ancestors>,
+        gitignore: &Rc<GitignoreChain>,
+    ) -> Result<(), RecordError> {
+        let link_target = || std::fs::read_link(path).unwrap_or_default();
+        let target = match std::fs::canonicalize(path) {
+            Ok(target) => target,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(RecordError::SymlinkLoop {
+                    path: name,
+                    target: link_target(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RecordError::DanglingSymlink {
+                    path: name,
+                    target: link_target(),
+                });
+            }
+            Err(source) => {
+                return Err(RecordError::Io {
+                    path: path.to_owned(),
+                    action: "resolve",
+                    source,
+                });
+            }
+        };
+        if !target.starts_with(self.options.root) {
+            return Err(RecordError::OutsideRoot { path: name, target });
+        }
+        let stat = rustix::fs::statat(CWD, &target, AtFlags::empty())
+            .map_err(|e| io_error(&target, "read", e))?;
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::RegularFile => {
+                let (parent, file) = split(&target)?;
+                (self.emit)(FileJob {
+                    name,
+                    folder: Arc::new(open_path(&parent)?),
+                    file: CString::new(file)
+                        .map_err(|_| RecordError::NonUtf8Name(target.display().to_string()))?,
+                    inode: stat.st_ino,
+                })
+            }
+            FileType::Directory => {
+                if !self.options.follow_symlink_dirs {
+                    self.notes.unfollowed_symlink_dirs.push(name);
+                } else if ancestors.contains(&target) {
+                    return Err(RecordError::SymlinkLoop { path: name, target });
+                } else {
+                    self.stack.push(Folder {
+                        fd: Arc::new(open_path(&target)?),
+                        real: target,
+                        name,
+                        ancestors: Rc::clone(ancestors),
+                        gitignore: Rc::clone(gitignore),
+                    });
+                }
+                Ok(())
+            }
+            other => Err(RecordError::SpecialFile {
+                path: name,
+                kind: special_kind(other),
+            }),
+        }
+    }
 }
 
-fn special_kind(file_type: &fs::FileType) -> &'static str {
-    if file_type.is_fifo() {
-        "a FIFO"
-    } else if file_type.is_socket() {
-        "a socket"
-    } else if file_type.is_block_device() || file_type.is_char_device() {
-        "a device"
-    } else {
-        "not a regular file"
+fn special_kind(file_type: FileType) -> &'static str {
+    match file_type {
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::BlockDevice | FileType::CharacterDevice => "a device",
+        _ => "not a regular file",
     }
 }
