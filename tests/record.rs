@@ -813,3 +813,162 @@ fn mock_writes_an_unsigned_link_that_sign_can_sign() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(dir.path().join("try.63273c36.link").exists());
 }
+
+#[test]
+fn the_reference_s_flag_spellings_work() {
+    let dir = tempdir();
+    fs::write(dir.path().join("in"), "data").expect("write");
+    let key = private_copy("ed25519", dir.path());
+    let out = run(tollgate()
+        .current_dir(dir.path())
+        .args(["run", "-n", "step", "--signing-key"])
+        .arg(&key)
+        .args([
+            "-m",
+            "in",
+            "-p",
+            "in",
+            "-s",
+            "-d",
+            "out",
+            "--use-dsse",
+            "--exclude",
+            "*.tmp",
+        ])
+        .args([
+            "--lstrip-paths",
+            "x/",
+            "--base-path",
+            ".",
+            "--",
+            "echo",
+            "hi",
+        ]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let link = dir.path().join("out/step.63273c36.link");
+    let value: Value = serde_json::from_slice(&fs::read(&link).expect("read")).expect("json");
+    assert_eq!(value["payloadType"], "application/vnd.in-toto+json");
+    let payload = signed_payload(&link);
+    assert_eq!(payload["byproducts"]["stdout"], "hi\n");
+    assert_eq!(
+        payload["environment"]["tollgate"]["exclude_patterns"],
+        serde_json::json!(["*.tmp"])
+    );
+    let out = run(tollgate()
+        .current_dir(dir.path())
+        .args(["run", "--step-name", "other", "--key"])
+        .arg(&key)
+        .args(["-x", "-m", "in"]));
+    assert_eq!(
+        code(&out),
+        0,
+        "--no-command records without a command: {}",
+        stderr(&out)
+    );
+    let link = signed_payload(&dir.path().join("other.63273c36.link"));
+    assert_eq!(link["command"], serde_json::json!([]));
+    assert_eq!(link["byproducts"], serde_json::json!({}));
+}
+
+#[test]
+fn a_command_over_its_timeout_is_killed_and_gets_no_link() {
+    let dir = tempdir();
+    let key = private_copy("ed25519", dir.path());
+    let started = std::time::Instant::now();
+    let out = run_step(dir.path(), &key, &["--timeout", "1"], &["sleep", "30"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("longer than 1 s and was killed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("s.63273c36.link").exists());
+}
+
+/// Where the reference mangles, tollgate refuses: a backslash in a Unix file name would be
+/// recorded by `in-toto-run` as a `/` (in-toto#565), naming a file that does not exist.
+#[test]
+fn backslash_names_are_refused_where_the_reference_mangles_them() {
+    let reference = Reference::get();
+    let dir = tempdir();
+    fs::create_dir(dir.path().join("tree")).expect("mkdir");
+    fs::write(dir.path().join("tree/back\\slash"), "b").expect("write");
+    let key = private_copy("ed25519", dir.path());
+    let out = run_step(dir.path(), &key, &["-m", "tree"], &["true"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("contains a backslash"),
+        "{}",
+        stderr(&out)
+    );
+    let theirs = dir.path().join("theirs");
+    fs::create_dir(&theirs).expect("mkdir");
+    let out = run(reference
+        .tool("in-toto-run")
+        .current_dir(dir.path())
+        .args(["-n", "s", "--signing-key"])
+        .arg(&key)
+        .args(["-m", "tree", "-d"])
+        .arg(&theirs)
+        .args(["--", "true"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let link = signed_payload(&only_link(&theirs));
+    assert!(link["materials"].get("tree/back/slash").is_some(), "{link}");
+}
+
+#[test]
+fn names_that_are_not_utf8_are_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempdir();
+    let name = std::ffi::OsStr::from_bytes(b"bad\xffname");
+    fs::write(dir.path().join(name), "x").expect("write");
+    assert!(matches!(
+        record_in(&["."], &options(dir.path())),
+        Err(RecordError::NonUtf8Name(_))
+    ));
+}
+
+/// THREATS G7: a file far larger than memory is hashed in constant memory (a sparse file, so
+/// that the test stays fast).
+#[test]
+fn g7_huge_files_hash_in_constant_memory() {
+    let dir = tempdir();
+    let file = fs::File::create(dir.path().join("huge")).expect("create");
+    file.set_len(6 * 1024 * 1024 * 1024).expect("sparse 6 GiB");
+    let key = private_copy("ed25519", dir.path());
+    // Python reports the peak resident memory of the child it ran.
+    let script = format!(
+        "import resource, subprocess, sys\n\
+         r = subprocess.run([{bin:?}, 'run', '-q', '--step', 's', '--key', {key:?}, '-m', 'huge', '--', 'true'], cwd={cwd:?})\n\
+         print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+        bin = env!("CARGO_BIN_EXE_tollgate"),
+        key = key.display().to_string(),
+        cwd = dir.path().display().to_string(),
+    );
+    let out = run(Command::new("python3").arg("-c").arg(script));
+    let text = stdout(&out);
+    let mut fields = text.split_whitespace();
+    assert_eq!(fields.next(), Some("0"), "{text} {}", stderr(&out));
+    let peak_kib: u64 = fields.next().and_then(|v| v.parse().ok()).expect("peak");
+    assert!(peak_kib < 64 * 1024, "peak {peak_kib} KiB");
+    let link = signed_payload(&dir.path().join("s.63273c36.link"));
+    // sha256 of 6 GiB of zero bytes
+    assert_eq!(
+        link["materials"]["huge"]["sha256"],
+        zeros_sha256(6 * 1024 * 1024 * 1024)
+    );
+}
+
+fn zeros_sha256(len: u64) -> String {
+    use sha2::Digest;
+    let block = vec![0u8; 1 << 20];
+    let mut hasher = sha2::Sha256::new();
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        hasher.update(&block[..n]);
+        left -= n as u64;
+    }
+    hex::encode(hasher.finalize())
+}
