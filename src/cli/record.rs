@@ -44,6 +44,9 @@ pub struct ArtifactArgs {
     /// Skip material and product paths that do not exist, instead of failing.
     #[arg(long)]
     allow_missing: bool,
+    /// Hashing threads [default: one per core].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// No progress display.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -192,6 +195,7 @@ impl ArtifactArgs {
             normalize_line_endings: self.normalize_line_endings,
             allow_missing: self.allow_missing,
             use_gitignore: self.use_gitignore,
+            threads: self.threads,
             progress,
             ..RecordOptions::default()
         }
@@ -324,7 +328,10 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     drop(display);
     let outcome = outcome.map_err(step_failure)?;
     report(&outcome);
-    Ok(exit_code(outcome.return_value))
+    let code = exit_code(outcome.return_value);
+    // The process ends next; freeing a million-artifact link would only delay it.
+    std::mem::forget(outcome);
+    Ok(code)
 }
 
 /// The exit code that passes on the command's: its own, or 128 + the signal that killed it.
