@@ -50,3 +50,4 @@ pub mod record;
 pub mod rule;
 pub mod threshold;
 pub mod timestamp;
+pub mod verify;

@@ -81,7 +81,7 @@ impl ArtifactRule {
             reason,
         };
         let keyword = |i: usize| tokens.get(i).map(|t| t.to_ascii_lowercase());
-        let pattern = |i: usize| Pattern::new(&tokens[i]).map_err(|e| fail(e.to_string()));
+        let pattern = |i: usize| checked_pattern(&tokens[i]).map_err(fail);
         let Some(first) = keyword(0) else {
             return Err(fail("empty rule".into()));
         };
@@ -139,6 +139,18 @@ impl ArtifactRule {
     }
 }
 
+/// A pattern that could match an artifact name: compiled, and with no `.` or `..` component
+/// and no leading `/`, which no recorded name has (so such a pattern is a mistake, or an
+/// injected parameter; THREATS I2).
+fn checked_pattern(text: &str) -> Result<Pattern, String> {
+    if text.starts_with('/') || text.split('/').any(|c| c == "." || c == "..") {
+        return Err(format!(
+            "pattern {text:?} can never match: artifact names are relative, with no . or .. parts"
+        ));
+    }
+    Pattern::new(text).map_err(|e| e.to_string())
+}
+
 const MATCH_FORM: &str =
     "expected MATCH <pattern> [IN <prefix>] WITH (MATERIALS|PRODUCTS) [IN <prefix>] FROM <step>";
 
@@ -178,7 +190,7 @@ fn parse_match(tokens: &[String]) -> Result<RuleKind, String> {
             .map_err(|e| format!("prefix after IN: {e}"))
     };
     Ok(RuleKind::Match {
-        pattern: Pattern::new(&tokens[1]).map_err(|e| e.to_string())?,
+        pattern: checked_pattern(&tokens[1])?,
         source_prefix: prefix(source_in)?,
         kind,
         destination_prefix: prefix(destination_in)?,
@@ -261,6 +273,9 @@ mod tests {
             "REQUIRE *",
             "REQUIRE ./a",
             "ALLOW foo[",
+            "ALLOW ../../etc/*",
+            "DISALLOW /etc/passwd",
+            "CREATE ./out",
         ] {
             assert!(rule(text).is_err(), "{text}");
         }

@@ -8,3 +8,4 @@ mod cli;
 mod interop;
 mod record;
 mod threats;
+mod verify;

@@ -10,6 +10,7 @@ mod keygen;
 mod keys;
 mod record;
 mod sign;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,9 @@ enum Command {
     Record(record::RecordCommand),
     /// Record a step without a key: an unsigned STEP.link, to try a layout out.
     Mock(record::MockArgs),
+    /// Verify a supply chain: the layout's signatures and expiry, every step's links, the
+    /// artifact rules, and the inspections.
+    Verify(verify::Args),
 }
 
 /// Runs the command line and turns its outcome into an exit code.
@@ -62,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => record::run(*args),
         Command::Record(command) => record::record(command),
         Command::Mock(args) => record::mock(args),
+        Command::Verify(args) => verify::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -322,6 +322,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
             record_streams: args.record_streams,
             stream_limit: args.max_stream_bytes,
             timeout: args.timeout.map(Duration::from_secs),
+            ..CommandOptions::default()
         },
     };
     let outcome = record::run(&request, &key, &args.output.output());

@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,6 +17,10 @@ pub struct CommandOptions {
     pub stream_limit: usize,
     /// Kill the command after this long (no limit by default).
     pub timeout: Option<Duration>,
+    /// Run it in this folder (default: the working directory).
+    pub current_dir: Option<PathBuf>,
+    /// Record the streams without passing them on to the console.
+    pub silent: bool,
 }
 
 impl Default for CommandOptions {
@@ -24,6 +29,8 @@ impl Default for CommandOptions {
             record_streams: false,
             stream_limit: 16 * 1024 * 1024,
             timeout: None,
+            current_dir: None,
+            silent: false,
         }
     }
 }
@@ -73,6 +80,9 @@ pub fn run_command(
     let (program, args) = argv.split_first().ok_or(CommandError::Empty)?;
     let mut command = Command::new(program);
     command.args(args).stdin(Stdio::inherit());
+    if let Some(dir) = &options.current_dir {
+        command.current_dir(dir);
+    }
     if options.record_streams {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
@@ -81,14 +91,19 @@ pub fn run_command(
         source,
     })?;
     let limit = options.stream_limit;
-    let stdout = child
-        .stdout
-        .take()
-        .map(|pipe| thread::spawn(move || tee(pipe, std::io::stdout(), limit)));
-    let stderr = child
-        .stderr
-        .take()
-        .map(|pipe| thread::spawn(move || tee(pipe, std::io::stderr(), limit)));
+    let silent = options.silent;
+    let stdout = child.stdout.take().map(|pipe| {
+        thread::spawn(move || match silent {
+            true => tee(pipe, std::io::sink(), limit),
+            false => tee(pipe, std::io::stdout(), limit),
+        })
+    });
+    let stderr = child.stderr.take().map(|pipe| {
+        thread::spawn(move || match silent {
+            true => tee(pipe, std::io::sink(), limit),
+            false => tee(pipe, std::io::stderr(), limit),
+        })
+    });
 
     let status = match options.timeout {
         None => child.wait().map_err(CommandError::Wait)?,

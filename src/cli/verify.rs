@@ -1,0 +1,130 @@
+//! `tollgate verify`: check a supply chain against its layout (the work of `in-toto-verify`,
+//! whose spellings are accepted too).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tollgate::fsio;
+use tollgate::keyring::KeyRing;
+use tollgate::limits::{Limit, Limits};
+use tollgate::verify::{self, VerifyOptions, report::Report};
+
+use super::failure::{Failure, INTERNAL, NOT_VERIFIED, USAGE};
+use super::keyfile;
+
+/// Arguments of `tollgate verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The signed layout.
+    #[arg(short = 'l', long, value_name = "FILE")]
+    layout: PathBuf,
+    /// The owner's public key(s); every one must have signed the layout.
+    #[arg(
+        short = 'k',
+        long = "layout-key",
+        alias = "verification-keys",
+        value_name = "PUB",
+        num_args = 1..,
+        required = true
+    )]
+    layout_keys: Vec<PathBuf>,
+    /// The folder holding the links.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    link_dir: PathBuf,
+    /// A value for a `{NAME}` parameter in the layout.
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    params: Vec<(String, String)>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// How long each inspection may run, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    inspection_timeout: u64,
+    /// Where inspections run [default: the working directory].
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<PathBuf>,
+    /// Check the expiry against this time instead of now (YYYY-MM-DDTHH:MM:SSZ), for audits;
+    /// the report records the time used.
+    #[arg(long, value_name = "TIME")]
+    reference_time: Option<String>,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// For people.
+    Text,
+    /// The whole report, for pipelines.
+    Json,
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?}: expected NAME=VALUE"))
+}
+
+/// Runs `tollgate verify`; returns 0 when the chain verified, 1 when it did not.
+pub fn run(args: Args) -> Result<u8, Failure> {
+    let limits = Limits::default();
+    let mut ring = KeyRing::new();
+    for path in &args.layout_keys {
+        let key = keyfile::public_key(path)?;
+        ring.insert(key.keyid(), key)
+            .map_err(|e| Failure::new(USAGE, format!("{}: {e}", path.display())))?;
+    }
+    let bytes = fsio::read_capped(
+        &args.layout,
+        limits.max_metadata_bytes,
+        Limit::MetadataBytes,
+    )
+    .map_err(Failure::fs)?;
+    let mut options = VerifyOptions::new(&args.link_dir);
+    options.parameters = args.params.iter().cloned().collect::<BTreeMap<_, _>>();
+    options.inspection_timeout = Duration::from_secs(args.inspection_timeout);
+    options.workdir = args.workdir.clone();
+    if let Some(time) = &args.reference_time {
+        options.now = tollgate::timestamp::parse(time)
+            .map_err(|e| Failure::new(USAGE, format!("--reference-time: {e}")))?;
+    }
+    let report = verify::verify(&bytes, &ring, &options)
+        .map_err(|e| Failure::new(USAGE, format!("{}: {e}", args.layout.display())))?;
+    match args.format {
+        Format::Json => {
+            let text = serde_json::to_string_pretty(&report)
+                .map_err(|e| Failure::new(INTERNAL, e.to_string()))?;
+            println!("{text}");
+        }
+        Format::Text => print_text(&report, &args),
+    }
+    Ok(if report.passed() { 0 } else { NOT_VERIFIED })
+}
+
+fn print_text(report: &Report, args: &Args) {
+    for warning in &report.warnings {
+        match &warning.item {
+            Some(item) => eprintln!("warning: {item}: {}", warning.message),
+            None => eprintln!("warning: {}", warning.message),
+        }
+    }
+    if let Some(failure) = &report.failure {
+        eprintln!("tollgate: verification FAILED: {}", failure.reason);
+        return;
+    }
+    println!(
+        "{}: verified: {} step(s) and {} inspection(s) passed; layout valid until {}",
+        args.layout.display(),
+        report.steps.len(),
+        report.inspections.len(),
+        report.expires.as_deref().unwrap_or("?")
+    );
+    for step in &report.steps {
+        println!(
+            "  step {}: {} of {} required key(s) signed",
+            step.name,
+            step.signers.len(),
+            step.threshold
+        );
+    }
+}

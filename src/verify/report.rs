@@ -1,0 +1,130 @@
+//! What verification found, as data: the verdict, the one decisive reason when it failed, and
+//! per step and inspection which links counted, which were ignored and why, and what each rule
+//! did. It serialises to the JSON that `tollgate verify --format json` prints (field names are
+//! part of the interface).
+
+use serde::Serialize;
+
+use super::rules::ListOutcome;
+
+/// Pass or fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check ran and passed.
+    Pass,
+    /// A check failed; see [`Report::reason`].
+    Fail,
+}
+
+/// Which check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Check {
+    /// The layout's signatures.
+    LayoutSignature,
+    /// The layout's expiry.
+    Expiry,
+    /// A step's threshold of distinct authorised keys.
+    Threshold,
+    /// A step's threshold links disagree on their artifacts.
+    ThresholdAgreement,
+    /// A step's artifact rules.
+    StepRules,
+    /// An inspection's command.
+    Inspection,
+    /// An inspection's artifact rules.
+    InspectionRules,
+    /// A sublayout.
+    Sublayout,
+}
+
+/// The decisive failure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// Which check.
+    pub check: Check,
+    /// The step or inspection it concerns, if any.
+    pub item: Option<String>,
+    /// One sentence a person can act on.
+    pub reason: String,
+}
+
+/// A link file considered for a step.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkReport {
+    /// The file.
+    pub file: String,
+    /// Whether it counted.
+    pub accepted: bool,
+    /// The authorised keys whose signatures on it verified.
+    pub signers: Vec<String>,
+    /// Why it did not count.
+    pub reason: Option<String>,
+}
+
+/// One step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// The step.
+    pub name: String,
+    /// How many distinct authorised keys must agree.
+    pub threshold: usize,
+    /// The distinct authorised keys that signed an accepted link.
+    pub signers: Vec<String>,
+    /// The link files considered.
+    pub links: Vec<LinkReport>,
+    /// What the rules did (materials, then products), once the step got that far.
+    pub rules: Vec<ListOutcome>,
+}
+
+/// One inspection.
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectionReport {
+    /// The inspection.
+    pub name: String,
+    /// Its command.
+    pub run: Vec<String>,
+    /// Its exit code (minus the signal number if killed), if it ran.
+    pub return_value: Option<i64>,
+    /// What the rules did.
+    pub rules: Vec<ListOutcome>,
+}
+
+/// A finding that does not change the verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Warning {
+    /// The step or inspection, if any.
+    pub item: Option<String>,
+    /// What was found.
+    pub message: String,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Pass or fail.
+    pub verdict: Verdict,
+    /// The decisive failure.
+    pub failure: Option<Failure>,
+    /// The time the expiry was checked against (RFC 3339).
+    pub verified_at: String,
+    /// The layout's expiry.
+    pub expires: Option<String>,
+    /// The layout keys whose signatures verified.
+    pub layout_signers: Vec<String>,
+    /// The steps, in layout order (as far as verification got).
+    pub steps: Vec<StepReport>,
+    /// The inspections, in layout order (as far as verification got).
+    pub inspections: Vec<InspectionReport>,
+    /// Findings that do not change the verdict.
+    pub warnings: Vec<Warning>,
+}
+
+impl Report {
+    /// Whether verification passed.
+    pub fn passed(&self) -> bool {
+        self.verdict == Verdict::Pass && self.failure.is_none()
+    }
+}

@@ -1,0 +1,537 @@
+//! Applying artifact rules to a link: the reference's queue semantics, exactly.
+//!
+//! For each rule list (`expected_materials` over the link's materials, `expected_products` over
+//! its products) a queue starts as every artifact name of that side. Rules run in order; each
+//! may consume names from the queue; only `DISALLOW` and `REQUIRE` can fail. What is left at the
+//! end is accepted (the implicit `ALLOW *`), which is why a rule list should end in `DISALLOW *`.
+//!
+//! - `MATCH`: queue names (under the source prefix, which is stripped before matching) whose
+//!   digests equal those of the same name (under the destination prefix) in the other step's
+//!   materials or products.
+//! - `CREATE`: queue names that are products and not materials; `DELETE`: materials and not
+//!   products; `MODIFY`: both, with different digests; `ALLOW`: any queue name.
+//! - `DISALLOW`: fails if any queue name matches; `REQUIRE`: fails unless the name is queued.
+//!
+//! Off-spec (stricter): a `MATCH` consumes only when the digest sets are equal *and* hold an
+//! approved algorithm (SHA-2 or SHA-3, 256 bits or more), so that two links agreeing on an MD5
+//! or SHA-1 alone prove nothing (THREATS F9).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::artifact::{ArtifactPath, Artifacts, DigestSet};
+use crate::link::Link;
+use crate::name::StepName;
+use crate::pattern::Pattern;
+use crate::rule::{ArtifactKind, ArtifactRule, RuleKind};
+
+/// The algorithms strong enough for a `MATCH` to rely on.
+const APPROVED: [&str; 7] = [
+    "sha256",
+    "sha384",
+    "sha512",
+    "sha512_256",
+    "sha3_256",
+    "sha3_384",
+    "sha3_512",
+];
+
+/// Which rule list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// `expected_materials`, over the link's materials.
+    ExpectedMaterials,
+    /// `expected_products`, over the link's products.
+    ExpectedProducts,
+}
+
+impl Side {
+    /// The field name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::ExpectedMaterials => "expected_materials",
+            Side::ExpectedProducts => "expected_products",
+        }
+    }
+}
+
+/// What one rule did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleTrace {
+    /// The rule as written.
+    pub rule: String,
+    /// The names it consumed.
+    pub consumed: Vec<String>,
+    /// Whether a rule meant to consume (`MATCH`, `CREATE`, `DELETE`, `MODIFY`, `ALLOW`) matched
+    /// no queued name at all, which is usually a typo (THREATS F7).
+    pub matched_nothing: bool,
+}
+
+/// A rule that failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleFailure {
+    /// Which list.
+    pub side: Side,
+    /// The rule's position in the list, from 1.
+    pub number: usize,
+    /// The rule as written.
+    pub rule: String,
+    /// The artifacts at fault (the disallowed ones, or the required one).
+    pub artifacts: Vec<String>,
+    /// Why, in words: what happened to the first artifact at fault.
+    pub explanation: String,
+}
+
+/// The outcome of one rule list.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListOutcome {
+    /// Which list.
+    pub side: Side,
+    /// Each rule's trace, in order (up to the failing one).
+    pub rules: Vec<RuleTrace>,
+    /// Names no rule consumed (accepted by the implicit `ALLOW *`).
+    pub unconsumed: Vec<String>,
+    /// The failure, if a rule failed.
+    pub failure: Option<RuleFailure>,
+}
+
+/// Applies `rules` of list `side` to `link`; `links` holds the (reduced) links rules may refer to
+/// by step name.
+pub fn apply(
+    side: Side,
+    rules: &[ArtifactRule],
+    link: &Link,
+    links: &BTreeMap<StepName, &Link>,
+) -> ListOutcome {
+    let artifacts = match side {
+        Side::ExpectedMaterials => &link.materials,
+        Side::ExpectedProducts => &link.products,
+    };
+    let mut queue: BTreeSet<&ArtifactPath> = artifacts.keys().collect();
+    let mut traces = Vec::with_capacity(rules.len());
+    for (index, rule) in rules.iter().enumerate() {
+        let text = rule.tokens().join(" ");
+        let mut matched_any = false;
+        let consumed: Vec<&ArtifactPath> = match rule.kind() {
+            RuleKind::Match {
+                pattern,
+                source_prefix,
+                kind,
+                destination_prefix,
+                from,
+            } => {
+                let destination = links.get(from).map(|l| match kind {
+                    ArtifactKind::Materials => &l.materials,
+                    ArtifactKind::Products => &l.products,
+                });
+                queue
+                    .iter()
+                    .copied()
+                    .filter(|name| {
+                        let Some(relative) = strip(name.as_str(), source_prefix.as_deref()) else {
+                            return false;
+                        };
+                        if !pattern.matches(relative) {
+                            return false;
+                        }
+                        matched_any = true;
+                        let Some(destination) = destination else {
+                            return false;
+                        };
+                        let target = join(destination_prefix.as_deref(), relative);
+                        lookup(destination, &target)
+                            .is_some_and(|theirs| same_digests(&artifacts[*name], theirs))
+                    })
+                    .collect()
+            }
+            RuleKind::Create(pattern) => select(&queue, pattern, &mut matched_any, |name| {
+                link.products.contains_key(name) && !link.materials.contains_key(name)
+            }),
+            RuleKind::Delete(pattern) => select(&queue, pattern, &mut matched_any, |name| {
+                link.materials.contains_key(name) && !link.products.contains_key(name)
+            }),
+            RuleKind::Modify(pattern) => select(&queue, pattern, &mut matched_any, |name| {
+                match (link.materials.get(name), link.products.get(name)) {
+                    (Some(before), Some(after)) => before != after,
+                    _ => false,
+                }
+            }),
+            RuleKind::Allow(pattern) => select(&queue, pattern, &mut matched_any, |_| true),
+            RuleKind::Disallow(pattern) => {
+                let hits: Vec<String> = queue
+                    .iter()
+                    .filter(|name| pattern.matches(name.as_str()))
+                    .map(|name| name.to_string())
+                    .collect();
+                if !hits.is_empty() {
+                    let explanation = explain(&hits[0], &rules[..index], link, links, side);
+                    traces.push(RuleTrace {
+                        rule: text.clone(),
+                        consumed: Vec::new(),
+                        matched_nothing: false,
+                    });
+                    return ListOutcome {
+                        side,
+                        rules: traces,
+                        unconsumed: queue.iter().map(|n| n.to_string()).collect(),
+                        failure: Some(RuleFailure {
+                            side,
+                            number: index + 1,
+                            rule: text,
+                            artifacts: hits,
+                            explanation,
+                        }),
+                    };
+                }
+                // Matching nothing is what a DISALLOW is for.
+                matched_any = true;
+                Vec::new()
+            }
+            RuleKind::Require(name) => {
+                if !queue.contains(name) {
+                    let explanation = if artifacts.contains_key(name) {
+                        format!("{name} was consumed by an earlier rule; put REQUIRE first")
+                    } else {
+                        format!("{name} is not among the step's {}", side_noun(side))
+                    };
+                    traces.push(RuleTrace {
+                        rule: text.clone(),
+                        consumed: Vec::new(),
+                        matched_nothing: false,
+                    });
+                    return ListOutcome {
+                        side,
+                        rules: traces,
+                        unconsumed: queue.iter().map(|n| n.to_string()).collect(),
+                        failure: Some(RuleFailure {
+                            side,
+                            number: index + 1,
+                            rule: text,
+                            artifacts: vec![name.to_string()],
+                            explanation,
+                        }),
+                    };
+                }
+                matched_any = true;
+                Vec::new()
+            }
+        };
+        let consumed_names: Vec<String> = consumed.iter().map(|n| n.to_string()).collect();
+        for name in consumed {
+            queue.remove(name);
+        }
+        traces.push(RuleTrace {
+            rule: text,
+            consumed: consumed_names,
+            matched_nothing: !matched_any,
+        });
+    }
+    ListOutcome {
+        side,
+        rules: traces,
+        unconsumed: queue.iter().map(|n| n.to_string()).collect(),
+        failure: None,
+    }
+}
+
+fn side_noun(side: Side) -> &'static str {
+    match side {
+        Side::ExpectedMaterials => "materials",
+        Side::ExpectedProducts => "products",
+    }
+}
+
+fn select<'q>(
+    queue: &BTreeSet<&'q ArtifactPath>,
+    pattern: &Pattern,
+    matched_any: &mut bool,
+    keep: impl Fn(&ArtifactPath) -> bool,
+) -> Vec<&'q ArtifactPath> {
+    queue
+        .iter()
+        .copied()
+        .filter(|name| {
+            let matched = pattern.matches(name.as_str());
+            *matched_any |= matched;
+            matched && keep(name)
+        })
+        .collect()
+}
+
+/// `name` without `prefix/`, or `None` when it is not under the prefix.
+fn strip<'n>(name: &'n str, prefix: Option<&str>) -> Option<&'n str> {
+    match prefix {
+        None => Some(name),
+        Some(prefix) => name.strip_prefix(prefix)?.strip_prefix('/'),
+    }
+}
+
+fn join(prefix: Option<&str>, relative: &str) -> String {
+    match prefix {
+        None => relative.to_owned(),
+        Some(prefix) => format!("{prefix}/{relative}"),
+    }
+}
+
+fn lookup<'a>(artifacts: &'a Artifacts, name: &str) -> Option<&'a DigestSet> {
+    ArtifactPath::new(name).ok().and_then(|p| artifacts.get(&p))
+}
+
+/// Equal digest sets that include an approved algorithm.
+fn same_digests(ours: &DigestSet, theirs: &DigestSet) -> bool {
+    ours == theirs
+        && ours
+            .iter()
+            .any(|(algorithm, _)| APPROVED.contains(&algorithm))
+}
+
+/// Why `artifact` reached a `DISALLOW`: what the earlier `MATCH` rules that could have consumed
+/// it found, in words.
+fn explain(
+    artifact: &str,
+    earlier: &[ArtifactRule],
+    link: &Link,
+    links: &BTreeMap<StepName, &Link>,
+    side: Side,
+) -> String {
+    let artifacts = match side {
+        Side::ExpectedMaterials => &link.materials,
+        Side::ExpectedProducts => &link.products,
+    };
+    for rule in earlier {
+        let RuleKind::Match {
+            pattern,
+            source_prefix,
+            kind,
+            destination_prefix,
+            from,
+        } = rule.kind()
+        else {
+            continue;
+        };
+        let Some(relative) = strip(artifact, source_prefix.as_deref()) else {
+            continue;
+        };
+        if !pattern.matches(relative) {
+            continue;
+        }
+        let noun = match kind {
+            ArtifactKind::Materials => "materials",
+            ArtifactKind::Products => "products",
+        };
+        let target = join(destination_prefix.as_deref(), relative);
+        let Some(other) = links.get(from) else {
+            return format!(
+                "{artifact} was not consumed: step {from} has no link to match it with"
+            );
+        };
+        let destination = match kind {
+            ArtifactKind::Materials => &other.materials,
+            ArtifactKind::Products => &other.products,
+        };
+        let ours = lookup(artifacts, artifact);
+        return match (lookup(destination, &target), ours) {
+            (None, _) => format!(
+                "{artifact} was not consumed by any earlier rule; it is not among the {noun} of step {from}"
+            ),
+            (Some(theirs), Some(ours)) if ours != theirs => format!(
+                "{artifact} was not consumed by any earlier rule; it differs from {target} among the {noun} of step {from}"
+            ),
+            _ => format!(
+                "{artifact} was not consumed by any earlier rule; its digests match {target} of step {from} but hold no approved algorithm (sha256 or stronger)"
+            ),
+        };
+    }
+    format!("{artifact} was not consumed by any earlier rule")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn digest(c: char) -> DigestSet {
+        let mut map = BTreeMap::new();
+        map.insert("sha256".to_owned(), format!("{:02x}", c as u8).repeat(32));
+        DigestSet::new("x", map).expect("valid")
+    }
+
+    fn artifacts(entries: &[(&str, char)]) -> Artifacts {
+        entries
+            .iter()
+            .map(|(n, c)| (ArtifactPath::new(n).expect("name"), digest(*c)))
+            .collect()
+    }
+
+    fn link(name: &str, materials: &[(&str, char)], products: &[(&str, char)]) -> Link {
+        Link {
+            name: StepName::new(name).expect("name"),
+            command: Vec::new(),
+            materials: artifacts(materials),
+            products: artifacts(products),
+            byproducts: Default::default(),
+            environment: Default::default(),
+        }
+    }
+
+    fn rules(list: &[&str]) -> Vec<ArtifactRule> {
+        list.iter()
+            .map(|r| {
+                let tokens: Vec<String> = r.split(' ').map(str::to_owned).collect();
+                ArtifactRule::parse(&tokens).expect("rule")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn match_consumes_equal_artifacts_under_prefixes() {
+        let source = link("source", &[], &[("src/a.c", 'a'), ("src/b.c", 'b')]);
+        let build = link(
+            "build",
+            &[("code/a.c", 'a'), ("code/b.c", 'c'), ("x", 'x')],
+            &[],
+        );
+        let links = BTreeMap::from([(source.name.clone(), &source)]);
+        let outcome = apply(
+            Side::ExpectedMaterials,
+            &rules(&[
+                "MATCH * IN code WITH PRODUCTS IN src FROM source",
+                "DISALLOW code/*",
+            ]),
+            &build,
+            &links,
+        );
+        assert_eq!(outcome.rules[0].consumed, ["code/a.c"]);
+        let failure = outcome.failure.expect("b.c differs");
+        assert_eq!(failure.artifacts, ["code/b.c"]);
+        assert_eq!(failure.number, 2);
+        assert_eq!(
+            failure.explanation,
+            "code/b.c was not consumed by any earlier rule; it differs from src/b.c among the products of step source"
+        );
+        assert_eq!(outcome.unconsumed, ["code/b.c", "x"]);
+    }
+
+    #[test]
+    fn create_delete_modify_allow_consume_by_their_definitions() {
+        let step = link(
+            "s",
+            &[("kept", 'a'), ("changed", 'a'), ("gone", 'a')],
+            &[("kept", 'a'), ("changed", 'b'), ("new", 'n')],
+        );
+        let links = BTreeMap::new();
+        let products = apply(
+            Side::ExpectedProducts,
+            &rules(&[
+                "CREATE *",
+                "MODIFY *",
+                "DELETE *",
+                "ALLOW kept",
+                "DISALLOW *",
+            ]),
+            &step,
+            &links,
+        );
+        assert!(products.failure.is_none(), "{products:?}");
+        assert_eq!(products.rules[0].consumed, ["new"]);
+        assert_eq!(products.rules[1].consumed, ["changed"]);
+        assert!(products.rules[2].consumed.is_empty());
+        let materials = apply(
+            Side::ExpectedMaterials,
+            &rules(&["CREATE *", "DELETE *", "DISALLOW gone"]),
+            &step,
+            &links,
+        );
+        assert!(
+            materials.rules[0].consumed.is_empty(),
+            "CREATE never consumes materials"
+        );
+        assert_eq!(materials.rules[1].consumed, ["gone"]);
+        assert!(materials.failure.is_none());
+    }
+
+    #[test]
+    fn require_needs_the_name_still_queued() {
+        let step = link("s", &[], &[("out", 'o')]);
+        let links = BTreeMap::new();
+        let ok = apply(
+            Side::ExpectedProducts,
+            &rules(&["REQUIRE out", "ALLOW out"]),
+            &step,
+            &links,
+        );
+        assert!(ok.failure.is_none());
+        let late = apply(
+            Side::ExpectedProducts,
+            &rules(&["ALLOW out", "REQUIRE out"]),
+            &step,
+            &links,
+        );
+        assert!(
+            late.failure
+                .expect("consumed first")
+                .explanation
+                .contains("put REQUIRE first")
+        );
+        let missing = apply(
+            Side::ExpectedProducts,
+            &rules(&["REQUIRE other"]),
+            &step,
+            &links,
+        );
+        assert_eq!(missing.failure.expect("missing").artifacts, ["other"]);
+    }
+
+    #[test]
+    fn patterns_matching_nothing_are_flagged() {
+        let step = link("s", &[], &[("out", 'o')]);
+        let outcome = apply(
+            Side::ExpectedProducts,
+            &rules(&["ALLOW otu", "DISALLOW *.exe", "ALLOW out"]),
+            &step,
+            &BTreeMap::new(),
+        );
+        let flags: Vec<bool> = outcome.rules.iter().map(|r| r.matched_nothing).collect();
+        assert_eq!(
+            flags,
+            [true, false, false],
+            "a DISALLOW that matches nothing is fine"
+        );
+    }
+
+    #[test]
+    fn f9_match_needs_an_approved_algorithm() {
+        let weak = |c: char| {
+            DigestSet::new(
+                "x",
+                BTreeMap::from([("md5".to_owned(), format!("{:02x}", c as u8).repeat(16))]),
+            )
+            .expect("valid")
+        };
+        let mut source = link("source", &[], &[]);
+        source
+            .products
+            .insert(ArtifactPath::new("a").expect("name"), weak('a'));
+        let mut build = link("build", &[], &[]);
+        build
+            .materials
+            .insert(ArtifactPath::new("a").expect("name"), weak('a'));
+        let links = BTreeMap::from([(source.name.clone(), &source)]);
+        let outcome = apply(
+            Side::ExpectedMaterials,
+            &rules(&["MATCH * WITH PRODUCTS FROM source", "DISALLOW *"]),
+            &build,
+            &links,
+        );
+        assert!(
+            outcome
+                .failure
+                .expect("md5 alone")
+                .explanation
+                .contains("no approved algorithm")
+        );
+    }
+}

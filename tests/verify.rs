@@ -1,0 +1,551 @@
+//! `tollgate verify` on chains recorded by tollgate: the verdict and its reason for the honest
+//! chain and for each kind of tampering, beside the reference's `in-toto-verify` where the two
+//! should agree, and the verification rows of the threat catalogue.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Output;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// A two-step chain (source by alice, build by bob) and an inspection, in one folder.
+struct Chain {
+    dir: tempfile::TempDir,
+}
+
+fn entry(kind: &str) -> (String, Value) {
+    let key = load_public(kind);
+    let keyid = key.keyid();
+    (keyid.to_string(), key.to_layout_entry(&keyid))
+}
+
+impl Chain {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The layout payload, for tests to edit before `sign_layout`.
+    fn layout(&self) -> Value {
+        let (alice, alice_entry) = entry("ed25519");
+        let (bob, bob_entry) = entry("bob-ed25519");
+        json!({
+            "_type": "layout",
+            "expires": "2099-01-01T00:00:00Z",
+            "readme": "test chain",
+            "keys": { alice.clone(): alice_entry, bob.clone(): bob_entry },
+            "steps": [
+                {"_type": "step", "name": "source", "threshold": 1, "pubkeys": [alice],
+                 "expected_command": [], "expected_materials": [],
+                 "expected_products": [["CREATE", "src/*"], ["DISALLOW", "*"]]},
+                {"_type": "step", "name": "build", "threshold": 1, "pubkeys": [bob],
+                 "expected_command": [],
+                 "expected_materials": [["MATCH", "src/*", "WITH", "PRODUCTS", "FROM", "source"],
+                                        ["DISALLOW", "*"]],
+                 "expected_products": [["CREATE", "app"], ["DISALLOW", "*"]]}
+            ],
+            "inspect": [
+                {"_type": "inspection", "name": "check",
+                 "run": ["sh", "-c", "test -f app && touch inspected"],
+                 "expected_materials": [["MATCH", "app", "WITH", "PRODUCTS", "FROM", "build"],
+                                        ["DISALLOW", "app"], ["ALLOW", "*"]],
+                 "expected_products": [["ALLOW", "*"]]}
+            ]
+        })
+    }
+
+    fn new() -> Chain {
+        let chain = Chain { dir: tempdir() };
+        for kind in ["ed25519", "bob-ed25519", "ecdsa-p256", "rsa"] {
+            private_copy(kind, chain.dir.path());
+        }
+        chain
+    }
+
+    fn sign_layout(&self, payload: &Value, extra: &[&str]) {
+        fs::write(
+            self.path("root.layout"),
+            serde_json::to_vec(payload).expect("json"),
+        )
+        .expect("write");
+        let out = run(tollgate()
+            .current_dir(self.dir.path())
+            .args(["sign", "root.layout", "--key", "ecdsa-p256.pem"])
+            .args(extra));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+
+    fn tollgate_run(&self, key: &str, args: &[&str]) {
+        let out = run(tollgate()
+            .current_dir(self.dir.path())
+            .args(["run", "-q", "--key", key])
+            .args(args));
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    }
+
+    /// Records the honest chain.
+    fn record(&self, extra: &[&str]) {
+        let mut source = vec!["--step", "source", "-p", "src"];
+        source.extend_from_slice(extra);
+        source.extend_from_slice(&[
+            "--",
+            "sh",
+            "-c",
+            "mkdir -p src && echo 'int main;' > src/main.c",
+        ]);
+        self.tollgate_run("ed25519.pem", &source);
+        let mut build = vec!["--step", "build", "-m", "src", "-p", "app"];
+        build.extend_from_slice(extra);
+        build.extend_from_slice(&["--", "sh", "-c", "cat src/main.c > app"]);
+        self.tollgate_run("bob-ed25519.pem", &build);
+    }
+
+    fn honest() -> Chain {
+        let chain = Chain::new();
+        chain.sign_layout(&chain.layout(), &[]);
+        chain.record(&[]);
+        chain
+    }
+
+    fn verify(&self, extra: &[&str]) -> Output {
+        run(tollgate()
+            .current_dir(self.dir.path())
+            .args(["verify", "--layout", "root.layout", "--layout-key"])
+            .arg(example_key("ecdsa-p256", "pub"))
+            .args(extra))
+    }
+
+    fn reference_verify(&self) -> Output {
+        run(Reference::get()
+            .tool("in-toto-verify")
+            .current_dir(self.dir.path())
+            .args(["--layout", "root.layout", "--verification-keys"])
+            .arg(example_key("ecdsa-p256", "pub")))
+    }
+
+    fn link(&self, step: &str, kind: &str) -> PathBuf {
+        self.path(&format!(
+            "{step}.{}.link",
+            load_public(kind).keyid().short()
+        ))
+    }
+}
+
+/// Asserts a failed verification whose reason contains `reason`, and that the reference agrees
+/// that the chain fails.
+fn fails_like_the_reference(chain: &Chain, reason: &str) {
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(reason),
+        "expected {reason:?} in:\n{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty(), "no success line on failure");
+    let theirs = chain.reference_verify();
+    assert_eq!(
+        code(&theirs),
+        1,
+        "the reference passed: {}",
+        stderr(&theirs)
+    );
+}
+
+#[test]
+fn the_honest_chain_passes_like_the_reference() {
+    let chain = Chain::honest();
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("verified: 2 step(s) and 1 inspection(s) passed"));
+    assert!(chain.path("inspected").exists(), "the inspection ran");
+    assert_eq!(code(&chain.reference_verify()), 0);
+}
+
+#[test]
+fn a_dsse_chain_and_the_mixed_forms_pass_like_the_reference() {
+    let chain = Chain::new();
+    chain.sign_layout(&chain.layout(), &["--dsse"]);
+    chain.record(&[]);
+    assert_eq!(code(&chain.verify(&[])), 0, "DSSE layout, classic links");
+    assert_eq!(code(&chain.reference_verify()), 0);
+    let chain = Chain::new();
+    chain.sign_layout(&chain.layout(), &[]);
+    chain.record(&["--dsse"]);
+    assert_eq!(code(&chain.verify(&[])), 0, "classic layout, DSSE links");
+    assert_eq!(code(&chain.reference_verify()), 0);
+}
+
+#[test]
+fn a_source_file_changed_between_steps_fails_on_the_rule_that_catches_it() {
+    let chain = Chain::new();
+    chain.sign_layout(&chain.layout(), &[]);
+    chain.tollgate_run(
+        "ed25519.pem",
+        &[
+            "--step",
+            "source",
+            "-p",
+            "src",
+            "--",
+            "sh",
+            "-c",
+            "mkdir -p src && echo 'int main;' > src/main.c",
+        ],
+    );
+    fs::write(chain.path("src/main.c"), "int backdoor;").expect("write");
+    chain.tollgate_run(
+        "bob-ed25519.pem",
+        &[
+            "--step",
+            "build",
+            "-m",
+            "src",
+            "-p",
+            "app",
+            "--",
+            "sh",
+            "-c",
+            "cat src/main.c > app",
+        ],
+    );
+    fails_like_the_reference(
+        &chain,
+        "step build, expected_materials rule 2 (DISALLOW *): src/main.c was not consumed by any \
+         earlier rule; it differs from src/main.c among the products of step source",
+    );
+    assert!(
+        !chain.path("inspected").exists(),
+        "I3: no inspection runs after a failed step"
+    );
+}
+
+#[test]
+fn an_unexpected_product_fails() {
+    let chain = Chain::new();
+    chain.sign_layout(&chain.layout(), &[]);
+    chain.tollgate_run(
+        "ed25519.pem",
+        &[
+            "--step",
+            "source",
+            "-p",
+            "src",
+            "--",
+            "sh",
+            "-c",
+            "mkdir -p src && echo a > src/main.c",
+        ],
+    );
+    chain.tollgate_run(
+        "bob-ed25519.pem",
+        &[
+            "--step",
+            "build",
+            "-m",
+            "src",
+            "-p",
+            "app",
+            "extra",
+            "--",
+            "sh",
+            "-c",
+            "cat src/main.c > app && echo x > extra",
+        ],
+    );
+    fails_like_the_reference(
+        &chain,
+        "expected_products rule 2 (DISALLOW *): extra was not consumed",
+    );
+}
+
+#[test]
+fn e3_a_missing_link_fails() {
+    let chain = Chain::honest();
+    fs::remove_file(chain.link("build", "bob-ed25519")).expect("rm");
+    fails_like_the_reference(
+        &chain,
+        "step build: 0 of 1 required distinct authorised keys signed a link",
+    );
+}
+
+#[test]
+fn a6_e2_a_link_by_an_unauthorised_key_counts_for_nothing() {
+    let chain = Chain::honest();
+    // Alice signs a build link and stores it under bob's name.
+    let bob_file = chain.link("build", "bob-ed25519");
+    fs::remove_file(&bob_file).expect("rm");
+    chain.tollgate_run(
+        "ed25519.pem",
+        &[
+            "--step", "build", "-m", "src", "-p", "app", "-d", "alice", "--", "true",
+        ],
+    );
+    fs::rename(
+        chain.path(&format!(
+            "alice/build.{}.link",
+            load_public("ed25519").keyid().short()
+        )),
+        &bob_file,
+    )
+    .expect("mv");
+    fails_like_the_reference(&chain, "not signed by a key authorised for step build");
+}
+
+#[test]
+fn e2_a_link_signed_for_another_step_does_not_count() {
+    let chain = Chain::honest();
+    // Bob's genuine link for a step "test", stored as his build link: the reference accepts
+    // it (it never compares the signed name); tollgate does not.
+    chain.tollgate_run(
+        "bob-ed25519.pem",
+        &["--step", "test", "-m", "src", "-p", "app", "--", "true"],
+    );
+    fs::rename(
+        chain.link("test", "bob-ed25519"),
+        chain.link("build", "bob-ed25519"),
+    )
+    .expect("mv");
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("it records step test, not build"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_link_edited_after_signing_fails() {
+    let chain = Chain::honest();
+    let path = chain.link("build", "bob-ed25519");
+    let text = fs::read_to_string(&path).expect("read");
+    fs::write(&path, text.replacen("\"app\"", "\"app2\"", 1)).expect("write");
+    fails_like_the_reference(&chain, "signature check failed");
+}
+
+#[test]
+fn a8_a_layout_signed_by_another_key_or_edited_fails() {
+    let chain = Chain::honest();
+    let out = run(tollgate()
+        .current_dir(chain.dir.path())
+        .args(["verify", "--layout", "root.layout", "--layout-key"])
+        .arg(example_key("rsa", "pub")));
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("layout signature"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !chain.path("inspected").exists(),
+        "I3: no inspection runs for an unverified layout"
+    );
+
+    let text = fs::read_to_string(chain.path("root.layout")).expect("read");
+    fs::write(
+        chain.path("root.layout"),
+        text.replacen("test chain", "test chaim", 1),
+    )
+    .expect("write");
+    fails_like_the_reference(&chain, "layout signature");
+}
+
+#[test]
+fn d1_an_expired_layout_fails_and_equal_counts_as_expired() {
+    let chain = Chain::new();
+    let mut layout = chain.layout();
+    layout["expires"] = json!("2020-01-01T00:00:00Z");
+    chain.sign_layout(&layout, &[]);
+    chain.record(&[]);
+    fails_like_the_reference(&chain, "the layout expired at 2020-01-01T00:00:00Z");
+
+    let chain = Chain::honest();
+    let at = |time: &str| chain.verify(&["--reference-time", time]);
+    assert_eq!(code(&at("2098-12-31T23:59:59Z")), 0);
+    let out = at("2099-01-01T00:00:00Z");
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("expired at 2099-01-01T00:00:00Z (checked at 2099-01-01T00:00:00Z)")
+    );
+}
+
+#[test]
+fn i4_a_failing_or_missing_inspection_command_fails() {
+    for (run, reason) in [
+        (
+            json!(["false"]),
+            "inspection check: [\"false\"] exited with 1",
+        ),
+        (
+            json!(["no-such-tool-tollgate"]),
+            "inspection check: cannot run \"no-such-tool-tollgate\"",
+        ),
+        (json!([]), "inspection check has no command to run"),
+    ] {
+        let chain = Chain::new();
+        let mut layout = chain.layout();
+        layout["inspect"][0]["run"] = run;
+        chain.sign_layout(&layout, &[]);
+        chain.record(&[]);
+        let out = chain.verify(&[]);
+        assert_eq!(code(&out), 1);
+        assert!(stderr(&out).contains(reason), "{reason}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn e1_links_for_unknown_steps_are_warned_about_and_ignored() {
+    let chain = Chain::honest();
+    chain.tollgate_run("ed25519.pem", &["--step", "stranger", "--no-command"]);
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a link for a step the layout does not name"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a2_e4_thresholds_count_distinct_keys_and_links_must_agree() {
+    let chain = Chain::new();
+    let mut layout = chain.layout();
+    let (alice, _) = entry("ed25519");
+    let (bob, _) = entry("bob-ed25519");
+    layout["steps"][1]["pubkeys"] = json!([bob, alice]);
+    layout["steps"][1]["threshold"] = json!(2);
+    chain.sign_layout(&layout, &[]);
+    chain.record(&[]);
+    // Only bob's link: 1 of 2.
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("step build: 1 of 2 required"),
+        "{}",
+        stderr(&out)
+    );
+    // Alice's link with other products: they disagree.
+    chain.tollgate_run(
+        "ed25519.pem",
+        &[
+            "--step",
+            "build",
+            "-m",
+            "src",
+            "-p",
+            "app",
+            "--",
+            "sh",
+            "-c",
+            "echo other > app",
+        ],
+    );
+    fails_like_the_reference(&chain, "the links of its functionaries disagree");
+}
+
+#[test]
+fn a11_extra_signatures_by_unauthorised_keys_do_not_fail_the_step() {
+    let chain = Chain::honest();
+    let path = chain.link("build", "bob-ed25519");
+    let out = run(tollgate()
+        .current_dir(chain.dir.path())
+        .arg("sign")
+        .arg(&path)
+        .args(["--key", "bob-ed25519.pem", "-o", "both.link"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // A second signature, by alice, who is not authorised for build.
+    let mut value: Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+    let alice = load_private("ed25519");
+    let canonical = tollgate::json::canonical(&value["signed"]).expect("canonical");
+    value["signatures"]
+        .as_array_mut()
+        .expect("list")
+        .push(json!({
+            "keyid": alice.public_key().keyid().to_string(),
+            "sig": hex::encode(alice.sign(&canonical).expect("sign")),
+        }));
+    fs::write(&path, serde_json::to_vec(&value).expect("json")).expect("write");
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("by keys not authorised for this step were not counted"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn i1_i2_parameters_are_literal_and_checked() {
+    let chain = Chain::new();
+    let mut layout = chain.layout();
+    layout["steps"][1]["expected_products"] = json!([["CREATE", "{product}"], ["DISALLOW", "*"]]);
+    chain.sign_layout(&layout, &[]);
+    chain.record(&[]);
+    assert_eq!(code(&chain.verify(&["--param", "product=app"])), 0);
+    let out = chain.verify(&["--param", "product=x; rm -rf ~"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("values may hold only"),
+        "{}",
+        stderr(&out)
+    );
+    let out = chain.verify(&["--param", "product=../../etc/passwd"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("can never match"), "{}", stderr(&out));
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no --param product=VALUE was given"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_json_report_carries_the_verdict_and_the_reason() {
+    let chain = Chain::honest();
+    let out = chain.verify(&["--format", "json"]);
+    assert_eq!(code(&out), 0);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["failure"], Value::Null);
+    assert_eq!(report["steps"][1]["name"], "build");
+    assert_eq!(
+        report["steps"][1]["rules"][0]["rules"][0]["consumed"],
+        json!(["src/main.c"])
+    );
+
+    fs::write(chain.path("app"), "swapped").expect("write");
+    let out = chain.verify(&["--format", "json"]);
+    assert_eq!(code(&out), 1);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["verdict"], "fail");
+    assert_eq!(report["failure"]["check"], "inspection_rules");
+    assert_eq!(report["failure"]["item"], "check");
+}
+
+#[test]
+fn d6_an_inconsistent_layout_is_refused_before_any_link_or_inspection() {
+    let chain = Chain::new();
+    let mut layout = chain.layout();
+    layout["steps"][1]["threshold"] = json!(3);
+    fs::write(
+        chain.path("root.layout"),
+        serde_json::to_vec(&layout).expect("json"),
+    )
+    .expect("write");
+    let mut envelope =
+        tollgate::envelope::Envelope::unsigned(layout, tollgate::envelope::Format::Classic);
+    envelope.sign(&load_private("ecdsa-p256")).expect("sign");
+    fs::write(chain.path("root.layout"), envelope.to_bytes()).expect("write");
+    chain.record(&[]);
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("threshold 3 must be from 1 to the step's 1 key(s)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!chain.path("inspected").exists());
+}
