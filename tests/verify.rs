@@ -549,3 +549,72 @@ fn d6_an_inconsistent_layout_is_refused_before_any_link_or_inspection() {
     );
     assert!(!chain.path("inspected").exists());
 }
+
+#[test]
+fn a_sublayout_stands_in_for_a_step_like_in_the_reference() {
+    let chain = Chain::new();
+    chain.sign_layout(&chain.layout(), &[]);
+    chain.tollgate_run(
+        "ed25519.pem",
+        &[
+            "--step",
+            "source",
+            "-p",
+            "src",
+            "--",
+            "sh",
+            "-c",
+            "mkdir -p src && echo 'int main;' > src/main.c",
+        ],
+    );
+    // Bob delegates build to alice: his "link" is a layout he signs, whose step alice performs.
+    let (alice, alice_entry) = entry("ed25519");
+    let sublayout = json!({
+        "_type": "layout",
+        "expires": "2099-01-01T00:00:00Z",
+        "readme": "build, delegated",
+        "keys": { alice.clone(): alice_entry },
+        "steps": [{"_type": "step", "name": "compile", "threshold": 1, "pubkeys": [alice],
+                   "expected_command": [],
+                   "expected_materials": [["ALLOW", "src/*"], ["DISALLOW", "*"]],
+                   "expected_products": [["CREATE", "app"], ["DISALLOW", "*"]]}],
+        "inspect": []
+    });
+    let bob = load_public("bob-ed25519").keyid();
+    let file = chain.link("build", "bob-ed25519");
+    fs::write(&file, serde_json::to_vec(&sublayout).expect("json")).expect("write");
+    let out = run(tollgate()
+        .current_dir(chain.dir.path())
+        .arg("sign")
+        .arg(&file)
+        .args(["--key", "bob-ed25519.pem"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let sub_dir = format!("build.{}", bob.short());
+    chain.tollgate_run(
+        "ed25519.pem",
+        &[
+            "--step",
+            "compile",
+            "-m",
+            "src",
+            "-p",
+            "app",
+            "-d",
+            &sub_dir,
+            "--",
+            "sh",
+            "-c",
+            "cat src/main.c > app",
+        ],
+    );
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&chain.reference_verify()), 0);
+
+    fs::remove_file(chain.path(&format!(
+        "{sub_dir}/compile.{}.link",
+        load_public("ed25519").keyid().short()
+    )))
+    .expect("rm");
+    fails_like_the_reference(&chain, "its sublayout failed: step compile: 0 of 1");
+}

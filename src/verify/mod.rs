@@ -130,6 +130,11 @@ struct Run<'o> {
 /// Stop verifying: the failure is recorded in the report.
 struct Stop;
 
+/// A layout that verified, with the summary link a parent layout sees (sublayouts only).
+struct Passed {
+    summary: Option<Link>,
+}
+
 impl Run<'_> {
     fn fail(&mut self, check: Check, item: Option<&StepName>, reason: String) -> Stop {
         if self.report.failure.is_none() {
@@ -149,8 +154,8 @@ impl Run<'_> {
         });
     }
 
-    /// Verifies one layout (the root, or a sublayout at `depth`) and returns its summary link,
-    /// or `None` when it failed (the failure is in the report).
+    /// Verifies one layout (the root, or a sublayout at `depth`); `None` when it failed (the
+    /// failure is in the report).
     fn verify_layout(
         &mut self,
         envelope: &Envelope,
@@ -158,7 +163,7 @@ impl Run<'_> {
         link_dir: &Path,
         depth: usize,
         summary_name: Option<&StepName>,
-    ) -> Result<Option<Link>, VerifyError> {
+    ) -> Result<Option<Passed>, VerifyError> {
         let root = depth == 0;
         // 1. Layout signatures: every given key must have signed (the reference's rule).
         let verified = match envelope.verify(keys, keys.len()) {
@@ -333,18 +338,22 @@ impl Run<'_> {
             }
         }
 
-        // The summary link a parent layout sees.
+        // The summary link a parent layout sees: the first step's materials, the last step's
+        // products, byproducts and command.
+        let Some(name) = summary_name else {
+            return Ok(Some(Passed { summary: None }));
+        };
         let first = layout.steps.first().and_then(|s| chain.get(&s.name));
         let last = layout.steps.last().and_then(|s| chain.get(&s.name));
-        Ok(Some(Link {
-            name: summary_name.cloned().unwrap_or_else(|| {
-                StepName::new("summary").unwrap_or_else(|_| layout.steps[0].name.clone())
+        Ok(Some(Passed {
+            summary: Some(Link {
+                name: name.clone(),
+                command: last.map(|l| l.command.clone()).unwrap_or_default(),
+                materials: first.map(|l| l.materials.clone()).unwrap_or_default(),
+                products: last.map(|l| l.products.clone()).unwrap_or_default(),
+                byproducts: last.map(|l| l.byproducts.clone()).unwrap_or_default(),
+                environment: Default::default(),
             }),
-            command: last.map(|l| l.command.clone()).unwrap_or_default(),
-            materials: first.map(|l| l.materials.clone()).unwrap_or_default(),
-            products: last.map(|l| l.products.clone()).unwrap_or_default(),
-            byproducts: last.map(|l| l.byproducts.clone()).unwrap_or_default(),
-            environment: Default::default(),
         }))
     }
 
@@ -523,7 +532,12 @@ impl Run<'_> {
                 self.report.steps = saved.1;
                 self.report.inspections = saved.2;
                 match outcome {
-                    Ok(Some(summary)) => Ok(Some((signers, summary))),
+                    Ok(Some(Passed {
+                        summary: Some(summary),
+                    })) => Ok(Some((signers, summary))),
+                    Ok(Some(Passed { summary: None })) => {
+                        Err("its sublayout has no summary".into())
+                    }
                     Ok(None) => Err(format!(
                         "its sublayout failed: {}",
                         sub_failure.map(|f| f.reason).unwrap_or_default()
