@@ -13,7 +13,7 @@ use super::rules::ListOutcome;
 pub enum Verdict {
     /// Every check ran and passed.
     Pass,
-    /// A check failed; see [`Report::reason`].
+    /// A check failed; see [`Report::failure`].
     Fail,
 }
 
