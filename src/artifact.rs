@@ -39,6 +39,11 @@ pub struct ArtifactPath(String);
 impl ArtifactPath {
     /// Checks `path`.
     pub fn new(path: &str) -> Result<ArtifactPath, ArtifactError> {
+        ArtifactPath::from_string(path.to_owned())
+    }
+
+    /// Checks `path`, keeping its allocation.
+    pub fn from_string(path: String) -> Result<ArtifactPath, ArtifactError> {
         let fail = |reason| {
             Err(ArtifactError::Path {
                 path: path.to_owned(),
@@ -68,7 +73,7 @@ impl ArtifactPath {
                 _ => {}
             }
         }
-        Ok(ArtifactPath(path.to_owned()))
+        Ok(ArtifactPath(path))
     }
 
     /// The path as text.
@@ -116,6 +121,14 @@ pub struct DigestSet(Vec<(String, String)>);
 impl DigestSet {
     /// Checks the digests recorded for the artifact `path`.
     pub fn new(path: &str, digests: BTreeMap<String, String>) -> Result<DigestSet, ArtifactError> {
+        DigestSet::from_pairs(path, digests.into_iter().collect())
+    }
+
+    /// Checks digests given as (algorithm, hex) pairs sorted by algorithm, each once.
+    pub fn from_pairs(
+        path: &str,
+        digests: Vec<(String, String)>,
+    ) -> Result<DigestSet, ArtifactError> {
         let fail = |algorithm: &str, reason: String| {
             Err(ArtifactError::Digest {
                 path: path.to_owned(),
@@ -160,7 +173,7 @@ impl DigestSet {
                 _ => {}
             }
         }
-        Ok(DigestSet(digests.into_iter().collect()))
+        Ok(DigestSet(digests))
     }
 
     /// A set of one SHA-256 digest, from a hasher's output.

@@ -10,7 +10,8 @@
 //! signatures before any cryptography.
 
 use base64::Engine as _;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::json::{self, JsonError, PythonStyle};
 use crate::keyring::KeyRing;
@@ -107,8 +108,8 @@ pub enum EnvelopeError {
     /// A DSSE payload type other than in-toto's (THREATS C1).
     #[error("DSSE payloadType is {0:?}, expected {PAYLOAD_TYPE:?}")]
     WrongPayloadType(String),
-    /// The verified payload is not strict JSON.
-    #[error("DSSE payload: {0}")]
+    /// The payload is not strict JSON, or not of the expected form.
+    #[error("payload: {0}")]
     Payload(#[source] JsonError),
     /// Signing failed.
     #[error("signing failed: {0}")]
@@ -117,9 +118,9 @@ pub enum EnvelopeError {
 
 #[derive(Debug, Clone)]
 enum Body {
-    Classic {
-        signed: Value,
-    },
+    /// The exact text of `signed`, parsed only when it is needed, and then into whatever type
+    /// the caller wants (a link need never become a `serde_json::Value`).
+    Classic { signed: Box<RawValue> },
     Dsse {
         payload_type: String,
         payload: Vec<u8>,
@@ -135,10 +136,10 @@ pub struct Envelope {
 
 /// What verification hands on: the payload of an envelope enough trusted keys signed.
 #[derive(Debug, Clone)]
-pub struct Verified {
+pub struct Verified<T = Value> {
     /// The payload: `signed` of a classic envelope, or the DSSE payload parsed strictly from
     /// the exact bytes that were verified.
-    pub payload: Value,
+    pub payload: T,
     /// The envelope form.
     pub format: Format,
     /// Which trusted keys signed.
@@ -147,19 +148,70 @@ pub struct Verified {
 
 impl Envelope {
     /// Decodes an envelope of either form. The signature list may be empty here (an unsigned
-    /// file to be signed); [`Envelope::verify`] rejects that.
+    /// file to be signed); [`Envelope::verify`] rejects that. The payload is not parsed yet.
     pub fn from_bytes(bytes: &[u8], limits: &Limits) -> Result<Envelope, EnvelopeError> {
         check_size(bytes.len(), limits)?;
-        let value = json::parse(bytes)?;
-        let Value::Object(object) = value else {
-            return Err(EnvelopeError::UnknownFormat);
+        let outer: Outer = json::parse_typed(bytes)?;
+        let field = |format: &'static str, reason: String| EnvelopeError::Field { format, reason };
+        let signatures = |format: &'static str, list: Option<Vec<RawSignature>>| {
+            let list = list.ok_or_else(|| field(format, "missing field \"signatures\"".into()))?;
+            decode_signatures(list, limits, format)
         };
-        if object.contains_key("signed") {
-            Envelope::classic_from(object, limits)
-        } else if object.contains_key("payload") {
-            Envelope::dsse_from(object, limits)
-        } else {
-            Err(EnvelopeError::UnknownFormat)
+        match outer {
+            Outer {
+                signed: Some(signed),
+                payload: None,
+                payload_type: None,
+                signatures: list,
+                unknown: None,
+            } => {
+                if !signed.get().trim_start().starts_with('{') {
+                    return Err(field("classic", "\"signed\" must be an object".into()));
+                }
+                let signatures = signatures("classic", list)?;
+                if signatures.iter().any(|s| s.keyid.is_none()) {
+                    return Err(field("classic", "every signature needs a \"keyid\"".into()));
+                }
+                Ok(Envelope {
+                    body: Body::Classic { signed },
+                    signatures,
+                })
+            }
+            Outer {
+                signed: None,
+                payload: Some(payload),
+                payload_type,
+                signatures: list,
+                unknown: None,
+            } => {
+                let payload_type = payload_type
+                    .ok_or_else(|| field("DSSE", "missing field \"payloadType\"".into()))?;
+                let payload = decode_base64(&payload).map_err(EnvelopeError::PayloadEncoding)?;
+                Ok(Envelope {
+                    body: Body::Dsse {
+                        payload_type,
+                        payload,
+                    },
+                    signatures: signatures("DSSE", list)?,
+                })
+            }
+            Outer {
+                signed: Some(_),
+                unknown,
+                ..
+            } => Err(field(
+                "classic",
+                format!(
+                    "unknown field {:?}",
+                    unknown.unwrap_or_else(|| "payload".into())
+                ),
+            )),
+            Outer {
+                payload: Some(_),
+                unknown: Some(name),
+                ..
+            } => Err(field("DSSE", format!("unknown field {name:?}"))),
+            _ => Err(EnvelopeError::UnknownFormat),
         }
     }
 
@@ -167,7 +219,11 @@ impl Envelope {
     /// serialises it (`json.dumps(sort_keys=True)`).
     pub fn unsigned(payload: Value, format: Format) -> Envelope {
         let body = match format {
-            Format::Classic => Body::Classic { signed: payload },
+            Format::Classic => Body::Classic {
+                // A `Value` always serialises.
+                signed: serde_json::value::to_raw_value(&payload)
+                    .unwrap_or_else(|_| RawValue::NULL.to_owned()),
+            },
             Format::Dsse => Body::Dsse {
                 payload_type: PAYLOAD_TYPE.to_owned(),
                 payload: json::to_python_json(&payload, PythonStyle::OneLine),
@@ -177,59 +233,6 @@ impl Envelope {
             body,
             signatures: Vec::new(),
         }
-    }
-
-    fn classic_from(
-        mut object: Map<String, Value>,
-        limits: &Limits,
-    ) -> Result<Envelope, EnvelopeError> {
-        let field = |reason: String| EnvelopeError::Field {
-            format: "classic",
-            reason,
-        };
-        only_fields(&object, &["signed", "signatures"]).map_err(field)?;
-        let signed = object.remove("signed").unwrap_or(Value::Null);
-        if !signed.is_object() {
-            return Err(field("\"signed\" must be an object".into()));
-        }
-        let signatures = decode_signatures(object.get("signatures"), limits, "classic", |s| {
-            if s.bytes().any(|b| b.is_ascii_uppercase()) {
-                return Err("hex must be lowercase".to_owned());
-            }
-            hex::decode(s).map_err(|e| e.to_string())
-        })?;
-        if signatures.iter().any(|s| s.keyid.is_none()) {
-            return Err(field("every signature needs a \"keyid\"".into()));
-        }
-        Ok(Envelope {
-            body: Body::Classic { signed },
-            signatures,
-        })
-    }
-
-    fn dsse_from(object: Map<String, Value>, limits: &Limits) -> Result<Envelope, EnvelopeError> {
-        let field = |reason: String| EnvelopeError::Field {
-            format: "DSSE",
-            reason,
-        };
-        only_fields(&object, &["payload", "payloadType", "signatures"]).map_err(field)?;
-        let text = |name: &str| {
-            object
-                .get(name)
-                .and_then(Value::as_str)
-                .ok_or_else(|| field(format!("{name:?} must be a string")))
-        };
-        let payload_type = text("payloadType")?.to_owned();
-        let payload = decode_base64(text("payload")?).map_err(EnvelopeError::PayloadEncoding)?;
-        let signatures =
-            decode_signatures(object.get("signatures"), limits, "DSSE", decode_base64)?;
-        Ok(Envelope {
-            body: Body::Dsse {
-                payload_type,
-                payload,
-            },
-            signatures,
-        })
     }
 
     /// The envelope form.
@@ -248,7 +251,10 @@ impl Envelope {
     /// The bytes the signatures cover: canonical JSON of `signed`, or the DSSE PAE.
     pub fn signed_bytes(&self) -> Result<Vec<u8>, EnvelopeError> {
         match &self.body {
-            Body::Classic { signed } => Ok(json::canonical(signed)?),
+            Body::Classic { signed } => {
+                let value = json::parse(signed.get().as_bytes()).map_err(EnvelopeError::Payload)?;
+                Ok(json::canonical(&value)?)
+            }
             Body::Dsse {
                 payload_type,
                 payload,
@@ -259,34 +265,67 @@ impl Envelope {
     /// The payload without any signature check: for the tools that sign, which must read what
     /// they are about to vouch for. Never use it to decide trust.
     pub fn unverified_payload(&self) -> Result<Value, EnvelopeError> {
-        match &self.body {
-            Body::Classic { signed } => Ok(signed.clone()),
-            Body::Dsse { payload, .. } => json::parse(payload).map_err(EnvelopeError::Payload),
-        }
+        let bytes = match &self.body {
+            Body::Classic { signed } => signed.get().as_bytes(),
+            Body::Dsse { payload, .. } => payload,
+        };
+        json::parse(bytes).map_err(EnvelopeError::Payload)
     }
 
     /// Verifies the envelope against `ring`: at least `threshold` distinct keys of the ring
     /// must have signed (at least one, always). For DSSE the payload type is checked after the
     /// signatures and before the payload is parsed.
     pub fn verify(&self, ring: &KeyRing, threshold: usize) -> Result<Verified, EnvelopeError> {
+        let verified = self.verify_as::<json::Strict>(ring, threshold)?;
+        Ok(Verified {
+            payload: verified.payload.0,
+            format: verified.format,
+            signers: verified.signers,
+        })
+    }
+
+    /// [`Envelope::verify`], with the payload parsed strictly into `T`. `T`'s serialisation
+    /// must reproduce what was parsed, in canonical key order (as [`json::Strict`] and
+    /// [`crate::link::RawLink`] do): a classic signature covers the canonical form of what
+    /// was parsed. A classic payload is parsed before its signatures are checked (there is no
+    /// other way to canonicalise it); a DSSE payload only after.
+    pub fn verify_as<T>(
+        &self,
+        ring: &KeyRing,
+        threshold: usize,
+    ) -> Result<Verified<T>, EnvelopeError>
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize,
+    {
         if self.signatures.is_empty() {
             return Err(EnvelopeError::NoSignatures);
         }
-        let message = self.signed_bytes()?;
-        let signers = threshold::signers(&message, &self.signatures, ring);
-        if let Err(source) = threshold::require(&signers.keys, threshold) {
-            return Err(EnvelopeError::Threshold { source, signers });
-        }
-        let payload = match &self.body {
-            Body::Classic { signed } => signed.clone(),
+        let check = |message: &[u8]| {
+            let signers = threshold::signers(message, &self.signatures, ring);
+            match threshold::require(&signers.keys, threshold) {
+                Ok(()) => Ok(signers),
+                Err(source) => Err(EnvelopeError::Threshold { source, signers }),
+            }
+        };
+        let (payload, signers) = match &self.body {
+            Body::Classic { signed } => {
+                let payload: T =
+                    json::parse_typed(signed.get().as_bytes()).map_err(EnvelopeError::Payload)?;
+                let signers = check(&json::canonical(&payload)?)?;
+                (payload, signers)
+            }
             Body::Dsse {
                 payload_type,
                 payload,
             } => {
+                let signers = check(&pae(payload_type, payload))?;
                 if payload_type != PAYLOAD_TYPE {
                     return Err(EnvelopeError::WrongPayloadType(payload_type.clone()));
                 }
-                json::parse(payload).map_err(EnvelopeError::Payload)?
+                (
+                    json::parse_typed(payload).map_err(EnvelopeError::Payload)?,
+                    signers,
+                )
             }
         };
         Ok(Verified {
@@ -323,7 +362,11 @@ impl Envelope {
     /// line, keys sorted and non-ASCII escaped in both.
     pub fn to_bytes(&self) -> Vec<u8> {
         match &self.body {
-            Body::Classic { signed } => classic_file(signed, &self.signatures),
+            Body::Classic { signed } => match json::parse(signed.get().as_bytes()) {
+                Ok(value) => classic_file(&value, &self.signatures),
+                // Unparsable text cannot have come from a file that decoded; write it as is.
+                Err(_) => classic_file(signed, &self.signatures),
+            },
             Body::Dsse {
                 payload_type,
                 payload,
@@ -479,69 +522,107 @@ fn check_size(size: usize, limits: &Limits) -> Result<(), EnvelopeError> {
     Ok(())
 }
 
-fn only_fields(object: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
-    for name in allowed {
-        if !object.contains_key(*name) {
-            return Err(format!("missing field {name:?}"));
+/// The top level of either envelope, read in one pass: which fields are there, and the
+/// first unknown one.
+struct Outer {
+    signed: Option<Box<RawValue>>,
+    signatures: Option<Vec<RawSignature>>,
+    payload: Option<String>,
+    payload_type: Option<String>,
+    unknown: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for Outer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Outer;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an in-toto envelope (a JSON object)")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Outer, A::Error> {
+                let mut outer = Outer {
+                    signed: None,
+                    signatures: None,
+                    payload: None,
+                    payload_type: None,
+                    unknown: None,
+                };
+                let mut seen = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if seen.contains(&key) {
+                        return Err(json::violation(json::Violation::DuplicateKey(key)));
+                    }
+                    match key.as_str() {
+                        "signed" => outer.signed = Some(map.next_value()?),
+                        "signatures" => outer.signatures = Some(map.next_value()?),
+                        "payload" => outer.payload = Some(map.next_value()?),
+                        "payloadType" => outer.payload_type = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            if outer.unknown.is_none() {
+                                outer.unknown = Some(key.clone());
+                            }
+                        }
+                    }
+                    seen.push(key);
+                }
+                Ok(outer)
+            }
         }
-    }
-    match object.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(unknown) => Err(format!("unknown field {unknown:?}")),
-        None => Ok(()),
+        deserializer.deserialize_map(Fields)
     }
 }
 
+/// One signature as the file holds it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSignature {
+    keyid: Option<String>,
+    sig: String,
+}
+
 fn decode_signatures(
-    list: Option<&Value>,
+    list: Vec<RawSignature>,
     limits: &Limits,
     format: &'static str,
-    decode: impl Fn(&str) -> Result<Vec<u8>, String>,
 ) -> Result<Vec<Signature>, EnvelopeError> {
-    let field = |reason: String| EnvelopeError::Field { format, reason };
-    let items = list
-        .and_then(Value::as_array)
-        .ok_or_else(|| field("\"signatures\" must be a list".into()))?;
-    if items.len() > limits.max_signatures {
+    if list.len() > limits.max_signatures {
         return Err(EnvelopeError::TooManySignatures {
-            count: items.len(),
+            count: list.len(),
             max: limits.max_signatures,
             limit: Limit::Signatures,
         });
     }
-    items
-        .iter()
+    list.into_iter()
         .enumerate()
-        .map(|(index, item)| {
-            let object = item
-                .as_object()
-                .ok_or_else(|| field(format!("signature {index} must be an object")))?;
-            if let Some(unknown) = object.keys().find(|k| *k != "keyid" && *k != "sig") {
-                return Err(field(format!(
-                    "signature {index}: unknown field {unknown:?}"
-                )));
-            }
-            let keyid = match object.get("keyid") {
-                None => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(_) => {
-                    return Err(field(format!(
-                        "signature {index}: \"keyid\" must be a string"
-                    )));
-                }
-            };
-            let text = object
-                .get("sig")
-                .and_then(Value::as_str)
-                .ok_or_else(|| field(format!("signature {index}: \"sig\" must be a string")))?;
-            if text.is_empty() {
+        .map(|(index, raw)| {
+            if raw.sig.is_empty() {
                 return Err(EnvelopeError::SignatureEncoding {
                     index,
                     reason: "empty".into(),
                 });
             }
-            let sig = decode(text)
-                .map_err(|reason| EnvelopeError::SignatureEncoding { index, reason })?;
-            Ok(Signature { keyid, sig })
+            let decoded = if format == "classic" {
+                if raw.sig.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Err("hex must be lowercase".to_owned())
+                } else {
+                    hex::decode(&raw.sig).map_err(|e| e.to_string())
+                }
+            } else {
+                decode_base64(&raw.sig)
+            };
+            let sig =
+                decoded.map_err(|reason| EnvelopeError::SignatureEncoding { index, reason })?;
+            Ok(Signature {
+                keyid: raw.keyid,
+                sig,
+            })
         })
         .collect()
 }

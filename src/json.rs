@@ -69,34 +69,56 @@ pub enum JsonError {
 }
 
 /// The strictness rules one parse has broken, recorded beside `serde_json`'s own error so that
-/// the caller gets a typed reason instead of a message string.
+/// the caller gets a typed reason instead of a message string. Typed payloads report through
+/// the same record (see [`violation`]), so it lives in a thread-local slot for the length of
+/// one parse.
 #[derive(Debug, Clone)]
-enum Violation {
+pub(crate) enum Violation {
     DuplicateKey(String),
     NotAnInteger,
     Nul,
 }
 
+thread_local! {
+    static VIOLATION: Cell<Option<Violation>> = const { Cell::new(None) };
+}
+
+/// Records a strictness violation found by a visitor and returns the serde error to stop the
+/// parse with; [`parse_typed`] turns it into the matching [`JsonError`].
+pub(crate) fn violation<E: serde::de::Error>(violation: Violation) -> E {
+    let message = match &violation {
+        Violation::DuplicateKey(key) => format!("duplicate key {key:?}"),
+        Violation::NotAnInteger => "number is not an integer".to_owned(),
+        Violation::Nul => "string contains U+0000".to_owned(),
+    };
+    VIOLATION.with(|slot| slot.set(Some(violation)));
+    E::custom(message)
+}
+
 /// Parses one JSON document strictly (see the module docs).
 pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
+    parse_typed::<Strict>(bytes).map(|strict| strict.0)
+}
+
+/// Parses one document strictly into `T`. `T`'s own checks (unknown fields, types) apply;
+/// duplicate keys, non-integers and U+0000 are caught in every value parsed through
+/// [`Strict`], and in maps whose visitors report through [`violation`].
+pub fn parse_typed<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
     if bytes.is_empty() {
         return Err(JsonError::Empty);
     }
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         return Err(JsonError::ByteOrderMark);
     }
-    let violation = Cell::new(None);
+    VIOLATION.with(|slot| slot.set(None));
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = StrictSeed {
-        violation: &violation,
-    }
-    .deserialize(&mut de)
-    .and_then(|v| de.end().map(|()| v));
+    let parsed = T::deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    let found = VIOLATION.with(Cell::take);
     match parsed {
         Ok(value) => Ok(value),
         Err(err) => {
             let (line, column) = (err.line(), err.column());
-            Err(match violation.take() {
+            Err(match found {
                 Some(Violation::DuplicateKey(key)) => JsonError::DuplicateKey { key, line, column },
                 Some(Violation::NotAnInteger) => JsonError::NotAnInteger { line, column },
                 Some(Violation::Nul) => JsonError::NulCharacter { line, column },
@@ -109,26 +131,35 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     }
 }
 
-struct StrictSeed<'a> {
-    violation: &'a Cell<Option<Violation>>,
-}
+/// A JSON value parsed strictly, for opaque fields inside typed payloads (byproducts,
+/// environment) and for whole documents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Strict(pub Value);
 
-impl StrictSeed<'_> {
-    fn fail<E: serde::de::Error>(&self, violation: Violation) -> E {
-        let message = format!("{violation:?}");
-        self.violation.set(Some(violation));
-        E::custom(message)
-    }
-
-    fn string<E: serde::de::Error>(&self, s: String) -> Result<Value, E> {
-        if s.contains('\0') {
-            return Err(self.fail(Violation::Nul));
-        }
-        Ok(Value::String(s))
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        StrictSeed.deserialize(deserializer).map(Strict)
     }
 }
 
-impl<'de> DeserializeSeed<'de> for StrictSeed<'_> {
+impl serde::Serialize for Strict {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// Rejects a string holding U+0000.
+pub(crate) fn no_nul<E: serde::de::Error>(s: &str) -> Result<(), E> {
+    if s.contains('\0') {
+        Err(violation(Violation::Nul))
+    } else {
+        Ok(())
+    }
+}
+
+struct StrictSeed;
+
+impl<'de> DeserializeSeed<'de> for StrictSeed {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
@@ -136,7 +167,7 @@ impl<'de> DeserializeSeed<'de> for StrictSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for StrictSeed<'_> {
+impl<'de> Visitor<'de> for StrictSeed {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -154,20 +185,22 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
         match i64::try_from(v) {
             Ok(v) => Ok(Value::from(v)),
-            Err(_) => Err(self.fail(Violation::NotAnInteger)),
+            Err(_) => Err(violation(Violation::NotAnInteger)),
         }
     }
 
     fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Value, E> {
-        Err(self.fail(Violation::NotAnInteger))
+        Err(violation(Violation::NotAnInteger))
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
-        self.string(v.to_owned())
+        no_nul(v)?;
+        Ok(Value::String(v.to_owned()))
     }
 
     fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
-        self.string(v)
+        no_nul(&v)?;
+        Ok(Value::String(v))
     }
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
@@ -176,9 +209,7 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictSeed {
-            violation: self.violation,
-        })? {
+        while let Some(item) = seq.next_element_seed(StrictSeed)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -187,14 +218,10 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if key.contains('\0') {
-                return Err(self.fail(Violation::Nul));
-            }
-            let value = map.next_value_seed(StrictSeed {
-                violation: self.violation,
-            })?;
+            no_nul(&key)?;
+            let value = map.next_value_seed(StrictSeed)?;
             if object.contains_key(&key) {
-                return Err(self.fail(Violation::DuplicateKey(key)));
+                return Err(violation(Violation::DuplicateKey(key)));
             }
             object.insert(key, value);
         }

@@ -4,11 +4,10 @@
 //! path (F1-F4) and digest (F10), and the number of artifacts (H3). Byproducts and environment
 //! are opaque objects, kept as they are.
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 use crate::artifact::{ArtifactError, ArtifactPath, Artifacts, DigestSet};
+use crate::json::Strict;
 use crate::limits::{Limit, Limits};
 use crate::name::{NameError, StepName};
 
@@ -67,22 +66,126 @@ pub struct Link {
     pub environment: Map<String, Value>,
 }
 
-#[derive(Deserialize)]
+/// A link as signed, before its contents are checked: what a file holds, field for field,
+/// with absent fields absent. Its `Serialize` writes the canonical form of exactly what was
+/// parsed (fields in code-point order, absent ones left out), so that a classic signature can
+/// be checked without building a `serde_json::Value` of a link that may hold a million
+/// artifacts.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-struct RawLink {
+pub struct RawLink {
     #[serde(rename = "_type")]
-    _type: String,
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    byproducts: Option<Strict>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    environment: Option<Strict>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    materials: Option<RawArtifacts>,
     name: String,
-    #[serde(default)]
-    command: Vec<String>,
-    #[serde(default)]
-    materials: BTreeMap<String, BTreeMap<String, String>>,
-    #[serde(default)]
-    products: BTreeMap<String, BTreeMap<String, String>>,
-    #[serde(default)]
-    byproducts: Map<String, Value>,
-    #[serde(default)]
-    environment: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    products: Option<RawArtifacts>,
+}
+
+/// An artifact map as parsed: names to digest sets, sorted, each name once.
+#[derive(Debug, Clone, Default)]
+pub struct RawArtifacts(Vec<(String, Vec<(String, String)>)>);
+
+impl<'de> serde::Deserialize<'de> for RawArtifacts {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = RawArtifacts;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of artifact names to digest sets")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawArtifacts, A::Error> {
+                let mut entries: Vec<(String, Vec<(String, String)>)> =
+                    Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(name) = map.next_key::<String>()? {
+                    let digests = map.next_value::<RawDigests>()?;
+                    entries.push((name, digests.0));
+                }
+                sorted_unique(&mut entries)?;
+                Ok(RawArtifacts(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+impl serde::Serialize for RawArtifacts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            self.0
+                .iter()
+                .map(|(name, digests)| (name, DigestPairs(digests))),
+        )
+    }
+}
+
+struct DigestPairs<'a>(&'a [(String, String)]);
+
+impl serde::Serialize for DigestPairs<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(a, d)| (a, d)))
+    }
+}
+
+/// A digest set as parsed: algorithm to hex, sorted, each algorithm once.
+struct RawDigests(Vec<(String, String)>);
+
+impl<'de> serde::Deserialize<'de> for RawDigests {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = RawDigests;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of hash algorithms to hex digests")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawDigests, A::Error> {
+                let mut pairs = Vec::with_capacity(1);
+                while let Some(algorithm) = map.next_key::<String>()? {
+                    pairs.push((algorithm, map.next_value::<String>()?));
+                }
+                sorted_unique(&mut pairs)?;
+                Ok(RawDigests(pairs))
+            }
+        }
+        deserializer.deserialize_map(Pairs)
+    }
+}
+
+/// Sorts map entries by key (they usually arrive sorted) and refuses a key given twice.
+fn sorted_unique<V, E: serde::de::Error>(entries: &mut [(String, V)]) -> Result<(), E> {
+    if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(crate::json::violation(
+                crate::json::Violation::DuplicateKey(w[0].0.clone()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl RawLink {
+    /// Whether the payload says it is a link.
+    pub fn is_link(&self) -> bool {
+        self.kind == "link"
+    }
 }
 
 impl Link {
@@ -96,13 +199,42 @@ impl Link {
         }
         let raw: RawLink = crate::metadata::deserialize(value)
             .map_err(|(path, message)| LinkError::Schema { path, message })?;
+        Link::from_raw(raw, limits)
+    }
+
+    /// Checks a link parsed as [`RawLink`].
+    pub fn from_raw(raw: RawLink, limits: &Limits) -> Result<Link, LinkError> {
+        if !raw.is_link() {
+            return Err(LinkError::Schema {
+                path: "_type".into(),
+                message: format!("expected \"link\", got {:?}", raw.kind),
+            });
+        }
+        let object =
+            |value: Option<Strict>, field: &str| -> Result<Map<String, Value>, LinkError> {
+                match value.map(|s| s.0) {
+                    None => Ok(Map::new()),
+                    Some(Value::Object(map)) => Ok(map),
+                    Some(_) => Err(LinkError::Schema {
+                        path: field.to_owned(),
+                        message: "expected an object".into(),
+                    }),
+                }
+            };
+        let command = raw.command.unwrap_or_default();
+        if command.iter().any(|arg| arg.contains('\0')) {
+            return Err(LinkError::Schema {
+                path: "command".into(),
+                message: "an argument contains U+0000".into(),
+            });
+        }
         Ok(Link {
             name: StepName::new(&raw.name)?,
-            command: raw.command,
-            materials: artifacts(raw.materials, "materials", limits)?,
-            products: artifacts(raw.products, "products", limits)?,
-            byproducts: raw.byproducts,
-            environment: raw.environment,
+            command,
+            materials: artifacts(raw.materials.unwrap_or_default(), "materials", limits)?,
+            products: artifacts(raw.products.unwrap_or_default(), "products", limits)?,
+            byproducts: object(raw.byproducts, "byproducts")?,
+            environment: object(raw.environment, "environment")?,
         })
     }
 
@@ -131,26 +263,26 @@ impl serde::Serialize for Link {
 }
 
 fn artifacts(
-    raw: BTreeMap<String, BTreeMap<String, String>>,
+    raw: RawArtifacts,
     field: &'static str,
     limits: &Limits,
 ) -> Result<Artifacts, LinkError> {
-    if raw.len() > limits.max_artifacts {
+    if raw.0.len() > limits.max_artifacts {
         return Err(LinkError::TooManyArtifacts {
             field,
-            count: raw.len(),
+            count: raw.0.len(),
             max: limits.max_artifacts,
             limit: Limit::Artifacts,
         });
     }
-    raw.into_iter()
+    raw.0
+        .into_iter()
         .map(|(path, digests)| {
-            let checked_path = ArtifactPath::new(&path);
-            let digests = DigestSet::new(&path, digests);
-            match (checked_path, digests) {
-                (Ok(p), Ok(d)) => Ok((p, d)),
-                (Err(source), _) | (_, Err(source)) => Err(LinkError::Artifact { field, source }),
-            }
+            let set = DigestSet::from_pairs(&path, digests)
+                .map_err(|source| LinkError::Artifact { field, source })?;
+            let path = ArtifactPath::from_string(path)
+                .map_err(|source| LinkError::Artifact { field, source })?;
+            Ok((path, set))
         })
         .collect()
 }

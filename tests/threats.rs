@@ -363,10 +363,36 @@ fn b1_duplicate_keys_in_an_artifact_map_are_rejected() {
     let entry = format!("\"src/a.c\": {{\n    \"sha256\": \"{digest}\"\n   }}");
     assert!(text.contains(&entry), "fixture layout changed");
     let doubled = text.replacen(&entry, &format!("{entry},\n   {entry}"), 1);
-    match Envelope::from_bytes(doubled.as_bytes(), &limits()) {
-        Err(EnvelopeError::Json(JsonError::DuplicateKey { key, .. })) => assert_eq!(key, "src/a.c"),
+    // The envelope decodes; its payload is refused whichever way it is read, before any
+    // signature counts.
+    let envelope = Envelope::from_bytes(doubled.as_bytes(), &limits()).expect("framing is fine");
+    let trusted = ring(&[alice.public_key()]);
+    match envelope.verify(&trusted, 1) {
+        Err(EnvelopeError::Payload(JsonError::DuplicateKey { key, .. })) => {
+            assert_eq!(key, "src/a.c")
+        }
         other => panic!("expected a duplicate key error, got {other:?}"),
     }
+    match envelope.verify_as::<tollgate::link::RawLink>(&trusted, 1) {
+        Err(EnvelopeError::Payload(JsonError::DuplicateKey { key, .. })) => {
+            assert_eq!(key, "src/a.c")
+        }
+        other => panic!("expected a duplicate key error, got {other:?}"),
+    }
+    assert!(matches!(
+        envelope.unverified_payload(),
+        Err(EnvelopeError::Payload(JsonError::DuplicateKey { .. }))
+    ));
+    // A duplicate at the top level is refused while decoding.
+    let top = text.replacen(
+        "{\n \"signatures\"",
+        "{\"signed\": {}, \n \"signatures\"",
+        1,
+    );
+    assert!(matches!(
+        Envelope::from_bytes(top.as_bytes(), &limits()),
+        Err(EnvelopeError::Json(JsonError::DuplicateKey { .. }))
+    ));
 }
 
 #[test]
