@@ -113,10 +113,18 @@ const KNOWN_LENGTHS: &[(&str, &[usize])] = &[
 ];
 
 /// A checked digest set: algorithm name to lowercase hex digest, at least one entry, sorted
-/// by algorithm. (A sorted list rather than a map: most sets hold one digest, and a link may
-/// hold a million of them.)
+/// by algorithm. Nearly every set is one SHA-256 digest, and a link may hold a million of
+/// them, so that case is held as 32 bytes; any other set as a sorted list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DigestSet(Vec<(String, String)>);
+pub struct DigestSet(Digests);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Digests {
+    /// Exactly one digest, SHA-256.
+    Sha256([u8; 32]),
+    /// Anything else, sorted by algorithm.
+    General(Vec<(String, String)>),
+}
 
 impl DigestSet {
     /// Checks the digests recorded for the artifact `path`.
@@ -173,22 +181,54 @@ impl DigestSet {
                 _ => {}
             }
         }
-        Ok(DigestSet(digests))
+        if let [(algorithm, value)] = digests.as_slice()
+            && algorithm == "sha256"
+            && let Some(bytes) = unhex32(value)
+        {
+            return Ok(DigestSet(Digests::Sha256(bytes)));
+        }
+        Ok(DigestSet(Digests::General(digests)))
     }
 
     /// A set of one SHA-256 digest, from a hasher's output.
     pub fn sha256(digest: &[u8; 32]) -> DigestSet {
-        DigestSet(vec![("sha256".to_owned(), hex::encode(digest))])
+        DigestSet(Digests::Sha256(*digest))
     }
 
-    /// The digests, sorted by algorithm.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(a, d)| (a.as_str(), d.as_str()))
+    /// The digests as (algorithm, lowercase hex), sorted by algorithm.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, std::borrow::Cow<'_, str>)> {
+        let (single, general) = match &self.0 {
+            Digests::Sha256(bytes) => (
+                Some((
+                    "sha256",
+                    String::from_utf8_lossy(&hex32(bytes)).into_owned().into(),
+                )),
+                &[][..],
+            ),
+            Digests::General(pairs) => (None, pairs.as_slice()),
+        };
+        single
+            .into_iter()
+            .chain(general.iter().map(|(a, d)| (a.as_str(), d.as_str().into())))
     }
 
-    /// The digest for `algorithm`.
-    pub fn get(&self, algorithm: &str) -> Option<&str> {
+    /// The digest for `algorithm`, in lowercase hex.
+    pub fn get(&self, algorithm: &str) -> Option<std::borrow::Cow<'_, str>> {
         self.iter().find(|(a, _)| *a == algorithm).map(|(_, d)| d)
+    }
+
+    /// Whether the set holds `algorithm`.
+    pub fn has(&self, algorithm: &str) -> bool {
+        match &self.0 {
+            Digests::Sha256(_) => algorithm == "sha256",
+            Digests::General(pairs) => pairs.iter().any(|(a, _)| a == algorithm),
+        }
+    }
+}
+
+impl std::borrow::Borrow<str> for ArtifactPath {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 
@@ -200,8 +240,46 @@ impl serde::Serialize for ArtifactPath {
 
 impl serde::Serialize for DigestSet {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.iter())
+        match &self.0 {
+            Digests::Sha256(bytes) => {
+                let hex = hex32(bytes);
+                let text = std::str::from_utf8(&hex).unwrap_or("");
+                serializer.collect_map(std::iter::once(("sha256", text)))
+            }
+            Digests::General(pairs) => serializer.collect_map(pairs.iter().map(|(a, d)| (a, d))),
+        }
     }
+}
+
+/// Lowercase hex of a SHA-256 digest, without an allocation.
+pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (i, byte) in bytes.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(byte >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+    out
+}
+
+/// The 32 bytes written as 64 lowercase hex digits, or `None` for anything else.
+pub(crate) fn unhex32(text: &str) -> Option<[u8; 32]> {
+    fn digit(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        }
+    }
+    let text = text.as_bytes();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in text.chunks_exact(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
 }
 
 /// The artifacts of one side of a link (materials or products).

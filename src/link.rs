@@ -91,7 +91,7 @@ pub struct RawLink {
 
 /// An artifact map as parsed: names to digest sets, sorted, each name once.
 #[derive(Debug, Clone, Default)]
-pub struct RawArtifacts(Vec<(String, Vec<(String, String)>)>);
+pub struct RawArtifacts(Vec<(String, RawDigests)>);
 
 impl<'de> serde::Deserialize<'de> for RawArtifacts {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -107,11 +107,11 @@ impl<'de> serde::Deserialize<'de> for RawArtifacts {
                 self,
                 mut map: A,
             ) -> Result<RawArtifacts, A::Error> {
-                let mut entries: Vec<(String, Vec<(String, String)>)> =
+                let mut entries: Vec<(String, RawDigests)> =
                     Vec::with_capacity(map.size_hint().unwrap_or(0));
                 while let Some(name) = map.next_key::<String>()? {
                     let digests = map.next_value::<RawDigests>()?;
-                    entries.push((name, digests.0));
+                    entries.push((name, digests));
                 }
                 sorted_unique(&mut entries)?;
                 Ok(RawArtifacts(entries))
@@ -123,24 +123,31 @@ impl<'de> serde::Deserialize<'de> for RawArtifacts {
 
 impl serde::Serialize for RawArtifacts {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(
-            self.0
-                .iter()
-                .map(|(name, digests)| (name, DigestPairs(digests))),
-        )
+        serializer.collect_map(self.0.iter().map(|(name, digests)| (name, digests)))
     }
 }
 
-struct DigestPairs<'a>(&'a [(String, String)]);
+/// A digest set as parsed: the common case, one well-formed SHA-256 digest, as its 32 bytes;
+/// anything else as (algorithm, text) pairs, sorted, each algorithm once, checked later so
+/// that the error names the artifact.
+#[derive(Debug, Clone)]
+enum RawDigests {
+    Sha256([u8; 32]),
+    Pairs(Vec<(String, String)>),
+}
 
-impl serde::Serialize for DigestPairs<'_> {
+impl serde::Serialize for RawDigests {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(a, d)| (a, d)))
+        match self {
+            RawDigests::Sha256(bytes) => {
+                let hex = crate::artifact::hex32(bytes);
+                let text = std::str::from_utf8(&hex).unwrap_or("");
+                serializer.collect_map(std::iter::once(("sha256", text)))
+            }
+            RawDigests::Pairs(pairs) => serializer.collect_map(pairs.iter().map(|(a, d)| (a, d))),
+        }
     }
 }
-
-/// A digest set as parsed: algorithm to hex, sorted, each algorithm once.
-struct RawDigests(Vec<(String, String)>);
 
 impl<'de> serde::Deserialize<'de> for RawDigests {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -156,15 +163,82 @@ impl<'de> serde::Deserialize<'de> for RawDigests {
                 self,
                 mut map: A,
             ) -> Result<RawDigests, A::Error> {
-                let mut pairs = Vec::with_capacity(1);
-                while let Some(algorithm) = map.next_key::<String>()? {
-                    pairs.push((algorithm, map.next_value::<String>()?));
+                let mut pairs: Vec<(String, String)> = Vec::new();
+                let mut single: Option<[u8; 32]> = None;
+                while let Some(algorithm) = map.next_key::<Text<'de>>()? {
+                    let value = map.next_value::<Text<'de>>()?;
+                    if pairs.is_empty()
+                        && single.is_none()
+                        && algorithm.as_str() == "sha256"
+                        && let Some(bytes) = crate::artifact::unhex32(value.as_str())
+                    {
+                        single = Some(bytes);
+                        continue;
+                    }
+                    if let Some(bytes) = single.take() {
+                        let hex = crate::artifact::hex32(&bytes);
+                        pairs.push(("sha256".into(), String::from_utf8_lossy(&hex).into_owned()));
+                    }
+                    pairs.push((algorithm.into_string(), value.into_string()));
                 }
-                sorted_unique(&mut pairs)?;
-                Ok(RawDigests(pairs))
+                match single {
+                    Some(bytes) => Ok(RawDigests::Sha256(bytes)),
+                    None => {
+                        sorted_unique(&mut pairs)?;
+                        Ok(RawDigests::Pairs(pairs))
+                    }
+                }
             }
         }
         deserializer.deserialize_map(Pairs)
+    }
+}
+
+/// A string from the input, borrowed when it holds no escapes.
+enum Text<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+
+    fn into_string(self) -> String {
+        match self {
+            Text::Borrowed(s) => s.to_owned(),
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text::Borrowed(v))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text::Owned(v.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text::Owned(v))
+            }
+        }
+        deserializer.deserialize_str(Visit)
     }
 }
 
@@ -278,8 +352,11 @@ fn artifacts(
     raw.0
         .into_iter()
         .map(|(path, digests)| {
-            let set = DigestSet::from_pairs(&path, digests)
-                .map_err(|source| LinkError::Artifact { field, source })?;
+            let set = match digests {
+                RawDigests::Sha256(bytes) => DigestSet::sha256(&bytes),
+                RawDigests::Pairs(pairs) => DigestSet::from_pairs(&path, pairs)
+                    .map_err(|source| LinkError::Artifact { field, source })?,
+            };
             let path = ArtifactPath::from_string(path)
                 .map_err(|source| LinkError::Artifact { field, source })?;
             Ok((path, set))

@@ -61,10 +61,11 @@ impl Token {
     }
 }
 
-/// A compiled pattern.
+/// A compiled pattern: its leading literal text, then the tokens after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
     source: String,
+    prefix: String,
     tokens: Vec<Token>,
 }
 
@@ -100,8 +101,21 @@ impl Pattern {
                 }
             }
         }
+        let literal = tokens
+            .iter()
+            .take_while(|t| matches!(t, Token::Literal(_)))
+            .count();
+        let prefix = tokens[..literal]
+            .iter()
+            .filter_map(|t| match t {
+                Token::Literal(c) => Some(*c),
+                _ => None,
+            })
+            .collect();
+        tokens.drain(..literal);
         Ok(Pattern {
             source: source.to_owned(),
+            prefix,
             tokens,
         })
     }
@@ -114,24 +128,32 @@ impl Pattern {
     /// Whether the whole of `name` matches. Each token but `*` consumes exactly one character,
     /// so backtracking only to the last `*` is complete, and bounded by pattern × name.
     pub fn matches(&self, name: &str) -> bool {
-        let name: Vec<char> = name.chars().collect();
+        let Some(name) = name.strip_prefix(self.prefix.as_str()) else {
+            return false;
+        };
+        if let [Token::AnyRun] = self.tokens.as_slice() {
+            return true;
+        }
+        let next_char = |at: usize| name[at..].chars().next();
         let (mut p, mut n) = (0, 0);
         let mut star: Option<(usize, usize)> = None;
-        while n < name.len() {
+        while let Some(c) = next_char(n) {
             match self.tokens.get(p) {
                 Some(Token::AnyRun) => {
                     star = Some((p, n));
                     p += 1;
                 }
-                Some(token) if token.matches(name[n]) => {
+                Some(token) if token.matches(c) => {
                     p += 1;
-                    n += 1;
+                    n += c.len_utf8();
                 }
                 _ => match star {
                     Some((star_p, star_n)) => {
+                        // Let the last `*` take one more character, and try again after it.
+                        let taken = star_n + next_char(star_n).map_or(1, char::len_utf8);
                         p = star_p + 1;
-                        n = star_n + 1;
-                        star = Some((star_p, star_n + 1));
+                        n = taken;
+                        star = Some((star_p, taken));
                     }
                     None => return false,
                 },

@@ -16,7 +16,7 @@
 //! approved algorithm (SHA-2 or SHA-3, 256 bits or more), so that two links agreeing on an MD5
 //! or SHA-1 alone prove nothing (THREATS F9).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -57,12 +57,17 @@ impl Side {
     }
 }
 
+/// The most consumed names a trace lists; `consumed_count` has them all.
+pub const TRACE_NAMES: usize = 100;
+
 /// What one rule did.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleTrace {
     /// The rule as written.
     pub rule: String,
-    /// The names it consumed.
+    /// How many names it consumed.
+    pub consumed_count: usize,
+    /// The first names it consumed, in name order (at most [`TRACE_NAMES`]).
     pub consumed: Vec<String>,
     /// Whether a rule meant to consume (`MATCH`, `CREATE`, `DELETE`, `MODIFY`, `ALLOW`) matched
     /// no queued name at all, which is usually a typo (THREATS F7).
@@ -91,7 +96,9 @@ pub struct ListOutcome {
     pub side: Side,
     /// Each rule's trace, in order (up to the failing one).
     pub rules: Vec<RuleTrace>,
-    /// Names no rule consumed (accepted by the implicit `ALLOW *`).
+    /// How many names no rule consumed (accepted by the implicit `ALLOW *`).
+    pub unconsumed_count: usize,
+    /// The first of them, in name order (at most [`TRACE_NAMES`]).
     pub unconsumed: Vec<String>,
     /// The failure, if a rule failed.
     pub failure: Option<RuleFailure>,
@@ -109,12 +116,29 @@ pub fn apply(
         Side::ExpectedMaterials => &link.materials,
         Side::ExpectedProducts => &link.products,
     };
-    let mut queue: BTreeSet<&ArtifactPath> = artifacts.keys().collect();
+    // The queue: the artifacts in name order, each flagged while no rule has consumed it.
+    let items: Vec<(&ArtifactPath, &DigestSet)> = artifacts.iter().collect();
+    let mut queued = vec![true; items.len()];
+    let remaining = |queued: &[bool]| -> (usize, Vec<String>) {
+        let left = items.iter().zip(queued).filter(|(_, q)| **q);
+        let names = left
+            .clone()
+            .take(TRACE_NAMES)
+            .map(|((name, _), _)| name.to_string())
+            .collect();
+        (left.count(), names)
+    };
     let mut traces = Vec::with_capacity(rules.len());
     for (index, rule) in rules.iter().enumerate() {
         let text = rule.tokens().join(" ");
         let mut matched_any = false;
-        let consumed: Vec<&ArtifactPath> = match rule.kind() {
+        let queue = items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| queued[*i])
+            .map(|(i, (name, digests))| (i, name.as_str(), *digests));
+        let mut target = String::new();
+        let consumed: Vec<usize> = match rule.kind() {
             RuleKind::Match {
                 pattern,
                 source_prefix,
@@ -127,10 +151,8 @@ pub fn apply(
                     ArtifactKind::Products => &l.products,
                 });
                 queue
-                    .iter()
-                    .copied()
-                    .filter(|name| {
-                        let Some(relative) = strip(name.as_str(), source_prefix.as_deref()) else {
+                    .filter(|(_, name, digests)| {
+                        let Some(relative) = strip(name, source_prefix.as_deref()) else {
                             return false;
                         };
                         if !pattern.matches(relative) {
@@ -140,42 +162,46 @@ pub fn apply(
                         let Some(destination) = destination else {
                             return false;
                         };
-                        let target = join(destination_prefix.as_deref(), relative);
-                        lookup(destination, &target)
-                            .is_some_and(|theirs| same_digests(&artifacts[*name], theirs))
+                        join_into(&mut target, destination_prefix.as_deref(), relative);
+                        destination
+                            .get(target.as_str())
+                            .is_some_and(|theirs| same_digests(digests, theirs))
                     })
+                    .map(|(i, _, _)| i)
                     .collect()
             }
-            RuleKind::Create(pattern) => select(&queue, pattern, &mut matched_any, |name| {
+            RuleKind::Create(pattern) => select(queue, pattern, &mut matched_any, |name| {
                 link.products.contains_key(name) && !link.materials.contains_key(name)
             }),
-            RuleKind::Delete(pattern) => select(&queue, pattern, &mut matched_any, |name| {
+            RuleKind::Delete(pattern) => select(queue, pattern, &mut matched_any, |name| {
                 link.materials.contains_key(name) && !link.products.contains_key(name)
             }),
-            RuleKind::Modify(pattern) => select(&queue, pattern, &mut matched_any, |name| {
+            RuleKind::Modify(pattern) => select(queue, pattern, &mut matched_any, |name| {
                 match (link.materials.get(name), link.products.get(name)) {
                     (Some(before), Some(after)) => before != after,
                     _ => false,
                 }
             }),
-            RuleKind::Allow(pattern) => select(&queue, pattern, &mut matched_any, |_| true),
+            RuleKind::Allow(pattern) => select(queue, pattern, &mut matched_any, |_| true),
             RuleKind::Disallow(pattern) => {
                 let hits: Vec<String> = queue
-                    .iter()
-                    .filter(|name| pattern.matches(name.as_str()))
-                    .map(|name| name.to_string())
+                    .filter(|(_, name, _)| pattern.matches(name))
+                    .map(|(_, name, _)| name.to_owned())
                     .collect();
                 if !hits.is_empty() {
                     let explanation = explain(&hits[0], &rules[..index], link, links, side);
                     traces.push(RuleTrace {
                         rule: text.clone(),
+                        consumed_count: 0,
                         consumed: Vec::new(),
                         matched_nothing: false,
                     });
+                    let (unconsumed_count, unconsumed) = remaining(&queued);
                     return ListOutcome {
                         side,
                         rules: traces,
-                        unconsumed: queue.iter().map(|n| n.to_string()).collect(),
+                        unconsumed_count,
+                        unconsumed,
                         failure: Some(RuleFailure {
                             side,
                             number: index + 1,
@@ -190,7 +216,8 @@ pub fn apply(
                 Vec::new()
             }
             RuleKind::Require(name) => {
-                if !queue.contains(name) {
+                let position = items.binary_search_by(|(n, _)| (*n).cmp(name));
+                if !position.is_ok_and(|i| queued[i]) {
                     let explanation = if artifacts.contains_key(name) {
                         format!("{name} was consumed by an earlier rule; put REQUIRE first")
                     } else {
@@ -198,13 +225,16 @@ pub fn apply(
                     };
                     traces.push(RuleTrace {
                         rule: text.clone(),
+                        consumed_count: 0,
                         consumed: Vec::new(),
                         matched_nothing: false,
                     });
+                    let (unconsumed_count, unconsumed) = remaining(&queued);
                     return ListOutcome {
                         side,
                         rules: traces,
-                        unconsumed: queue.iter().map(|n| n.to_string()).collect(),
+                        unconsumed_count,
+                        unconsumed,
                         failure: Some(RuleFailure {
                             side,
                             number: index + 1,
@@ -218,20 +248,28 @@ pub fn apply(
                 Vec::new()
             }
         };
-        let consumed_names: Vec<String> = consumed.iter().map(|n| n.to_string()).collect();
-        for name in consumed {
-            queue.remove(name);
+        let consumed_names = consumed
+            .iter()
+            .take(TRACE_NAMES)
+            .map(|&i| items[i].0.to_string())
+            .collect();
+        let consumed_count = consumed.len();
+        for i in consumed {
+            queued[i] = false;
         }
         traces.push(RuleTrace {
             rule: text,
+            consumed_count,
             consumed: consumed_names,
             matched_nothing: !matched_any,
         });
     }
+    let (unconsumed_count, unconsumed) = remaining(&queued);
     ListOutcome {
         side,
         rules: traces,
-        unconsumed: queue.iter().map(|n| n.to_string()).collect(),
+        unconsumed_count,
+        unconsumed,
         failure: None,
     }
 }
@@ -244,19 +282,18 @@ fn side_noun(side: Side) -> &'static str {
 }
 
 fn select<'q>(
-    queue: &BTreeSet<&'q ArtifactPath>,
+    queue: impl Iterator<Item = (usize, &'q str, &'q DigestSet)>,
     pattern: &Pattern,
     matched_any: &mut bool,
-    keep: impl Fn(&ArtifactPath) -> bool,
-) -> Vec<&'q ArtifactPath> {
+    keep: impl Fn(&str) -> bool,
+) -> Vec<usize> {
     queue
-        .iter()
-        .copied()
-        .filter(|name| {
-            let matched = pattern.matches(name.as_str());
+        .filter(|(_, name, _)| {
+            let matched = pattern.matches(name);
             *matched_any |= matched;
             matched && keep(name)
         })
+        .map(|(i, _, _)| i)
         .collect()
 }
 
@@ -268,6 +305,16 @@ fn strip<'n>(name: &'n str, prefix: Option<&str>) -> Option<&'n str> {
     }
 }
 
+/// Writes `prefix/relative` (or `relative`) into `out`, reusing its allocation.
+fn join_into(out: &mut String, prefix: Option<&str>, relative: &str) {
+    out.clear();
+    if let Some(prefix) = prefix {
+        out.push_str(prefix);
+        out.push('/');
+    }
+    out.push_str(relative);
+}
+
 fn join(prefix: Option<&str>, relative: &str) -> String {
     match prefix {
         None => relative.to_owned(),
@@ -276,7 +323,7 @@ fn join(prefix: Option<&str>, relative: &str) -> String {
 }
 
 fn lookup<'a>(artifacts: &'a Artifacts, name: &str) -> Option<&'a DigestSet> {
-    ArtifactPath::new(name).ok().and_then(|p| artifacts.get(&p))
+    artifacts.get(name)
 }
 
 /// Equal digest sets that include an approved algorithm.
