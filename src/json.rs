@@ -102,7 +102,7 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
 
 /// Parses one document strictly into `T`. `T`'s own checks (unknown fields, types) apply;
 /// duplicate keys, non-integers and U+0000 are caught in every value parsed through
-/// [`Strict`], and in maps whose visitors report through [`violation`].
+/// [`Strict`], and in maps whose visitors report them through the same record.
 pub fn parse_typed<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
     if bytes.is_empty() {
         return Err(JsonError::Empty);
