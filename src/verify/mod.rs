@@ -26,7 +26,7 @@ use crate::link::{Link, RawLink};
 use crate::metadata::Kind;
 use crate::name::StepName;
 use crate::record::{self, CommandOptions, RecordOptions};
-use crate::threshold;
+use crate::threshold::{self, Signers};
 use crate::timestamp;
 
 use params::ParamError;
@@ -224,9 +224,12 @@ impl Run<'_> {
         self.lint(&layout, link_dir);
 
         // 4-6. Links: found by file name (a hint), counted by verified signer and signed name.
+        // Plain links are read and checked on every core at once; anything else (a sublayout,
+        // or a file with an error to report) afterwards, in order.
+        let mut preloaded = preload(&layout, link_dir, &self.options.limits);
         let mut chain: BTreeMap<StepName, Link> = BTreeMap::new();
         for step in &layout.steps {
-            match self.step_links(step, &layout, link_dir, depth)? {
+            match self.step_links(step, &layout, link_dir, depth, &mut preloaded)? {
                 Some(link) => {
                     chain.insert(step.name.clone(), link);
                 }
@@ -365,6 +368,7 @@ impl Run<'_> {
         layout: &Layout,
         link_dir: &Path,
         depth: usize,
+        preloaded: &mut BTreeMap<PathBuf, Preloaded>,
     ) -> Result<Option<Link>, VerifyError> {
         let authorised = layout.keys.subset(&step.pubkeys);
         // The file name holds only a keyid prefix: a hint. Each name is read once, whatever the
@@ -390,7 +394,16 @@ impl Run<'_> {
                 signers: Vec::new(),
                 reason: None,
             };
-            match self.load_link(&path, step, &authorised, depth) {
+            let loaded = match preloaded.remove(&path) {
+                Some(Preloaded::Missing) => Ok(None),
+                Some(Preloaded::Failed(reason)) => Err(reason),
+                Some(Preloaded::Link { signers, link }) => {
+                    self.warn_unattributed(&path, step, signers.unattributed);
+                    bind(link, step, signers.keys)
+                }
+                Some(Preloaded::Deferred) | None => self.load_link(&path, step, &authorised, depth),
+            };
+            match loaded {
                 Ok(None) => continue,
                 Ok(Some((signers, link))) => {
                     entry.accepted = true;
@@ -742,4 +755,89 @@ fn bind(
         return Err(format!("it records step {}, not {}", link.name, step.name));
     }
     Ok(Some((signers, link)))
+}
+
+/// A link file read ahead of the steps that use it.
+enum Preloaded {
+    /// No such file.
+    Missing,
+    /// It does not count, and why.
+    Failed(String),
+    /// A link, signed by authorised keys.
+    Link { signers: Signers, link: Link },
+    /// Not a plain link (a sublayout, or a payload with an error to report): read it again,
+    /// in order, on the general path.
+    Deferred,
+}
+
+/// Reads and checks every step's candidate link files on every core.
+fn preload(layout: &Layout, link_dir: &Path, limits: &Limits) -> BTreeMap<PathBuf, Preloaded> {
+    let jobs: Vec<(PathBuf, &Step)> = layout
+        .steps
+        .iter()
+        .flat_map(|step| {
+            step.pubkeys
+                .iter()
+                .map(|k| record::link_file_name(&step.name, Some(k)))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(move |name| (link_dir.join(name), step))
+        })
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .min(jobs.len())
+        .max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((path, step)) = jobs.get(index) else {
+                            break;
+                        };
+                        let authorised = layout.keys.subset(&step.pubkeys);
+                        done.push((path.clone(), preload_one(path, step, &authorised, limits)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn preload_one(path: &Path, step: &Step, authorised: &KeyRing, limits: &Limits) -> Preloaded {
+    let bytes = match fsio::read_capped(path, limits.max_metadata_bytes, Limit::MetadataBytes) {
+        Ok(bytes) => bytes,
+        Err(fsio::FsError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Preloaded::Missing;
+        }
+        Err(e) => return Preloaded::Failed(e.to_string()),
+    };
+    let envelope = match Envelope::from_bytes(&bytes, limits) {
+        Ok(envelope) => envelope,
+        Err(e) => return Preloaded::Failed(e.to_string()),
+    };
+    match envelope.verify_as::<RawLink>(authorised, 1) {
+        Ok(verified) => match Link::from_raw(verified.payload, limits) {
+            Ok(link) => Preloaded::Link {
+                signers: verified.signers,
+                link,
+            },
+            Err(e) => Preloaded::Failed(e.to_string()),
+        },
+        Err(EnvelopeError::Payload(_)) => Preloaded::Deferred,
+        Err(e) => Preloaded::Failed(format!(
+            "not signed by a key authorised for step {}: {e}",
+            step.name
+        )),
+    }
 }
