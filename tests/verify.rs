@@ -618,3 +618,40 @@ fn a_sublayout_stands_in_for_a_step_like_in_the_reference() {
     .expect("rm");
     fails_like_the_reference(&chain, "its sublayout failed: step compile: 0 of 1");
 }
+
+/// The same chain recorded by the reference's own `in-toto-run` and `in-toto-record`, classic
+/// and DSSE: tollgate verifies it, and agrees with `in-toto-verify` when it is tampered with.
+#[test]
+fn chains_recorded_by_the_reference_verify_with_tollgate() {
+    let reference = Reference::get();
+    for dsse in [false, true] {
+        let chain = Chain::new();
+        chain.sign_layout(&chain.layout(), if dsse { &["--dsse"] } else { &[] });
+        let envelope: &[&str] = if dsse { &["--use-dsse"] } else { &[] };
+        let out = run(reference
+            .tool("in-toto-run")
+            .current_dir(chain.dir.path())
+            .args(["-n", "source", "--signing-key", "ed25519.pem", "-p", "src"])
+            .args(envelope)
+            .args(["--", "sh", "-c", "mkdir -p src && echo 'int main;' > src/main.c"]));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        for (command, paths) in [("start", ["-m", "src"]), ("stop", ["-p", "app"])] {
+            if command == "stop" {
+                fs::write(chain.path("app"), "int main;\n").expect("write");
+            }
+            let out = run(reference
+                .tool("in-toto-record")
+                .current_dir(chain.dir.path())
+                .args([command, "-n", "build", "--signing-key", "bob-ed25519.pem"])
+                .args(paths)
+                .args(envelope));
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+        }
+        let out = chain.verify(&[]);
+        assert_eq!(code(&out), 0, "dsse={dsse}: {}", stderr(&out));
+        assert_eq!(code(&chain.reference_verify()), 0);
+
+        fs::write(chain.path("app"), "int backdoor;\n").expect("write");
+        fails_like_the_reference(&chain, "inspection check, expected_materials rule 2 (DISALLOW app)");
+    }
+}
