@@ -29,7 +29,10 @@ fn artifacts(count: usize) -> Artifacts {
             let name = format!("src/module{:03}/file{i:07}.rs", i % 997);
             let mut digest = [0u8; 32];
             digest[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            (ArtifactPath::new(&name).expect("name"), DigestSet::sha256(&digest))
+            (
+                ArtifactPath::new(&name).expect("name"),
+                DigestSet::sha256(&digest),
+            )
         })
         .collect()
 }
@@ -72,7 +75,11 @@ fn write_chain(dir: &Path, count: usize, alice: &PrivateKey, owner: &PrivateKey)
         let link = Link {
             name: StepName::new(name).expect("name"),
             command: Vec::new(),
-            materials: if materials { all.clone() } else { Artifacts::new() },
+            materials: if materials {
+                all.clone()
+            } else {
+                Artifacts::new()
+            },
             products: all.clone(),
             byproducts: Default::default(),
             environment: Default::default(),
@@ -91,10 +98,16 @@ struct Measure {
 fn measure(label: &str, make: &dyn Fn() -> Command) -> Measure {
     let mut best: Option<Measure> = None;
     for round in 0..4 {
-        let report = std::env::temp_dir().join(format!("tollgate-vbench-{}.time", std::process::id()));
+        let report =
+            std::env::temp_dir().join(format!("tollgate-vbench-{}.time", std::process::id()));
         let inner = make();
         let mut timed = Command::new("/usr/bin/time");
-        timed.arg("-f").arg("%M").arg("-o").arg(&report).arg(inner.get_program());
+        timed
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&report)
+            .arg(inner.get_program());
         timed.args(inner.get_args());
         if let Some(dir) = inner.get_current_dir() {
             timed.current_dir(dir);
@@ -107,13 +120,20 @@ fn measure(label: &str, make: &dyn Fn() -> Command) -> Measure {
         let start = Instant::now();
         let output = timed.output().expect("run /usr/bin/time");
         let seconds = start.elapsed().as_secs_f64();
-        assert!(output.status.success(), "{label} failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{label} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let peak_kib: f64 = fs::read_to_string(&report)
             .ok()
             .and_then(|t| t.trim().parse().ok())
             .expect("peak memory");
         let _ = fs::remove_file(&report);
-        let this = Measure { seconds, peak_mib: peak_kib / 1024.0 };
+        let this = Measure {
+            seconds,
+            peak_mib: peak_kib / 1024.0,
+        };
         if round > 0 && best.as_ref().is_none_or(|b| this.seconds < b.seconds) {
             best = Some(this);
         }
@@ -147,7 +167,9 @@ fn main() {
         let label = format!("3 links x {count}");
         let tollgate = measure("tollgate", &|| {
             let mut c = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-            c.current_dir(&dir).args(["verify", "-l", "root.layout", "-k"]).arg(&owner_pub);
+            c.current_dir(&dir)
+                .args(["verify", "-l", "root.layout", "-k"])
+                .arg(&owner_pub);
             c
         });
         if count <= 50_000 {

@@ -282,8 +282,83 @@ pub(crate) fn unhex32(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// The artifacts of one side of a link (materials or products).
-pub type Artifacts = BTreeMap<ArtifactPath, DigestSet>;
+/// The artifacts of one side of a link (materials or products): a map from name to digests,
+/// held as one sorted list, because a link may hold a million of them and a list costs a
+/// fraction of a tree's memory. Lookups are binary searches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Artifacts(Vec<(ArtifactPath, DigestSet)>);
+
+impl Artifacts {
+    /// No artifacts.
+    pub fn new() -> Artifacts {
+        Artifacts::default()
+    }
+
+    /// Builds the map from entries in any order; `Err` names an artifact given twice.
+    pub fn from_entries(
+        mut entries: Vec<(ArtifactPath, DigestSet)>,
+    ) -> Result<Artifacts, ArtifactPath> {
+        if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+                return Err(w[0].0.clone());
+            }
+        }
+        Ok(Artifacts(entries))
+    }
+
+    /// How many artifacts.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok()
+    }
+
+    /// The digests of `name`.
+    pub fn get(&self, name: &str) -> Option<&DigestSet> {
+        self.position(name).map(|i| &self.0[i].1)
+    }
+
+    /// Whether `name` is recorded.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.position(name).is_some()
+    }
+
+    /// The artifacts in name order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&ArtifactPath, &DigestSet)> + Clone {
+        self.0.iter().map(|(n, d)| (n, d))
+    }
+
+    /// The names in order.
+    pub fn keys(&self) -> impl Iterator<Item = &ArtifactPath> {
+        self.0.iter().map(|(n, _)| n)
+    }
+}
+
+/// Collects entries; where a name repeats, the last one counts (as in a JSON object read by
+/// most parsers; Tollgate's own parsers refuse repeats before this point).
+impl FromIterator<(ArtifactPath, DigestSet)> for Artifacts {
+    fn from_iter<I: IntoIterator<Item = (ArtifactPath, DigestSet)>>(iter: I) -> Artifacts {
+        let mut entries: Vec<(ArtifactPath, DigestSet)> = iter.into_iter().collect();
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        Artifacts(entries)
+    }
+}
+
+impl serde::Serialize for Artifacts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
 
 #[cfg(test)]
 mod tests {

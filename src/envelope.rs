@@ -297,20 +297,37 @@ impl Envelope {
     where
         T: serde::de::DeserializeOwned + serde::Serialize,
     {
+        self.clone().into_verified(ring, threshold)
+    }
+
+    /// [`Envelope::verify_as`], consuming the envelope so that each stage's bytes are freed
+    /// as soon as the next stage has what it needs: a large link is never held as text,
+    /// parsed form and canonical bytes all at once.
+    pub fn into_verified<T>(
+        self,
+        ring: &KeyRing,
+        threshold: usize,
+    ) -> Result<Verified<T>, EnvelopeError>
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize,
+    {
         if self.signatures.is_empty() {
             return Err(EnvelopeError::NoSignatures);
         }
+        let format = self.format();
+        let signatures = self.signatures;
         let check = |message: &[u8]| {
-            let signers = threshold::signers(message, &self.signatures, ring);
+            let signers = threshold::signers(message, &signatures, ring);
             match threshold::require(&signers.keys, threshold) {
                 Ok(()) => Ok(signers),
                 Err(source) => Err(EnvelopeError::Threshold { source, signers }),
             }
         };
-        let (payload, signers) = match &self.body {
+        let (payload, signers) = match self.body {
             Body::Classic { signed } => {
                 let payload: T =
                     json::parse_typed(signed.get().as_bytes()).map_err(EnvelopeError::Payload)?;
+                drop(signed);
                 let signers = check(&json::canonical(&payload)?)?;
                 (payload, signers)
             }
@@ -318,19 +335,24 @@ impl Envelope {
                 payload_type,
                 payload,
             } => {
-                let signers = check(&pae(payload_type, payload))?;
+                let length = payload.len();
+                let message = pae(&payload_type, &payload);
+                drop(payload);
+                let signers = check(&message)?;
                 if payload_type != PAYLOAD_TYPE {
-                    return Err(EnvelopeError::WrongPayloadType(payload_type.clone()));
+                    return Err(EnvelopeError::WrongPayloadType(payload_type));
                 }
+                // The payload is the tail of the verified message: parse exactly those bytes.
+                let verified = &message[message.len() - length..];
                 (
-                    json::parse_typed(payload).map_err(EnvelopeError::Payload)?,
+                    json::parse_typed(verified).map_err(EnvelopeError::Payload)?,
                     signers,
                 )
             }
         };
         Ok(Verified {
             payload,
-            format: self.format(),
+            format,
             signers,
         })
     }

@@ -349,7 +349,8 @@ fn artifacts(
             limit: Limit::Artifacts,
         });
     }
-    raw.0
+    let entries = raw
+        .0
         .into_iter()
         .map(|(path, digests)| {
             let set = match digests {
@@ -361,5 +362,10 @@ fn artifacts(
                 .map_err(|source| LinkError::Artifact { field, source })?;
             Ok((path, set))
         })
-        .collect()
+        .collect::<Result<Vec<_>, LinkError>>()?;
+    // The raw map is sorted and unique already; this only confirms it.
+    Artifacts::from_entries(entries).map_err(|name| LinkError::Schema {
+        path: field.to_owned(),
+        message: format!("artifact {name} appears twice"),
+    })
 }

@@ -633,7 +633,12 @@ fn chains_recorded_by_the_reference_verify_with_tollgate() {
             .current_dir(chain.dir.path())
             .args(["-n", "source", "--signing-key", "ed25519.pem", "-p", "src"])
             .args(envelope)
-            .args(["--", "sh", "-c", "mkdir -p src && echo 'int main;' > src/main.c"]));
+            .args([
+                "--",
+                "sh",
+                "-c",
+                "mkdir -p src && echo 'int main;' > src/main.c",
+            ]));
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         for (command, paths) in [("start", ["-m", "src"]), ("stop", ["-p", "app"])] {
             if command == "stop" {
@@ -652,6 +657,9 @@ fn chains_recorded_by_the_reference_verify_with_tollgate() {
         assert_eq!(code(&chain.reference_verify()), 0);
 
         fs::write(chain.path("app"), "int backdoor;\n").expect("write");
-        fails_like_the_reference(&chain, "inspection check, expected_materials rule 2 (DISALLOW app)");
+        fails_like_the_reference(
+            &chain,
+            "inspection check, expected_materials rule 2 (DISALLOW app)",
+        );
     }
 }

@@ -239,14 +239,18 @@ pub fn record_artifacts(
         options.normalize_line_endings,
         options.progress.as_ref(),
     )?;
-    let mut artifacts = Artifacts::new();
-    for (path, digest) in hashed.files {
-        // The same file given twice is recorded once; two files that strip to one name are not.
-        if !options.lstrip_paths.is_empty() && artifacts.contains_key(&path) {
-            return Err(RecordError::LstripCollision(path.as_str().to_owned()));
-        }
-        artifacts.insert(path, DigestSet::sha256(&digest));
-    }
+    let entries = hashed
+        .files
+        .into_iter()
+        .map(|(path, digest)| (path, DigestSet::sha256(&digest)));
+    let artifacts = if options.lstrip_paths.is_empty() {
+        // The same file given twice (`-m a a`, `-m . a`) is recorded once.
+        entries.collect()
+    } else {
+        // Two files that strip to one name are an error.
+        Artifacts::from_entries(entries.collect())
+            .map_err(|name| RecordError::LstripCollision(name.as_str().to_owned()))?
+    };
     let walked = hashed.notes;
     Ok(Recorded {
         artifacts,

@@ -826,7 +826,8 @@ fn preload_one(path: &Path, step: &Step, authorised: &KeyRing, limits: &Limits) 
         Ok(envelope) => envelope,
         Err(e) => return Preloaded::Failed(e.to_string()),
     };
-    match envelope.verify_as::<RawLink>(authorised, 1) {
+    drop(bytes);
+    match envelope.into_verified::<RawLink>(authorised, 1) {
         Ok(verified) => match Link::from_raw(verified.payload, limits) {
             Ok(link) => Preloaded::Link {
                 signers: verified.signers,

@@ -218,7 +218,7 @@ pub fn apply(
             RuleKind::Require(name) => {
                 let position = items.binary_search_by(|(n, _)| (*n).cmp(name));
                 if !position.is_ok_and(|i| queued[i]) {
-                    let explanation = if artifacts.contains_key(name) {
+                    let explanation = if artifacts.contains_key(name.as_str()) {
                         format!("{name} was consumed by an earlier rule; put REQUIRE first")
                     } else {
                         format!("{name} is not among the step's {}", side_noun(side))
@@ -559,13 +559,13 @@ mod tests {
             .expect("valid")
         };
         let mut source = link("source", &[], &[]);
-        source
-            .products
-            .insert(ArtifactPath::new("a").expect("name"), weak('a'));
+        source.products = [(ArtifactPath::new("a").expect("name"), weak('a'))]
+            .into_iter()
+            .collect();
         let mut build = link("build", &[], &[]);
-        build
-            .materials
-            .insert(ArtifactPath::new("a").expect("name"), weak('a'));
+        build.materials = [(ArtifactPath::new("a").expect("name"), weak('a'))]
+            .into_iter()
+            .collect();
         let links = BTreeMap::from([(source.name.clone(), &source)]);
         let outcome = apply(
             Side::ExpectedMaterials,
