@@ -663,3 +663,41 @@ fn chains_recorded_by_the_reference_verify_with_tollgate() {
         );
     }
 }
+
+#[test]
+fn match_products_compares_local_files_with_a_link_classic_or_dsse() {
+    for dsse in [false, true] {
+        let chain = Chain::new();
+        chain.sign_layout(&chain.layout(), &[]);
+        chain.record(if dsse { &["--dsse"] } else { &[] });
+        let link = chain.link("build", "bob-ed25519");
+        let matching = |extra: &[&str]| {
+            run(tollgate()
+                .current_dir(chain.dir.path())
+                .arg("match-products")
+                .arg("--link")
+                .arg(&link)
+                .args(extra))
+        };
+        let bob = example_key("bob-ed25519", "pub");
+        let bob = bob.to_str().expect("utf8");
+        let out = matching(&["--key", bob, "-p", "app"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(stdout(&out).contains("the local files match the link's products"));
+
+        fs::write(chain.path("app"), "changed").expect("write");
+        fs::write(chain.path("stray"), "x").expect("write");
+        let out = matching(&["--key", bob, "-p", "app", "stray"]);
+        assert_eq!(code(&out), 1);
+        assert!(stdout(&out).contains("digests differ: app"), "{}", stdout(&out));
+        assert!(stdout(&out).contains("not among the products: stray"), "{}", stdout(&out));
+
+        let alice = example_key("ed25519", "pub");
+        let out = matching(&["--key", alice.to_str().expect("utf8"), "-p", "app"]);
+        assert_eq!(code(&out), 1, "a link not signed by the given key: {}", stderr(&out));
+        assert!(stderr(&out).contains("signature check failed"), "{}", stderr(&out));
+
+        let out = matching(&["-p", "app"]);
+        assert!(stderr(&out).contains("signature is not checked"), "{}", stderr(&out));
+    }
+}

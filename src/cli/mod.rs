@@ -8,6 +8,7 @@ mod failure;
 mod keyfile;
 mod keygen;
 mod keys;
+mod products;
 mod record;
 mod sign;
 mod verify;
@@ -43,6 +44,8 @@ enum Command {
     /// Verify a supply chain: the layout's signatures and expiry, every step's links, the
     /// artifact rules, and the inspections.
     Verify(verify::Args),
+    /// Compare local files with a link's products (for the buyer holding the final product).
+    MatchProducts(products::Args),
 }
 
 /// Runs the command line and turns its outcome into an exit code.
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Record(command) => record::record(command),
         Command::Mock(args) => record::mock(args),
         Command::Verify(args) => verify::run(args),
+        Command::MatchProducts(args) => products::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

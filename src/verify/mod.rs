@@ -7,6 +7,7 @@
 //! inspection runs before every other check has passed (THREATS I3).
 
 pub mod params;
+pub mod products;
 pub mod report;
 pub mod rules;
 

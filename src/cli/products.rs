@@ -1,0 +1,87 @@
+//! `tollgate match-products`: do the files here match a link's products?
+
+use std::path::PathBuf;
+
+use tollgate::fsio;
+use tollgate::keyring::KeyRing;
+use tollgate::limits::{Limit, Limits};
+use tollgate::record::RecordOptions;
+use tollgate::verify::products;
+
+use super::failure::{Failure, NOT_VERIFIED, USAGE};
+use super::keyfile;
+
+/// Arguments of `tollgate match-products`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The link whose products to compare with (classic or DSSE).
+    #[arg(short = 'l', long, value_name = "FILE")]
+    link: PathBuf,
+    /// Public key(s) of the functionary; one must have signed the link. Without it the
+    /// signature is not checked (and a warning says so).
+    #[arg(short = 'k', long = "key", value_name = "PUB", num_args = 1..)]
+    keys: Vec<PathBuf>,
+    /// Local files and folders to compare [default: the working directory].
+    #[arg(short = 'p', long, value_name = "PATH", num_args = 1..)]
+    paths: Vec<String>,
+    /// Gitignore-style patterns of files to leave out (replaces the defaults).
+    #[arg(short = 'e', long, value_name = "PATTERN", num_args = 1..)]
+    exclude: Option<Vec<String>>,
+    /// Strip this prefix from local names (the first that matches).
+    #[arg(long, value_name = "PREFIX", num_args = 1..)]
+    lstrip_paths: Vec<String>,
+}
+
+/// Runs `tollgate match-products`; returns 0 when everything matched, 1 when not.
+pub fn run(args: Args) -> Result<u8, Failure> {
+    let limits = Limits::default();
+    let ring = if args.keys.is_empty() {
+        eprintln!("warning: no --key given: the link's signature is not checked");
+        None
+    } else {
+        let mut ring = KeyRing::new();
+        for path in &args.keys {
+            let key = keyfile::public_key(path)?;
+            ring.insert(key.keyid(), key)
+                .map_err(|e| Failure::new(USAGE, format!("{}: {e}", path.display())))?;
+        }
+        Some(ring)
+    };
+    let bytes = fsio::read_capped(&args.link, limits.max_metadata_bytes, Limit::MetadataBytes)
+        .map_err(Failure::fs)?;
+    let paths = if args.paths.is_empty() {
+        vec![".".to_owned()]
+    } else {
+        args.paths.clone()
+    };
+    let options = RecordOptions {
+        excludes: args.exclude.clone(),
+        lstrip_paths: args.lstrip_paths.clone(),
+        ..RecordOptions::default()
+    };
+    let result = products::match_products(&bytes, ring.as_ref(), &paths, &options, &limits)
+        .map_err(|e| {
+            let code = match &e {
+                products::MatchError::Envelope(
+                    tollgate::envelope::EnvelopeError::Threshold { .. },
+                ) => NOT_VERIFIED,
+                _ => USAGE,
+            };
+            Failure::new(code, format!("{}: {e}", args.link.display()))
+        })?;
+    for name in &result.only_in_link {
+        println!("only in the link's products: {name}");
+    }
+    for name in &result.only_here {
+        println!("not among the products: {name}");
+    }
+    for name in &result.differ {
+        println!("digests differ: {name}");
+    }
+    if result.matched() {
+        println!("{}: the local files match the link's products", args.link.display());
+        Ok(0)
+    } else {
+        Ok(NOT_VERIFIED)
+    }
+}
