@@ -342,6 +342,34 @@ impl Artifacts {
     }
 }
 
+/// Finds two names that a case-insensitive or normalising file system would take for one
+/// file (`README` and `readme`, or `café` composed and decomposed), so that one cannot stand
+/// in for the other (THREATS F11).
+pub fn ambiguous_names(artifacts: &Artifacts) -> Option<(String, String)> {
+    use std::borrow::Cow;
+    use unicode_normalization::UnicodeNormalization;
+    fn fold(name: &str) -> Cow<'_, str> {
+        if name.is_ascii() {
+            if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(name.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(name)
+            }
+        } else {
+            Cow::Owned(name.to_lowercase().nfc().collect())
+        }
+    }
+    let mut folded: Vec<(Cow<'_, str>, &str)> = artifacts
+        .keys()
+        .map(|n| (fold(n.as_str()), n.as_str()))
+        .collect();
+    folded.sort_unstable();
+    folded
+        .windows(2)
+        .find(|w| w[0].0 == w[1].0)
+        .map(|w| (w[0].1.to_owned(), w[1].1.to_owned()))
+}
+
 /// Collects entries; where a name repeats, the last one counts (as in a JSON object read by
 /// most parsers; Tollgate's own parsers refuse repeats before this point).
 impl FromIterator<(ArtifactPath, DigestSet)> for Artifacts {
@@ -410,6 +438,25 @@ mod tests {
         ] {
             assert_eq!(ArtifactPath::new(path).expect(path).as_str(), path);
         }
+    }
+
+    #[test]
+    fn f11_case_and_normalisation_collisions_are_found() {
+        let set = |names: &[&str]| -> Artifacts {
+            names
+                .iter()
+                .map(|n| {
+                    (
+                        ArtifactPath::new(n).expect("name"),
+                        DigestSet::sha256(&[0; 32]),
+                    )
+                })
+                .collect()
+        };
+        assert!(ambiguous_names(&set(&["README", "readme"])).is_some());
+        assert!(ambiguous_names(&set(&["caf\u{e9}", "cafe\u{301}"])).is_some());
+        assert!(ambiguous_names(&set(&["dir/A.txt", "dir/a.TXT"])).is_some());
+        assert!(ambiguous_names(&set(&["a", "b", "a/b", "ab"])).is_none());
     }
 
     #[test]

@@ -35,6 +35,18 @@ pub enum LinkError {
         #[source]
         source: ArtifactError,
     },
+    /// Two artifact names a case-insensitive or normalising file system would take for one.
+    #[error(
+        "link field {field}: {a:?} and {b:?} name one file on case-insensitive or normalising file systems; the link is ambiguous"
+    )]
+    Ambiguous {
+        /// `materials` or `products`.
+        field: &'static str,
+        /// One name.
+        a: String,
+        /// The other.
+        b: String,
+    },
     /// More artifacts than [`Limits::max_artifacts`].
     #[error("link field {field}: too many artifacts: {count}, over the limit {limit} of {max}")]
     TooManyArtifacts {
@@ -364,8 +376,12 @@ fn artifacts(
         })
         .collect::<Result<Vec<_>, LinkError>>()?;
     // The raw map is sorted and unique already; this only confirms it.
-    Artifacts::from_entries(entries).map_err(|name| LinkError::Schema {
+    let artifacts = Artifacts::from_entries(entries).map_err(|name| LinkError::Schema {
         path: field.to_owned(),
         message: format!("artifact {name} appears twice"),
-    })
+    })?;
+    if let Some((a, b)) = crate::artifact::ambiguous_names(&artifacts) {
+        return Err(LinkError::Ambiguous { field, a, b });
+    }
+    Ok(artifacts)
 }

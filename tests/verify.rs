@@ -689,15 +689,77 @@ fn match_products_compares_local_files_with_a_link_classic_or_dsse() {
         fs::write(chain.path("stray"), "x").expect("write");
         let out = matching(&["--key", bob, "-p", "app", "stray"]);
         assert_eq!(code(&out), 1);
-        assert!(stdout(&out).contains("digests differ: app"), "{}", stdout(&out));
-        assert!(stdout(&out).contains("not among the products: stray"), "{}", stdout(&out));
+        assert!(
+            stdout(&out).contains("digests differ: app"),
+            "{}",
+            stdout(&out)
+        );
+        assert!(
+            stdout(&out).contains("not among the products: stray"),
+            "{}",
+            stdout(&out)
+        );
 
         let alice = example_key("ed25519", "pub");
         let out = matching(&["--key", alice.to_str().expect("utf8"), "-p", "app"]);
-        assert_eq!(code(&out), 1, "a link not signed by the given key: {}", stderr(&out));
-        assert!(stderr(&out).contains("signature check failed"), "{}", stderr(&out));
+        assert_eq!(
+            code(&out),
+            1,
+            "a link not signed by the given key: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("signature check failed"),
+            "{}",
+            stderr(&out)
+        );
 
         let out = matching(&["-p", "app"]);
-        assert!(stderr(&out).contains("signature is not checked"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("signature is not checked"),
+            "{}",
+            stderr(&out)
+        );
     }
+}
+
+#[test]
+fn d5_a_pinned_layout_digest_refuses_any_other_layout() {
+    use sha2::Digest;
+    let chain = Chain::honest();
+    let digest = hex::encode(sha2::Sha256::digest(
+        fs::read(chain.path("root.layout")).expect("read"),
+    ));
+    assert_eq!(code(&chain.verify(&["--layout-digest", &digest])), 0);
+    assert_eq!(
+        code(&chain.verify(&["--layout-digest", &format!("sha256:{digest}")])),
+        0
+    );
+    // The owner re-signs an older layout (here: the same one, re-signed, so other bytes).
+    chain.sign_layout(&chain.layout(), &["--dsse"]);
+    let out = chain.verify(&["--layout-digest", &digest]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("not the pinned"), "{}", stderr(&out));
+}
+
+#[test]
+fn f11_a_link_with_names_that_collide_on_other_file_systems_does_not_count() {
+    let chain = Chain::honest();
+    let path = chain.link("build", "bob-ed25519");
+    let mut value: Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+    let digest = value["signed"]["products"]["app"].clone();
+    value["signed"]["products"]["APP"] = digest;
+    let mut envelope = tollgate::envelope::Envelope::unsigned(
+        value["signed"].clone(),
+        tollgate::envelope::Format::Classic,
+    );
+    envelope.sign(&load_private("bob-ed25519")).expect("sign");
+    fs::write(&path, envelope.to_bytes()).expect("write");
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("\"APP\" and \"app\" name one file"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -62,9 +62,9 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     let result = products::match_products(&bytes, ring.as_ref(), &paths, &options, &limits)
         .map_err(|e| {
             let code = match &e {
-                products::MatchError::Envelope(
-                    tollgate::envelope::EnvelopeError::Threshold { .. },
-                ) => NOT_VERIFIED,
+                products::MatchError::Envelope(tollgate::envelope::EnvelopeError::Threshold {
+                    ..
+                }) => NOT_VERIFIED,
                 _ => USAGE,
             };
             Failure::new(code, format!("{}: {e}", args.link.display()))
@@ -79,7 +79,10 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         println!("digests differ: {name}");
     }
     if result.matched() {
-        println!("{}: the local files match the link's products", args.link.display());
+        println!(
+            "{}: the local files match the link's products",
+            args.link.display()
+        );
         Ok(0)
     } else {
         Ok(NOT_VERIFIED)

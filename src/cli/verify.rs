@@ -44,6 +44,10 @@ pub struct Args {
     /// Where inspections run [default: the working directory].
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
+    /// The SHA-256 the layout file must have (hex, optionally `sha256:`-prefixed): pins this
+    /// layout, so that an older one its owner signed cannot be replayed.
+    #[arg(long, value_name = "SHA256")]
+    layout_digest: Option<String>,
     /// Check the expiry against this time instead of now (YYYY-MM-DDTHH:MM:SSZ), for audits;
     /// the report records the time used.
     #[arg(long, value_name = "TIME")]
@@ -84,6 +88,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     options.parameters = args.params.iter().cloned().collect::<BTreeMap<_, _>>();
     options.inspection_timeout = Duration::from_secs(args.inspection_timeout);
     options.workdir = args.workdir.clone();
+    options.layout_digest = args.layout_digest.clone();
     if let Some(time) = &args.reference_time {
         options.now = tollgate::timestamp::parse(time)
             .map_err(|e| Failure::new(USAGE, format!("--reference-time: {e}")))?;

@@ -102,6 +102,11 @@ pub enum RecordError {
     /// Two strip prefixes where one is a prefix of the other.
     #[error("--lstrip-paths {0:?} and {1:?}: one is a prefix of the other")]
     LstripPrefixes(String, String),
+    /// Two files whose names differ only in case or Unicode normal form (THREATS F11).
+    #[error(
+        "{0:?} and {1:?} name one file on case-insensitive or normalising file systems; exclude one"
+    )]
+    Ambiguous(String, String),
     /// An exclude pattern that does not compile.
     #[error("exclude pattern {pattern:?}: {reason}")]
     Exclude {
@@ -251,6 +256,9 @@ pub fn record_artifacts(
         Artifacts::from_entries(entries.collect())
             .map_err(|name| RecordError::LstripCollision(name.as_str().to_owned()))?
     };
+    if let Some((a, b)) = crate::artifact::ambiguous_names(&artifacts) {
+        return Err(RecordError::Ambiguous(a, b));
+    }
     let walked = hashed.notes;
     Ok(Recorded {
         artifacts,

@@ -50,6 +50,9 @@ pub struct VerifyOptions {
     pub inspection_timeout: Duration,
     /// Where inspections run (default: the working directory).
     pub workdir: Option<PathBuf>,
+    /// The SHA-256 (lowercase hex) the layout file must have: pins one layout, so that an
+    /// older one the owner also signed cannot be replayed (THREATS D5).
+    pub layout_digest: Option<String>,
     /// Caps.
     pub limits: Limits,
 }
@@ -63,6 +66,7 @@ impl VerifyOptions {
             now: Utc::now(),
             inspection_timeout: Duration::from_secs(600),
             workdir: None,
+            layout_digest: None,
             limits: Limits::default(),
         }
     }
@@ -113,6 +117,18 @@ pub fn verify(
             warnings: Vec::new(),
         },
     };
+    if let Some(pinned) = &options.layout_digest {
+        use sha2::Digest;
+        let actual = hex::encode(sha2::Sha256::digest(layout_file));
+        if !actual.eq_ignore_ascii_case(pinned.trim_start_matches("sha256:")) {
+            let _ = run.fail(
+                Check::LayoutDigest,
+                None,
+                format!("the layout's SHA-256 is {actual}, not the pinned {pinned}"),
+            );
+            return Ok(run.report);
+        }
+    }
     let envelope = Envelope::from_bytes(layout_file, &options.limits)?;
     if run
         .verify_layout(&envelope, layout_keys, &options.link_dir, 0, None)?

@@ -22,6 +22,8 @@ pub enum Verdict {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Check {
+    /// The layout file's pinned digest.
+    LayoutDigest,
     /// The layout's signatures.
     LayoutSignature,
     /// The layout's expiry.
