@@ -257,23 +257,13 @@ impl Run<'_> {
         // 10-11 after 9: step rules, before any inspection runs.
         let links: BTreeMap<StepName, &Link> = chain.iter().map(|(k, v)| (k.clone(), v)).collect();
         for step in &layout.steps {
-            let link = &chain[&step.name];
-            let outcomes = [
-                rules::apply(
-                    Side::ExpectedMaterials,
-                    &step.expected_materials,
-                    link,
-                    &links,
-                ),
-                rules::apply(
-                    Side::ExpectedProducts,
-                    &step.expected_products,
-                    link,
-                    &links,
-                ),
-            ];
-            let failed = outcomes.iter().find_map(|o| o.failure.clone());
-            self.note_rules(&step.name, &outcomes);
+            let (outcomes, passed) = self.apply_rules(
+                &step.name,
+                [&step.expected_materials, &step.expected_products],
+                &chain[&step.name],
+                &links,
+                Check::StepRules,
+            );
             if let Some(report) = self
                 .report
                 .steps
@@ -281,21 +271,9 @@ impl Run<'_> {
                 .rev()
                 .find(|s| s.name == step.name.as_str())
             {
-                report.rules = outcomes.to_vec();
+                report.rules = outcomes;
             }
-            if let Some(failure) = failed {
-                let _ = self.fail(
-                    Check::StepRules,
-                    Some(&step.name),
-                    format!(
-                        "step {}, {} rule {} ({}): {}",
-                        step.name,
-                        failure.side.name(),
-                        failure.number,
-                        failure.rule,
-                        failure.explanation
-                    ),
-                );
+            if !passed {
                 return Ok(None);
             }
         }
@@ -315,23 +293,16 @@ impl Run<'_> {
             all.insert(name.clone(), link);
         }
         for inspection in &layout.inspections {
-            let link = &inspected[&inspection.name];
-            let outcomes = [
-                rules::apply(
-                    Side::ExpectedMaterials,
+            let (outcomes, passed) = self.apply_rules(
+                &inspection.name,
+                [
                     &inspection.expected_materials,
-                    link,
-                    &all,
-                ),
-                rules::apply(
-                    Side::ExpectedProducts,
                     &inspection.expected_products,
-                    link,
-                    &all,
-                ),
-            ];
-            let failed = outcomes.iter().find_map(|o| o.failure.clone());
-            self.note_rules(&inspection.name, &outcomes);
+                ],
+                &inspected[&inspection.name],
+                &all,
+                Check::InspectionRules,
+            );
             if let Some(report) = self
                 .report
                 .inspections
@@ -339,21 +310,9 @@ impl Run<'_> {
                 .rev()
                 .find(|s| s.name == inspection.name.as_str())
             {
-                report.rules = outcomes.to_vec();
+                report.rules = outcomes;
             }
-            if let Some(failure) = failed {
-                let _ = self.fail(
-                    Check::InspectionRules,
-                    Some(&inspection.name),
-                    format!(
-                        "inspection {}, {} rule {} ({}): {}",
-                        inspection.name,
-                        failure.side.name(),
-                        failure.number,
-                        failure.rule,
-                        failure.explanation
-                    ),
-                );
+            if !passed {
                 return Ok(None);
             }
         }
@@ -674,6 +633,40 @@ impl Run<'_> {
             byproducts: Default::default(),
             environment: Default::default(),
         })
+    }
+
+    /// Applies a step's or inspection's two rule lists to its link; on failure the decisive
+    /// reason is recorded and the flag is false.
+    fn apply_rules(
+        &mut self,
+        item: &StepName,
+        lists: [&Vec<crate::rule::ArtifactRule>; 2],
+        link: &Link,
+        links: &BTreeMap<StepName, &Link>,
+        check: Check,
+    ) -> (Vec<rules::ListOutcome>, bool) {
+        let outcomes = vec![
+            rules::apply(Side::ExpectedMaterials, lists[0], link, links),
+            rules::apply(Side::ExpectedProducts, lists[1], link, links),
+        ];
+        self.note_rules(item, &outcomes);
+        let Some(failure) = outcomes.iter().find_map(|o| o.failure.as_ref()) else {
+            return (outcomes, true);
+        };
+        let kind = if check == Check::StepRules {
+            "step"
+        } else {
+            "inspection"
+        };
+        let reason = format!(
+            "{kind} {item}, {} rule {} ({}): {}",
+            failure.side.name(),
+            failure.number,
+            failure.rule,
+            failure.explanation
+        );
+        let _ = self.fail(check, Some(item), reason);
+        (outcomes, false)
     }
 
     fn note_rules(&mut self, item: &StepName, outcomes: &[rules::ListOutcome]) {

@@ -129,6 +129,33 @@ pub fn apply(
         (left.count(), names)
     };
     let mut traces = Vec::with_capacity(rules.len());
+    // Ends the list at a failing rule, with what the queue still held.
+    let failed = |mut traces: Vec<RuleTrace>,
+                  text: &str,
+                  index: usize,
+                  artifacts: Vec<String>,
+                  explanation: String,
+                  (unconsumed_count, unconsumed): (usize, Vec<String>)| {
+        traces.push(RuleTrace {
+            rule: text.to_owned(),
+            consumed_count: 0,
+            consumed: Vec::new(),
+            matched_nothing: false,
+        });
+        ListOutcome {
+            side,
+            rules: traces,
+            unconsumed_count,
+            unconsumed,
+            failure: Some(RuleFailure {
+                side,
+                number: index + 1,
+                rule: text.to_owned(),
+                artifacts,
+                explanation,
+            }),
+        }
+    };
     for (index, rule) in rules.iter().enumerate() {
         let text = rule.tokens().join(" ");
         let mut matched_any = false;
@@ -190,26 +217,8 @@ pub fn apply(
                     .collect();
                 if !hits.is_empty() {
                     let explanation = explain(&hits[0], &rules[..index], link, links, side);
-                    traces.push(RuleTrace {
-                        rule: text.clone(),
-                        consumed_count: 0,
-                        consumed: Vec::new(),
-                        matched_nothing: false,
-                    });
-                    let (unconsumed_count, unconsumed) = remaining(&queued);
-                    return ListOutcome {
-                        side,
-                        rules: traces,
-                        unconsumed_count,
-                        unconsumed,
-                        failure: Some(RuleFailure {
-                            side,
-                            number: index + 1,
-                            rule: text,
-                            artifacts: hits,
-                            explanation,
-                        }),
-                    };
+                    let left = remaining(&queued);
+                    return failed(traces, &text, index, hits, explanation, left);
                 }
                 // Matching nothing is what a DISALLOW is for.
                 matched_any = true;
@@ -223,26 +232,9 @@ pub fn apply(
                     } else {
                         format!("{name} is not among the step's {}", side_noun(side))
                     };
-                    traces.push(RuleTrace {
-                        rule: text.clone(),
-                        consumed_count: 0,
-                        consumed: Vec::new(),
-                        matched_nothing: false,
-                    });
-                    let (unconsumed_count, unconsumed) = remaining(&queued);
-                    return ListOutcome {
-                        side,
-                        rules: traces,
-                        unconsumed_count,
-                        unconsumed,
-                        failure: Some(RuleFailure {
-                            side,
-                            number: index + 1,
-                            rule: text,
-                            artifacts: vec![name.to_string()],
-                            explanation,
-                        }),
-                    };
+                    let left = remaining(&queued);
+                    let names = vec![name.to_string()];
+                    return failed(traces, &text, index, names, explanation, left);
                 }
                 matched_any = true;
                 Vec::new()
