@@ -11,13 +11,14 @@
 
 #[path = "../tests/common.rs"]
 mod common;
+mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use sha2::{Digest, Sha256};
+use std::time::Instant;
 
 const GIB: u64 = 1024 * 1024 * 1024;
 const MIB: u64 = 1024 * 1024;
@@ -134,65 +135,8 @@ fn sha256_limit(threads: usize) -> f64 {
     (threads * per_thread) as f64 / start.elapsed().as_secs_f64() / GIB as f64
 }
 
-struct Measure {
-    seconds: f64,
-    peak_mib: f64,
-}
-
-/// Runs `command` under GNU time, once to warm up and then three times; the best run counts.
-fn measure(label: &str, command: &mut dyn FnMut() -> Command) -> Measure {
-    let mut best: Option<Measure> = None;
-    for round in 0..4 {
-        let report =
-            std::env::temp_dir().join(format!("tollgate-bench-{}.time", std::process::id()));
-        let inner = command();
-        let mut timed = Command::new("/usr/bin/time");
-        timed
-            .arg("-f")
-            .arg("%e %M")
-            .arg("-o")
-            .arg(&report)
-            .arg(inner.get_program());
-        timed.args(inner.get_args());
-        if let Some(dir) = inner.get_current_dir() {
-            timed.current_dir(dir);
-        }
-        for (key, value) in inner.get_envs() {
-            if let Some(value) = value {
-                timed.env(key, value);
-            }
-        }
-        let start = Instant::now();
-        let output = timed.output().expect("run /usr/bin/time");
-        let seconds = start.elapsed().as_secs_f64();
-        assert!(
-            output.status.success(),
-            "{label} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let text = fs::read_to_string(&report).expect("time report");
-        let peak_kib: f64 = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse().ok())
-            .expect("peak memory");
-        let _ = fs::remove_file(&report);
-        let this = Measure {
-            seconds,
-            peak_mib: peak_kib / 1024.0,
-        };
-        if round > 0 && best.as_ref().is_none_or(|b| this.seconds < b.seconds) {
-            best = Some(this);
-        }
-    }
-    best.expect("three rounds")
-}
-
 fn main() {
-    if !Path::new("/usr/bin/time").exists() {
-        eprintln!("this benchmark needs GNU time: apt-get install time");
-        std::process::exit(2);
-    }
+    support::require_gnu_time();
     let reference = common::Reference::get();
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .parent()
@@ -218,7 +162,7 @@ fn main() {
         let parent = dir.parent().expect("parent").to_owned();
         let links = scratch.path().join("links");
         fs::create_dir_all(&links).expect("mkdir");
-        let tollgate = measure("tollgate", &mut || {
+        let tollgate = support::measure("tollgate", 3, &|| {
             let mut c = Command::new(env!("CARGO_BIN_EXE_tollgate"));
             c.current_dir(&parent)
                 .args(["run", "-q", "--overwrite", "--step", "bench", "--key"])
@@ -228,7 +172,7 @@ fn main() {
                 .args(["--", "true"]);
             c
         });
-        let in_toto = measure("in-toto-run", &mut || {
+        let in_toto = support::measure("in-toto-run", 3, &|| {
             let mut c = reference.tool("in-toto-run");
             c.current_dir(&parent)
                 .args(["-n", "bench", "--signing-key"])
@@ -238,7 +182,7 @@ fn main() {
                 .args(["--", "true"]);
             c
         });
-        let openssl = measure("openssl", &mut || {
+        let openssl = support::measure("openssl", 3, &|| {
             let mut c = Command::new("sh");
             c.current_dir(&parent).arg("-c").arg(format!(
                 "find {} -type f -print0 | xargs -0 -P{threads} -n 1000 openssl dgst -sha256 > /dev/null",

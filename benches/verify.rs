@@ -10,11 +10,11 @@
 
 #[path = "../tests/common.rs"]
 mod common;
+mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use serde_json::json;
 use tollgate::artifact::{ArtifactPath, Artifacts, DigestSet};
@@ -90,65 +90,8 @@ fn write_chain(dir: &Path, count: usize, alice: &PrivateKey, owner: &PrivateKey)
     fs::write(marker, "").expect("marker");
 }
 
-struct Measure {
-    seconds: f64,
-    peak_mib: f64,
-}
-
-fn measure(label: &str, make: &dyn Fn() -> Command) -> Measure {
-    let mut best: Option<Measure> = None;
-    for round in 0..4 {
-        let report =
-            std::env::temp_dir().join(format!("tollgate-vbench-{}.time", std::process::id()));
-        let inner = make();
-        let mut timed = Command::new("/usr/bin/time");
-        timed
-            .arg("-f")
-            .arg("%M")
-            .arg("-o")
-            .arg(&report)
-            .arg(inner.get_program());
-        timed.args(inner.get_args());
-        if let Some(dir) = inner.get_current_dir() {
-            timed.current_dir(dir);
-        }
-        for (key, value) in inner.get_envs() {
-            if let Some(value) = value {
-                timed.env(key, value);
-            }
-        }
-        let start = Instant::now();
-        let output = timed.output().expect("run /usr/bin/time");
-        let seconds = start.elapsed().as_secs_f64();
-        assert!(
-            output.status.success(),
-            "{label} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let peak_kib: f64 = fs::read_to_string(&report)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .expect("peak memory");
-        let _ = fs::remove_file(&report);
-        let this = Measure {
-            seconds,
-            peak_mib: peak_kib / 1024.0,
-        };
-        if round > 0 && best.as_ref().is_none_or(|b| this.seconds < b.seconds) {
-            best = Some(this);
-        }
-        if label.contains("in-toto") && round == 1 {
-            break;
-        }
-    }
-    best.expect("a timed round")
-}
-
 fn main() {
-    if !Path::new("/usr/bin/time").exists() {
-        eprintln!("this benchmark needs GNU time: apt-get install time");
-        std::process::exit(2);
-    }
+    support::require_gnu_time();
     let reference = common::Reference::get();
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .parent()
@@ -165,7 +108,7 @@ fn main() {
         let dir = root.join(format!("chain-{count}"));
         write_chain(&dir, count, &alice, &owner);
         let label = format!("3 links x {count}");
-        let tollgate = measure("tollgate", &|| {
+        let tollgate = support::measure("tollgate", 3, &|| {
             let mut c = Command::new(env!("CARGO_BIN_EXE_tollgate"));
             c.current_dir(&dir)
                 .args(["verify", "-l", "root.layout", "-k"])
@@ -173,7 +116,7 @@ fn main() {
             c
         });
         if count <= 50_000 {
-            let in_toto = measure("in-toto-verify", &|| {
+            let in_toto = support::measure("in-toto-verify", 1, &|| {
                 let mut c = reference.tool("in-toto-verify");
                 c.current_dir(&dir)
                     .args(["-l", "root.layout", "--verification-keys"])

@@ -128,15 +128,12 @@ pub enum RecordCommand {
     Stop(StopArgs),
 }
 
-/// Arguments of `tollgate record start`.
+/// What `record start` and `record stop` share.
 #[derive(Debug, clap::Args)]
-pub struct StartArgs {
+pub struct StageArgs {
     /// The step's name.
     #[arg(short = 'n', long = "step", alias = "step-name", value_name = "NAME")]
     step: String,
-    /// Files and folders the step reads.
-    #[arg(short = 'm', long, value_name = "PATH", num_args = 1..)]
-    materials: Vec<String>,
     #[command(flatten)]
     key: KeyArgs,
     #[command(flatten)]
@@ -145,21 +142,24 @@ pub struct StartArgs {
     artifacts: ArtifactArgs,
 }
 
+/// Arguments of `tollgate record start`.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// Files and folders the step reads.
+    #[arg(short = 'm', long, value_name = "PATH", num_args = 1..)]
+    materials: Vec<String>,
+    #[command(flatten)]
+    stage: StageArgs,
+}
+
 /// Arguments of `tollgate record stop`.
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
-    /// The step's name.
-    #[arg(short = 'n', long = "step", alias = "step-name", value_name = "NAME")]
-    step: String,
     /// Files and folders the step wrote.
     #[arg(short = 'p', long, value_name = "PATH", num_args = 1..)]
     products: Vec<String>,
     #[command(flatten)]
-    key: KeyArgs,
-    #[command(flatten)]
-    output: OutputArgs,
-    #[command(flatten)]
-    artifacts: ArtifactArgs,
+    stage: StageArgs,
 }
 
 /// Arguments of `tollgate mock`.
@@ -347,33 +347,26 @@ fn exit_code(return_value: Option<i64>) -> u8 {
 
 /// Runs a `record` subcommand.
 pub fn record(command: RecordCommand) -> Result<u8, Failure> {
-    let outcome = match command {
-        RecordCommand::Start(args) => {
-            let step = step_name(&args.step)?;
-            let key = load_key(&args.key)?;
-            let display = ProgressDisplay::start(args.artifacts.quiet);
-            let options = args
-                .artifacts
-                .options(display.as_ref().map(|d| Arc::clone(&d.progress)));
-            record::start(
-                &step,
-                &args.materials,
-                &options,
-                &key,
-                &args.output.output(),
-            )
-        }
-        RecordCommand::Stop(args) => {
-            let step = step_name(&args.step)?;
-            let key = load_key(&args.key)?;
-            let display = ProgressDisplay::start(args.artifacts.quiet);
-            let options = args
-                .artifacts
-                .options(display.as_ref().map(|d| Arc::clone(&d.progress)));
-            record::stop(&step, &args.products, &options, &key, &args.output.output())
-        }
-    }
-    .map_err(step_failure)?;
+    type Stage = fn(
+        &StepName,
+        &[String],
+        &RecordOptions,
+        &PrivateKey,
+        &Output<'_>,
+    ) -> Result<Outcome, StepError>;
+    let (args, paths, stage): (&StageArgs, &[String], Stage) = match &command {
+        RecordCommand::Start(a) => (&a.stage, &a.materials, record::start),
+        RecordCommand::Stop(a) => (&a.stage, &a.products, record::stop),
+    };
+    let step = step_name(&args.step)?;
+    let key = load_key(&args.key)?;
+    let display = ProgressDisplay::start(args.artifacts.quiet);
+    let options = args
+        .artifacts
+        .options(display.as_ref().map(|d| Arc::clone(&d.progress)));
+    let outcome = stage(&step, paths, &options, &key, &args.output.output());
+    drop(display);
+    let outcome = outcome.map_err(step_failure)?;
     report(&outcome);
     Ok(0)
 }

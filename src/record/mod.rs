@@ -21,7 +21,6 @@ use serde_json::{Map, Value, json};
 
 use crate::artifact::{ArtifactError, ArtifactPath, Artifacts, DigestSet};
 use crate::limits::{Limit, Limits};
-use crate::link::Link;
 use crate::name::StepName;
 
 pub use command::{CommandError, CommandOptions, CommandOutcome, run_command};
@@ -284,37 +283,6 @@ fn strip_prefix<'a>(name: &'a str, prefixes: &[String]) -> &'a str {
         .iter()
         .find_map(|prefix| name.strip_prefix(prefix.as_str()))
         .unwrap_or(name)
-}
-
-/// A link under construction: the reference's fields, filled in as recording proceeds.
-#[derive(Debug, Clone)]
-pub struct LinkDraft {
-    /// The step.
-    pub name: StepName,
-    /// The command that ran, as argv.
-    pub command: Vec<String>,
-    /// Recorded materials.
-    pub materials: Artifacts,
-    /// Recorded products.
-    pub products: Artifacts,
-    /// `return-value`, `stdout`, `stderr`, and a truncation note where streams were cut.
-    pub byproducts: Map<String, Value>,
-    /// Recording settings.
-    pub environment: Map<String, Value>,
-}
-
-impl LinkDraft {
-    /// The link.
-    pub fn into_link(self) -> Link {
-        Link {
-            name: self.name,
-            command: self.command,
-            materials: self.materials,
-            products: self.products,
-            byproducts: self.byproducts,
-            environment: self.environment,
-        }
-    }
 }
 
 /// The `environment` object of a link recorded with `options`.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::{
-    CommandError, CommandOptions, LinkDraft, RecordError, RecordOptions, Recorded, environment,
+    CommandError, CommandOptions, RecordError, RecordOptions, Recorded, environment,
     link_file_name, record_artifacts, run_command, unfinished_file_name,
 };
 use crate::artifact::Artifacts;
@@ -150,15 +150,14 @@ fn execute(request: &RunRequest) -> Result<(Link, Option<i64>, Notes), StepError
         None => (Vec::new(), Map::new(), None),
     };
     let products = record(&request.products, &request.record, "products", &mut notes)?;
-    let link = LinkDraft {
+    let link = Link {
         name: request.step.clone(),
         command,
         materials,
         products,
         byproducts,
         environment: environment(&request.record),
-    }
-    .into_link();
+    };
     Ok((link, return_value, notes))
 }
 
@@ -194,15 +193,14 @@ pub fn start(
 ) -> Result<Outcome, StepError> {
     let mut notes = Notes::default();
     let materials = record(materials, options, "materials", &mut notes)?;
-    let link = LinkDraft {
+    let link = Link {
         name: step.clone(),
         command: Vec::new(),
         materials,
         products: Artifacts::new(),
         byproducts: Map::new(),
         environment: environment(options),
-    }
-    .into_link();
+    };
     let path = output
         .folder
         .join(unfinished_file_name(step, &key.public_key().keyid()));
