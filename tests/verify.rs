@@ -763,3 +763,57 @@ fn f11_a_link_with_names_that_collide_on_other_file_systems_does_not_count() {
         stderr(&out)
     );
 }
+
+#[test]
+fn f7_f8_d3_warnings_and_strict_rules() {
+    let chain = Chain::new();
+    let mut layout = chain.layout();
+    // A typo in a rule, a list without a final DISALLOW *, and an expiry far away.
+    layout["steps"][1]["expected_products"] = json!([["CREATE", "ap"], ["ALLOW", "*"]]);
+    layout["expires"] = json!("2099-06-01T00:00:00Z");
+    chain.sign_layout(&layout, &[]);
+    chain.record(&[]);
+    let out = chain.verify(&[]);
+    assert_eq!(
+        code(&out),
+        0,
+        "warnings never change the verdict: {}",
+        stderr(&out)
+    );
+    let text = stderr(&out);
+    assert!(
+        text.contains("build: expected_products rule 1 (CREATE ap) matched no artifact"),
+        "{text}"
+    );
+    assert!(
+        text.contains("build: expected_products does not end in DISALLOW *"),
+        "{text}"
+    );
+    assert!(text.contains("more than a year away"), "{text}");
+    let out = chain.verify(&["--strict-rules"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains(
+            "step build, expected_products rule 1 (CREATE ap) matched no artifact (--strict-rules)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn d4_the_report_records_the_time_it_checked_against() {
+    let chain = Chain::honest();
+    let out = chain.verify(&[
+        "--format",
+        "json",
+        "--reference-time",
+        "2030-05-05T05:05:05Z",
+    ]);
+    assert_eq!(code(&out), 0);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["verified_at"], "2030-05-05T05:05:05Z");
+    assert_eq!(report["expires"], "2099-01-01T00:00:00Z");
+    let out = chain.verify(&["--reference-time", "2030-05-05"]);
+    assert_eq!(code(&out), 2);
+}

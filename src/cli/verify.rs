@@ -48,6 +48,10 @@ pub struct Args {
     /// layout, so that an older one its owner signed cannot be replayed.
     #[arg(long, value_name = "SHA256")]
     layout_digest: Option<String>,
+    /// Fail when a MATCH, CREATE, DELETE, MODIFY or ALLOW rule matches no artifact (by default
+    /// a warning): a typo in a pattern then cannot pass unnoticed.
+    #[arg(long)]
+    strict_rules: bool,
     /// Check the expiry against this time instead of now (YYYY-MM-DDTHH:MM:SSZ), for audits;
     /// the report records the time used.
     #[arg(long, value_name = "TIME")]
@@ -89,6 +93,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     options.inspection_timeout = Duration::from_secs(args.inspection_timeout);
     options.workdir = args.workdir.clone();
     options.layout_digest = args.layout_digest.clone();
+    options.strict_rules = args.strict_rules;
     if let Some(time) = &args.reference_time {
         options.now = tollgate::timestamp::parse(time)
             .map_err(|e| Failure::new(USAGE, format!("--reference-time: {e}")))?;

@@ -53,6 +53,9 @@ pub struct VerifyOptions {
     /// The SHA-256 (lowercase hex) the layout file must have: pins one layout, so that an
     /// older one the owner also signed cannot be replayed (THREATS D5).
     pub layout_digest: Option<String>,
+    /// Fail when a rule meant to consume artifacts matches none (THREATS F7); by default
+    /// that is a warning.
+    pub strict_rules: bool,
     /// Caps.
     pub limits: Limits,
 }
@@ -67,6 +70,7 @@ impl VerifyOptions {
             inspection_timeout: Duration::from_secs(600),
             workdir: None,
             layout_digest: None,
+            strict_rules: false,
             limits: Limits::default(),
         }
     }
@@ -650,13 +654,32 @@ impl Run<'_> {
             rules::apply(Side::ExpectedProducts, lists[1], link, links),
         ];
         self.note_rules(item, &outcomes);
-        let Some(failure) = outcomes.iter().find_map(|o| o.failure.as_ref()) else {
-            return (outcomes, true);
-        };
         let kind = if check == Check::StepRules {
             "step"
         } else {
             "inspection"
+        };
+        let Some(failure) = outcomes.iter().find_map(|o| o.failure.as_ref()) else {
+            if self.options.strict_rules {
+                let idle = outcomes.iter().find_map(|o| {
+                    let (i, rule) = o
+                        .rules
+                        .iter()
+                        .enumerate()
+                        .find(|(_, r)| r.matched_nothing)?;
+                    Some(format!(
+                        "{kind} {item}, {} rule {} ({}) matched no artifact (--strict-rules)",
+                        o.side.name(),
+                        i + 1,
+                        rule.rule
+                    ))
+                });
+                if let Some(reason) = idle {
+                    let _ = self.fail(check, Some(item), reason);
+                    return (outcomes, false);
+                }
+            }
+            return (outcomes, true);
         };
         let reason = format!(
             "{kind} {item}, {} rule {} ({}): {}",
