@@ -4,6 +4,7 @@
 
 mod common;
 
+mod chain;
 mod cli;
 mod interop;
 mod record;
