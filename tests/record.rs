@@ -972,3 +972,54 @@ fn zeros_sha256(len: u64) -> String {
     }
     hex::encode(hasher.finalize())
 }
+
+/// THREATS G7: paths longer than PATH_MAX. Files are opened relative to their folder, so a tree
+/// deeper than any path the kernel accepts whole is still recorded, under its full name.
+#[test]
+fn g7_paths_beyond_path_max_are_recorded() {
+    use rustix::fs::{Mode, OFlags};
+    let dir = tempdir();
+    let segment = "d".repeat(200);
+    let mut folder = rustix::fs::open(
+        dir.path(),
+        OFlags::DIRECTORY | OFlags::RDONLY,
+        Mode::empty(),
+    )
+    .expect("open");
+    let mut name = String::new();
+    for _ in 0..25 {
+        rustix::fs::mkdirat(&folder, segment.as_str(), Mode::from_raw_mode(0o755))
+            .expect("mkdirat");
+        folder = rustix::fs::openat(
+            &folder,
+            segment.as_str(),
+            OFlags::DIRECTORY | OFlags::RDONLY,
+            Mode::empty(),
+        )
+        .expect("openat");
+        name.push_str(&segment);
+        name.push('/');
+    }
+    let file = rustix::fs::openat(
+        &folder,
+        "deep.txt",
+        OFlags::CREATE | OFlags::WRONLY,
+        Mode::from_raw_mode(0o644),
+    )
+    .expect("create");
+    rustix::io::write(&file, b"deep").expect("write");
+    name.push_str("deep.txt");
+    assert!(name.len() > 4096, "deeper than PATH_MAX");
+    let recorded = record_in(&["."], &options(dir.path())).expect("records");
+    assert_eq!(
+        recorded
+            .artifacts
+            .get(&name)
+            .map(|d| d.get("sha256").map(|h| h.into_owned())),
+        Some(Some(sha256_hex(b"deep")))
+    );
+    // std's remove_dir_all works relative to folder descriptors, so the tree goes with `dir`.
+    let root = dir.path().to_owned();
+    drop(dir);
+    assert!(!root.exists());
+}
