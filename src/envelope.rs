@@ -400,7 +400,7 @@ impl Envelope {
     /// payload: for the recorder, whose links can hold a million artifacts and should not be
     /// copied into a `Value` first. The result is what [`Envelope::unsigned`], [`Envelope::sign`]
     /// and [`Envelope::to_bytes`] would give.
-    pub fn seal<T: serde::Serialize>(
+    pub fn seal<T: serde::Serialize + Sync>(
         payload: &T,
         format: Format,
         keys: &[&PrivateKey],
@@ -417,8 +417,19 @@ impl Envelope {
         };
         Ok(match format {
             Format::Classic => {
-                let signatures = sign_all(&json::canonical(payload)?)?;
-                classic_file(payload, &signatures)
+                // The file's text and the signed bytes are two renderings of one payload:
+                // make them on two cores, and put the file together around the signatures.
+                let (signed, body) = std::thread::scope(|scope| {
+                    let body =
+                        scope.spawn(|| json::to_python_json_at(payload, PythonStyle::Indented, 1));
+                    let signed = json::canonical(payload);
+                    (signed, body.join())
+                });
+                let signatures = sign_all(&signed?)?;
+                match body {
+                    Ok(body) => classic_file_around(&body, &signatures),
+                    Err(_) => classic_file(payload, &signatures),
+                }
             }
             Format::Dsse => {
                 let bytes = json::to_python_json(payload, PythonStyle::OneLine);
@@ -470,6 +481,26 @@ fn classic_file<T: serde::Serialize>(signed: &T, signatures: &[Signature]) -> Ve
         signed,
     };
     json::to_python_json(&file, PythonStyle::Indented)
+}
+
+/// The classic file for a `signed` part already rendered at depth 1: byte for byte what
+/// [`classic_file`] writes.
+fn classic_file_around(signed: &[u8], signatures: &[Signature]) -> Vec<u8> {
+    let list: Vec<ClassicSignature<'_>> = signatures
+        .iter()
+        .map(|s| ClassicSignature {
+            keyid: s.keyid.as_deref(),
+            sig: hex::encode(&s.sig),
+        })
+        .collect();
+    let list = json::to_python_json_at(&list, PythonStyle::Indented, 1);
+    let mut out = Vec::with_capacity(signed.len() + list.len() + 40);
+    out.extend_from_slice(b"{\n \"signatures\": ");
+    out.extend_from_slice(&list);
+    out.extend_from_slice(b",\n \"signed\": ");
+    out.extend_from_slice(signed);
+    out.extend_from_slice(b"\n}");
+    out
 }
 
 fn dsse_file(payload_type: &str, payload: &[u8], signatures: &[Signature]) -> Vec<u8> {
@@ -647,4 +678,38 @@ fn decode_signatures(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file put together around a pre-rendered payload is the file the serialiser writes.
+    #[test]
+    fn classic_file_around_matches_classic_file() {
+        let payload = json::parse(
+            "{\"_type\":\"link\",\"b\":{\"x\":[1,{\"y\":\"\\u00e9\\n\"}],\"e\":{}},\"l\":[]}"
+                .as_bytes(),
+        )
+        .expect("json");
+        for signatures in [
+            Vec::new(),
+            vec![
+                Signature {
+                    keyid: Some("ab".repeat(32)),
+                    sig: vec![1, 2, 3],
+                },
+                Signature {
+                    keyid: Some("cd".repeat(32)),
+                    sig: vec![4],
+                },
+            ],
+        ] {
+            let body = json::to_python_json_at(&payload, PythonStyle::Indented, 1);
+            assert_eq!(
+                String::from_utf8(classic_file_around(&body, &signatures)).expect("utf8"),
+                String::from_utf8(classic_file(&payload, &signatures)).expect("utf8")
+            );
+        }
+    }
 }

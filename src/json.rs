@@ -290,12 +290,22 @@ pub enum PythonStyle {
 
 /// Serialises `value` the way the reference's Python would (see [`PythonStyle`]).
 pub fn to_python_json<T: serde::Serialize + ?Sized>(value: &T, style: PythonStyle) -> Vec<u8> {
+    to_python_json_at(value, style, 0)
+}
+
+/// [`to_python_json`] for a value that will stand `depth` levels deep inside a larger
+/// document: its inner lines are indented as they would be there.
+pub fn to_python_json_at<T: serde::Serialize + ?Sized>(
+    value: &T,
+    style: PythonStyle,
+    depth: usize,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(4096);
     let mut ser = serde_json::Serializer::with_formatter(
         &mut out,
         PythonFormatter {
             style,
-            depth: 0,
+            depth,
             has_value: false,
         },
     );
