@@ -817,3 +817,48 @@ fn d4_the_report_records_the_time_it_checked_against() {
     let out = chain.verify(&["--reference-time", "2030-05-05"]);
     assert_eq!(code(&out), 2);
 }
+
+#[test]
+fn e5_a_stale_link_from_an_earlier_run_fails_the_chain() {
+    let chain = Chain::honest();
+    // A new run of source: new sources and a new source link, but build's link is last run's.
+    chain.tollgate_run(
+        "ed25519.pem",
+        &[
+            "--step",
+            "source",
+            "-p",
+            "src",
+            "--overwrite",
+            "--",
+            "sh",
+            "-c",
+            "echo 'int main2;' > src/main.c",
+        ],
+    );
+    fails_like_the_reference(
+        &chain,
+        "step build, expected_materials rule 2 (DISALLOW *): src/main.c was not consumed",
+    );
+}
+
+#[test]
+fn i5_inspections_cannot_change_what_was_verified_and_leave_no_links() {
+    let chain = Chain::new();
+    let mut layout = chain.layout();
+    // An inspection that overwrites build's link after the links were checked.
+    let build = format!("build.{}.link", load_public("bob-ed25519").keyid().short());
+    layout["inspect"][0]["run"] =
+        json!(["sh", "-c", format!("test -f app && echo garbage > {build}")]);
+    chain.sign_layout(&layout, &[]);
+    chain.record(&[]);
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !chain.path("check.link").exists(),
+        "inspection links are not written"
+    );
+    // The damage is visible next time: the verdict then fails, on that link.
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1);
+}
