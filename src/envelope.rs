@@ -150,68 +150,76 @@ impl Envelope {
     /// Decodes an envelope of either form. The signature list may be empty here (an unsigned
     /// file to be signed); [`Envelope::verify`] rejects that. The payload is not parsed yet.
     pub fn from_bytes(bytes: &[u8], limits: &Limits) -> Result<Envelope, EnvelopeError> {
-        check_size(bytes.len(), limits)?;
-        let outer: Outer = json::parse_typed(bytes)?;
-        let field = |format: &'static str, reason: String| EnvelopeError::Field { format, reason };
-        let signatures = |format: &'static str, list: Option<Vec<RawSignature>>| {
-            let list = list.ok_or_else(|| field(format, "missing field \"signatures\"".into()))?;
-            decode_signatures(list, limits, format)
-        };
-        match outer {
-            Outer {
-                signed: Some(signed),
-                payload: None,
-                payload_type: None,
-                signatures: list,
-                unknown: None,
-            } => {
+        let (body, signatures) = match decode::<Box<RawValue>>(bytes, limits)? {
+            Decoded::Classic { signed, signatures } => {
                 if !signed.get().trim_start().starts_with('{') {
-                    return Err(field("classic", "\"signed\" must be an object".into()));
+                    return Err(EnvelopeError::Field {
+                        format: "classic",
+                        reason: "\"signed\" must be an object".into(),
+                    });
                 }
-                let signatures = signatures("classic", list)?;
-                if signatures.iter().any(|s| s.keyid.is_none()) {
-                    return Err(field("classic", "every signature needs a \"keyid\"".into()));
-                }
-                Ok(Envelope {
-                    body: Body::Classic { signed },
-                    signatures,
-                })
+                (Body::Classic { signed }, signatures)
             }
-            Outer {
-                signed: None,
-                payload: Some(payload),
+            Decoded::Dsse {
                 payload_type,
-                signatures: list,
-                unknown: None,
-            } => {
-                let payload_type = payload_type
-                    .ok_or_else(|| field("DSSE", "missing field \"payloadType\"".into()))?;
-                let payload = decode_base64(&payload).map_err(EnvelopeError::PayloadEncoding)?;
-                Ok(Envelope {
-                    body: Body::Dsse {
-                        payload_type,
-                        payload,
-                    },
-                    signatures: signatures("DSSE", list)?,
+                payload,
+                signatures,
+            } => (
+                Body::Dsse {
+                    payload_type,
+                    payload,
+                },
+                signatures,
+            ),
+        };
+        Ok(Envelope { body, signatures })
+    }
+
+    /// Decodes and verifies a file in one pass, a classic payload parsed straight into `T`
+    /// from the file's bytes (no copy of its text is made, and the bytes are freed once
+    /// parsed): the fast path for large links.
+    /// See [`Envelope::verify_as`] for what `T` must do. Errors in the payload and in the
+    /// envelope around it are not told apart here; [`Envelope::from_bytes`] and
+    /// [`Envelope::verify`] do that.
+    pub fn verify_bytes_as<T>(
+        bytes: Vec<u8>,
+        ring: &KeyRing,
+        threshold: usize,
+        limits: &Limits,
+    ) -> Result<Verified<T>, EnvelopeError>
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize,
+    {
+        let decoded = decode::<T>(&bytes, limits)?;
+        drop(bytes);
+        match decoded {
+            Decoded::Classic { signed, signatures } => {
+                if signatures.is_empty() {
+                    return Err(EnvelopeError::NoSignatures);
+                }
+                let message = json::canonical(&signed)?;
+                let signers = threshold::signers(&message, &signatures, ring);
+                if let Err(source) = threshold::require(&signers.keys, threshold) {
+                    return Err(EnvelopeError::Threshold { source, signers });
+                }
+                Ok(Verified {
+                    payload: signed,
+                    format: Format::Classic,
+                    signers,
                 })
             }
-            Outer {
-                signed: Some(_),
-                unknown,
-                ..
-            } => Err(field(
-                "classic",
-                format!(
-                    "unknown field {:?}",
-                    unknown.unwrap_or_else(|| "payload".into())
-                ),
-            )),
-            Outer {
-                payload: Some(_),
-                unknown: Some(name),
-                ..
-            } => Err(field("DSSE", format!("unknown field {name:?}"))),
-            _ => Err(EnvelopeError::UnknownFormat),
+            Decoded::Dsse {
+                payload_type,
+                payload,
+                signatures,
+            } => Envelope {
+                body: Body::Dsse {
+                    payload_type,
+                    payload,
+                },
+                signatures,
+            }
+            .into_verified(ring, threshold),
         }
     }
 
@@ -577,19 +585,19 @@ fn check_size(size: usize, limits: &Limits) -> Result<(), EnvelopeError> {
 
 /// The top level of either envelope, read in one pass: which fields are there, and the
 /// first unknown one.
-struct Outer {
-    signed: Option<Box<RawValue>>,
+struct Outer<S> {
+    signed: Option<S>,
     signatures: Option<Vec<RawSignature>>,
     payload: Option<String>,
     payload_type: Option<String>,
     unknown: Option<String>,
 }
 
-impl<'de> serde::Deserialize<'de> for Outer {
+impl<'de, S: serde::Deserialize<'de>> serde::Deserialize<'de> for Outer<S> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> serde::de::Visitor<'de> for Fields {
-            type Value = Outer;
+        struct Fields<S>(std::marker::PhantomData<S>);
+        impl<'de, S: serde::Deserialize<'de>> serde::de::Visitor<'de> for Fields<S> {
+            type Value = Outer<S>;
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("an in-toto envelope (a JSON object)")
@@ -598,7 +606,7 @@ impl<'de> serde::Deserialize<'de> for Outer {
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<Outer, A::Error> {
+            ) -> Result<Outer<S>, A::Error> {
                 let mut outer = Outer {
                     signed: None,
                     signatures: None,
@@ -628,7 +636,82 @@ impl<'de> serde::Deserialize<'de> for Outer {
                 Ok(outer)
             }
         }
-        deserializer.deserialize_map(Fields)
+        deserializer.deserialize_map(Fields(std::marker::PhantomData))
+    }
+}
+
+/// An envelope's parts, with a classic payload parsed as `S`.
+enum Decoded<S> {
+    Classic {
+        signed: S,
+        signatures: Vec<Signature>,
+    },
+    Dsse {
+        payload_type: String,
+        payload: Vec<u8>,
+        signatures: Vec<Signature>,
+    },
+}
+
+/// Decodes an envelope of either form (see [`Envelope::from_bytes`]).
+fn decode<S: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<Decoded<S>, EnvelopeError> {
+    check_size(bytes.len(), limits)?;
+    let outer: Outer<S> = json::parse_typed(bytes)?;
+    let field = |format: &'static str, reason: String| EnvelopeError::Field { format, reason };
+    let signatures = |format: &'static str, list: Option<Vec<RawSignature>>| {
+        let list = list.ok_or_else(|| field(format, "missing field \"signatures\"".into()))?;
+        decode_signatures(list, limits, format)
+    };
+    match outer {
+        Outer {
+            signed: Some(signed),
+            payload: None,
+            payload_type: None,
+            signatures: list,
+            unknown: None,
+        } => {
+            let signatures = signatures("classic", list)?;
+            if signatures.iter().any(|s| s.keyid.is_none()) {
+                return Err(field("classic", "every signature needs a \"keyid\"".into()));
+            }
+            Ok(Decoded::Classic { signed, signatures })
+        }
+        Outer {
+            signed: None,
+            payload: Some(payload),
+            payload_type,
+            signatures: list,
+            unknown: None,
+        } => {
+            let payload_type = payload_type
+                .ok_or_else(|| field("DSSE", "missing field \"payloadType\"".into()))?;
+            let payload = decode_base64(&payload).map_err(EnvelopeError::PayloadEncoding)?;
+            Ok(Decoded::Dsse {
+                payload_type,
+                payload,
+                signatures: signatures("DSSE", list)?,
+            })
+        }
+        Outer {
+            signed: Some(_),
+            unknown,
+            ..
+        } => Err(field(
+            "classic",
+            format!(
+                "unknown field {:?}",
+                unknown.unwrap_or_else(|| "payload".into())
+            ),
+        )),
+        Outer {
+            payload: Some(_),
+            unknown: Some(name),
+            ..
+        } => Err(field("DSSE", format!("unknown field {name:?}"))),
+        _ => Err(EnvelopeError::UnknownFormat),
     }
 }
 

@@ -855,12 +855,7 @@ fn preload_one(path: &Path, step: &Step, authorised: &KeyRing, limits: &Limits) 
         }
         Err(e) => return Preloaded::Failed(e.to_string()),
     };
-    let envelope = match Envelope::from_bytes(&bytes, limits) {
-        Ok(envelope) => envelope,
-        Err(e) => return Preloaded::Failed(e.to_string()),
-    };
-    drop(bytes);
-    match envelope.into_verified::<RawLink>(authorised, 1) {
+    match Envelope::verify_bytes_as::<RawLink>(bytes, authorised, 1, limits) {
         Ok(verified) => match Link::from_raw(verified.payload, limits) {
             Ok(link) => Preloaded::Link {
                 signers: verified.signers,
@@ -868,10 +863,18 @@ fn preload_one(path: &Path, step: &Step, authorised: &KeyRing, limits: &Limits) 
             },
             Err(e) => Preloaded::Failed(e.to_string()),
         },
-        Err(EnvelopeError::Payload(_)) => Preloaded::Deferred,
-        Err(e) => Preloaded::Failed(format!(
+        // Not a plain link, or one whose error the general path reports precisely.
+        Err(EnvelopeError::Payload(_) | EnvelopeError::Json(_) | EnvelopeError::Field { .. }) => {
+            Preloaded::Deferred
+        }
+        Err(
+            e @ (EnvelopeError::Threshold { .. }
+            | EnvelopeError::NoSignatures
+            | EnvelopeError::WrongPayloadType(_)),
+        ) => Preloaded::Failed(format!(
             "not signed by a key authorised for step {}: {e}",
             step.name
         )),
+        Err(e) => Preloaded::Failed(e.to_string()),
     }
 }
