@@ -34,7 +34,7 @@ pub enum ArtifactError {
 /// A checked artifact name: non-empty, relative, `/`-separated, with no empty, `.` or `..`
 /// component, no backslash, no control character, and not a Windows drive path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ArtifactPath(String);
+pub struct ArtifactPath(Box<str>);
 
 impl ArtifactPath {
     /// Checks `path`.
@@ -73,7 +73,7 @@ impl ArtifactPath {
                 _ => {}
             }
         }
-        Ok(ArtifactPath(path))
+        Ok(ArtifactPath(path.into_boxed_str()))
     }
 
     /// The path as text.
@@ -304,6 +304,8 @@ impl Artifacts {
                 return Err(w[0].0.clone());
             }
         }
+        // A list grown by doubling may hold twice what it needs; links are kept whole.
+        entries.shrink_to_fit();
         Ok(Artifacts(entries))
     }
 
