@@ -84,17 +84,18 @@ impl Chain {
         assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
     }
 
+    /// Records the source step: `src/main.c` holding `content`.
+    fn record_source(&self, content: &str, extra: &[&str]) {
+        let script = format!("mkdir -p src && echo '{content}' > src/main.c");
+        let mut args = vec!["--step", "source", "-p", "src"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sh", "-c", &script]);
+        self.tollgate_run("ed25519.pem", &args);
+    }
+
     /// Records the honest chain.
     fn record(&self, extra: &[&str]) {
-        let mut source = vec!["--step", "source", "-p", "src"];
-        source.extend_from_slice(extra);
-        source.extend_from_slice(&[
-            "--",
-            "sh",
-            "-c",
-            "mkdir -p src && echo 'int main;' > src/main.c",
-        ]);
-        self.tollgate_run("ed25519.pem", &source);
+        self.record_source("int main;", extra);
         let mut build = vec!["--step", "build", "-m", "src", "-p", "app"];
         build.extend_from_slice(extra);
         build.extend_from_slice(&["--", "sh", "-c", "cat src/main.c > app"]);
@@ -180,19 +181,7 @@ fn a_dsse_chain_and_the_mixed_forms_pass_like_the_reference() {
 fn a_source_file_changed_between_steps_fails_on_the_rule_that_catches_it() {
     let chain = Chain::new();
     chain.sign_layout(&chain.layout(), &[]);
-    chain.tollgate_run(
-        "ed25519.pem",
-        &[
-            "--step",
-            "source",
-            "-p",
-            "src",
-            "--",
-            "sh",
-            "-c",
-            "mkdir -p src && echo 'int main;' > src/main.c",
-        ],
-    );
+    chain.record_source("int main;", &[]);
     fs::write(chain.path("src/main.c"), "int backdoor;").expect("write");
     chain.tollgate_run(
         "bob-ed25519.pem",
@@ -224,19 +213,7 @@ fn a_source_file_changed_between_steps_fails_on_the_rule_that_catches_it() {
 fn an_unexpected_product_fails() {
     let chain = Chain::new();
     chain.sign_layout(&chain.layout(), &[]);
-    chain.tollgate_run(
-        "ed25519.pem",
-        &[
-            "--step",
-            "source",
-            "-p",
-            "src",
-            "--",
-            "sh",
-            "-c",
-            "mkdir -p src && echo a > src/main.c",
-        ],
-    );
+    chain.record_source("a", &[]);
     chain.tollgate_run(
         "bob-ed25519.pem",
         &[
@@ -554,19 +531,7 @@ fn d6_an_inconsistent_layout_is_refused_before_any_link_or_inspection() {
 fn a_sublayout_stands_in_for_a_step_like_in_the_reference() {
     let chain = Chain::new();
     chain.sign_layout(&chain.layout(), &[]);
-    chain.tollgate_run(
-        "ed25519.pem",
-        &[
-            "--step",
-            "source",
-            "-p",
-            "src",
-            "--",
-            "sh",
-            "-c",
-            "mkdir -p src && echo 'int main;' > src/main.c",
-        ],
-    );
+    chain.record_source("int main;", &[]);
     // Bob delegates build to alice: his "link" is a layout he signs, whose step alice performs.
     let (alice, alice_entry) = entry("ed25519");
     let sublayout = json!({
@@ -822,20 +787,7 @@ fn d4_the_report_records_the_time_it_checked_against() {
 fn e5_a_stale_link_from_an_earlier_run_fails_the_chain() {
     let chain = Chain::honest();
     // A new run of source: new sources and a new source link, but build's link is last run's.
-    chain.tollgate_run(
-        "ed25519.pem",
-        &[
-            "--step",
-            "source",
-            "-p",
-            "src",
-            "--overwrite",
-            "--",
-            "sh",
-            "-c",
-            "echo 'int main2;' > src/main.c",
-        ],
-    );
+    chain.record_source("int main2;", &["--overwrite"]);
     fails_like_the_reference(
         &chain,
         "step build, expected_materials rule 2 (DISALLOW *): src/main.c was not consumed",

@@ -261,22 +261,13 @@ impl Run<'_> {
         // 10-11 after 9: step rules, before any inspection runs.
         let links: BTreeMap<StepName, &Link> = chain.iter().map(|(k, v)| (k.clone(), v)).collect();
         for step in &layout.steps {
-            let (outcomes, passed) = self.apply_rules(
+            let passed = self.apply_rules(
                 &step.name,
                 [&step.expected_materials, &step.expected_products],
                 &chain[&step.name],
                 &links,
                 Check::StepRules,
             );
-            if let Some(report) = self
-                .report
-                .steps
-                .iter_mut()
-                .rev()
-                .find(|s| s.name == step.name.as_str())
-            {
-                report.rules = outcomes;
-            }
             if !passed {
                 return Ok(None);
             }
@@ -297,7 +288,7 @@ impl Run<'_> {
             all.insert(name.clone(), link);
         }
         for inspection in &layout.inspections {
-            let (outcomes, passed) = self.apply_rules(
+            let passed = self.apply_rules(
                 &inspection.name,
                 [
                     &inspection.expected_materials,
@@ -307,15 +298,6 @@ impl Run<'_> {
                 &all,
                 Check::InspectionRules,
             );
-            if let Some(report) = self
-                .report
-                .inspections
-                .iter_mut()
-                .rev()
-                .find(|s| s.name == inspection.name.as_str())
-            {
-                report.rules = outcomes;
-            }
             if !passed {
                 return Ok(None);
             }
@@ -639,8 +621,8 @@ impl Run<'_> {
         })
     }
 
-    /// Applies a step's or inspection's two rule lists to its link; on failure the decisive
-    /// reason is recorded and the flag is false.
+    /// Applies a step's or inspection's two rule lists to its link and files the outcomes in
+    /// the report; on failure the decisive reason is recorded and `false` returned.
     fn apply_rules(
         &mut self,
         item: &StepName,
@@ -648,38 +630,54 @@ impl Run<'_> {
         link: &Link,
         links: &BTreeMap<StepName, &Link>,
         check: Check,
-    ) -> (Vec<rules::ListOutcome>, bool) {
+    ) -> bool {
         let outcomes = vec![
             rules::apply(Side::ExpectedMaterials, lists[0], link, links),
             rules::apply(Side::ExpectedProducts, lists[1], link, links),
         ];
         self.note_rules(item, &outcomes);
+        let failure = outcomes.iter().find_map(|o| o.failure.clone());
+        let idle = outcomes.iter().find_map(|o| {
+            let (i, rule) = o
+                .rules
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.matched_nothing)?;
+            Some((o.side, i + 1, rule.rule.clone()))
+        });
+        let filed = if check == Check::StepRules {
+            self.report
+                .steps
+                .iter_mut()
+                .rev()
+                .find(|s| s.name == item.as_str())
+                .map(|s| &mut s.rules)
+        } else {
+            self.report
+                .inspections
+                .iter_mut()
+                .rev()
+                .find(|s| s.name == item.as_str())
+                .map(|s| &mut s.rules)
+        };
+        if let Some(rules) = filed {
+            *rules = outcomes;
+        }
         let kind = if check == Check::StepRules {
             "step"
         } else {
             "inspection"
         };
-        let Some(failure) = outcomes.iter().find_map(|o| o.failure.as_ref()) else {
-            if self.options.strict_rules {
-                let idle = outcomes.iter().find_map(|o| {
-                    let (i, rule) = o
-                        .rules
-                        .iter()
-                        .enumerate()
-                        .find(|(_, r)| r.matched_nothing)?;
-                    Some(format!(
-                        "{kind} {item}, {} rule {} ({}) matched no artifact (--strict-rules)",
-                        o.side.name(),
-                        i + 1,
-                        rule.rule
-                    ))
-                });
-                if let Some(reason) = idle {
-                    let _ = self.fail(check, Some(item), reason);
-                    return (outcomes, false);
-                }
+        let Some(failure) = failure else {
+            if let (true, Some((side, number, rule))) = (self.options.strict_rules, idle) {
+                let reason = format!(
+                    "{kind} {item}, {} rule {number} ({rule}) matched no artifact (--strict-rules)",
+                    side.name()
+                );
+                let _ = self.fail(check, Some(item), reason);
+                return false;
             }
-            return (outcomes, true);
+            return true;
         };
         let reason = format!(
             "{kind} {item}, {} rule {} ({}): {}",
@@ -689,7 +687,7 @@ impl Run<'_> {
             failure.explanation
         );
         let _ = self.fail(check, Some(item), reason);
-        (outcomes, false)
+        false
     }
 
     fn note_rules(&mut self, item: &StepName, outcomes: &[rules::ListOutcome]) {
