@@ -177,6 +177,7 @@ pub fn apply(
                     ArtifactKind::Materials => &l.materials,
                     ArtifactKind::Products => &l.products,
                 });
+                let mut cursor = 0;
                 queue
                     .filter(|(_, name, digests)| {
                         let Some(relative) = strip(name, source_prefix.as_deref()) else {
@@ -189,10 +190,12 @@ pub fn apply(
                         let Some(destination) = destination else {
                             return false;
                         };
+                        // Candidates come in name order, and so do their targets (one prefix
+                        // swapped for another keeps the order): walk the destination forward.
                         join_into(&mut target, destination_prefix.as_deref(), relative);
-                        destination
-                            .get(target.as_str())
-                            .is_some_and(|theirs| same_digests(digests, theirs))
+                        let (at, found) = destination.seek(cursor, target.as_str());
+                        cursor = at;
+                        found.is_some_and(|theirs| same_digests(digests, theirs))
                     })
                     .map(|(i, _, _)| i)
                     .collect()
