@@ -7,9 +7,7 @@ use std::path::Path;
 use crate::layout::Layout;
 use crate::name::StepName;
 
-use super::Run;
-
-use super::rules;
+use super::{Run, rules};
 
 impl Run<'_> {
     pub(super) fn note_rules(&mut self, item: &StepName, outcomes: &[rules::ListOutcome]) {
