@@ -319,6 +319,57 @@ mod tests {
         hex::encode(Sha256::digest(data))
     }
 
+    fn job(dir: &std::path::Path, file: &str, inode: u64) -> FileJob {
+        let folder = rustix::fs::open(dir, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty())
+            .expect("open folder");
+        FileJob {
+            name: file.to_owned(),
+            folder: Arc::new(folder),
+            file: std::ffi::CString::new(file).expect("name"),
+            inode,
+        }
+    }
+
+    #[test]
+    fn g5_g6_a_file_removed_replaced_or_swapped_after_the_walk_is_refused() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut buffer = vec![0u8; 1024];
+        // Removed between the walk and the hashing.
+        match hash_file(&job(dir.path(), "gone", 1), false, &mut buffer, None) {
+            Err(RecordError::Changed { what, .. }) => assert_eq!(what, "it was removed"),
+            other => panic!("{other:?}"),
+        }
+        // Another file now stands under the name the walk saw.
+        std::fs::write(dir.path().join("swapped"), "x").expect("write");
+        let inode = std::fs::metadata(dir.path().join("swapped"))
+            .expect("stat")
+            .ino();
+        match hash_file(
+            &job(dir.path(), "swapped", inode + 1),
+            false,
+            &mut buffer,
+            None,
+        ) {
+            Err(RecordError::Changed { what, .. }) => {
+                assert_eq!(what, "another file took its place")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A symlink now stands where a file was.
+        std::os::unix::fs::symlink("swapped", dir.path().join("link")).expect("symlink");
+        match hash_file(&job(dir.path(), "link", inode), false, &mut buffer, None) {
+            Err(RecordError::Changed { what, .. }) => {
+                assert_eq!(what, "it was replaced by a symlink")
+            }
+            other => panic!("{other:?}"),
+        }
+        // The file itself hashes.
+        let digest = hash_file(&job(dir.path(), "swapped", inode), false, &mut buffer, None)
+            .expect("hashes");
+        assert_eq!(hex::encode(digest), sha(b"x"));
+    }
+
     #[test]
     fn g8_line_endings_normalise_like_securesystemslib_across_any_split() {
         let input = b"a\r\nb\rc\n\r\r\nd\r";
