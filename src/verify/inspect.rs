@@ -18,13 +18,26 @@ impl Run<'_> {
             return_value: None,
             rules: Vec::new(),
         };
-        if inspection.run.is_empty() {
-            self.report.inspections.push(report);
-            return Err(self.fail(
+        let outcome = self.run_inspection(inspection, &mut report);
+        self.report.inspections.push(report);
+        outcome.map_err(|reason| {
+            self.fail(
                 Check::Inspection,
                 Some(name),
-                format!("inspection {name} has no command to run"),
-            ));
+                format!("inspection {name}{reason}"),
+            )
+        })
+    }
+
+    /// Records `.`, runs the command, records `.` again; `Err` completes the sentence
+    /// "inspection NAME…".
+    fn run_inspection(
+        &self,
+        inspection: &Inspection,
+        report: &mut InspectionReport,
+    ) -> Result<Link, String> {
+        if inspection.run.is_empty() {
+            return Err(" has no command to run".into());
         }
         let options = RecordOptions {
             base_path: self.options.workdir.clone(),
@@ -32,17 +45,9 @@ impl Run<'_> {
             ..RecordOptions::default()
         };
         let here = vec![".".to_owned()];
-        let materials = match record::record_artifacts(&here, &options) {
-            Ok(r) => r.artifacts,
-            Err(e) => {
-                self.report.inspections.push(report);
-                return Err(self.fail(
-                    Check::Inspection,
-                    Some(name),
-                    format!("inspection {name}: recording its materials: {e}"),
-                ));
-            }
-        };
+        let materials = record::record_artifacts(&here, &options)
+            .map_err(|e| format!(": recording its materials: {e}"))?
+            .artifacts;
         let command = CommandOptions {
             record_streams: true,
             silent: true,
@@ -50,43 +55,20 @@ impl Run<'_> {
             current_dir: self.options.workdir.clone(),
             ..CommandOptions::default()
         };
-        let outcome = match record::run_command(&inspection.run, &command) {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                self.report.inspections.push(report);
-                return Err(self.fail(
-                    Check::Inspection,
-                    Some(name),
-                    format!("inspection {name}: {e}"),
-                ));
-            }
-        };
+        let outcome =
+            record::run_command(&inspection.run, &command).map_err(|e| format!(": {e}"))?;
         report.return_value = Some(outcome.return_value);
         if outcome.return_value != 0 {
-            self.report.inspections.push(report);
-            return Err(self.fail(
-                Check::Inspection,
-                Some(name),
-                format!(
-                    "inspection {name}: {:?} exited with {}",
-                    inspection.run, outcome.return_value
-                ),
+            return Err(format!(
+                ": {:?} exited with {}",
+                inspection.run, outcome.return_value
             ));
         }
-        let products = match record::record_artifacts(&here, &options) {
-            Ok(r) => r.artifacts,
-            Err(e) => {
-                self.report.inspections.push(report);
-                return Err(self.fail(
-                    Check::Inspection,
-                    Some(name),
-                    format!("inspection {name}: recording its products: {e}"),
-                ));
-            }
-        };
-        self.report.inspections.push(report);
+        let products = record::record_artifacts(&here, &options)
+            .map_err(|e| format!(": recording its products: {e}"))?
+            .artifacts;
         Ok(Link {
-            name: name.clone(),
+            name: inspection.name.clone(),
             command: inspection.run.clone(),
             materials,
             products,
