@@ -163,6 +163,56 @@ impl Pattern {
     }
 }
 
+impl Pattern {
+    /// Whether some artifact recorded under `path` could match: `path` itself, or a name
+    /// below it (`path/...`). An empty `path` or `.` stands for the whole tree. This is how
+    /// `layout check` tells a pattern that can never match what a step records.
+    pub fn could_match_within(&self, path: &str) -> bool {
+        let path = path.trim_end_matches('/');
+        if path.is_empty() || path == "." {
+            return true;
+        }
+        if self.matches(path) {
+            return true;
+        }
+        // Run the pattern as a set of positions over `path/`; any position still alive can
+        // go on to match some name below it, since every token accepts some character.
+        let tokens: Vec<Token> = self
+            .prefix
+            .chars()
+            .map(Token::Literal)
+            .chain(self.tokens.iter().cloned())
+            .collect();
+        let close = |states: &mut Vec<bool>| {
+            for p in 0..tokens.len() {
+                if states[p] && tokens[p] == Token::AnyRun {
+                    states[p + 1] = true;
+                }
+            }
+        };
+        let mut states = vec![false; tokens.len() + 1];
+        states[0] = true;
+        close(&mut states);
+        for c in path.chars().chain(['/']) {
+            let mut next = vec![false; tokens.len() + 1];
+            for p in 0..tokens.len() {
+                if !states[p] {
+                    continue;
+                }
+                match &tokens[p] {
+                    Token::AnyRun => next[p] = true,
+                    token if token.matches(c) => next[p + 1] = true,
+                    _ => {}
+                }
+            }
+            states = next;
+            close(&mut states);
+        }
+        // The end position alone would match `path/` exactly, which is no artifact's name.
+        states[..tokens.len()].iter().any(|&alive| alive)
+    }
+}
+
 impl fmt::Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
@@ -206,6 +256,32 @@ fn compile_set(source: &str, chars: &[char], open: usize) -> Result<(Token, usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn could_match_within_tells_patterns_that_can_never_match_under_a_path() {
+        let within = |pattern: &str, path: &str| {
+            Pattern::new(pattern)
+                .expect("pattern")
+                .could_match_within(path)
+        };
+        assert!(within("src/*", "src"));
+        assert!(within("src/*.c", "src"));
+        assert!(within("*", "anything"));
+        assert!(within("*.c", "src"));
+        assert!(within("s?c/main.c", "src"));
+        assert!(within("[a-z]rc/*", "src"));
+        assert!(within("dist/app.tar.gz", "dist"));
+        assert!(within("dist/app.tar.gz", "dist/app.tar.gz"));
+        assert!(within("dist/*", "."));
+        assert!(within("src/*", "src/"));
+        assert!(!within("build/*", "src"));
+        assert!(!within("src/*.c", "dist"));
+        assert!(!within("srcx/*", "src"));
+        assert!(!within("[!s]rc/*", "src"));
+        assert!(!within("dist/app.zip", "dist/app.tar.gz"));
+        assert!(!within("src", "src/lib"));
+        assert!(within("src*", "src/lib"));
+    }
 
     /// (pattern, name, matches) rows, each checked against Python 3.11's
     /// `fnmatch.fnmatchcase(name, pattern)`.
