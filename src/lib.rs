@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 pub mod artifact;
+pub mod authoring;
 pub mod document;
 pub mod envelope;
 pub mod fsio;

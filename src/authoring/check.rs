@@ -1,0 +1,342 @@
+//! `layout check`: what is wrong, or likely wrong, with a layout before anyone relies on it.
+//!
+//! Everything `verify` rejects at load is an error found when the layout is loaded (see
+//! [`Layout::from_value`]); this module adds what loads but is probably a mistake:
+//!
+//! - a rule list that does not end in `DISALLOW *`: artifacts no rule names are accepted;
+//! - a `MATCH` against a step (or inspection) that comes later, whose link the author
+//!   probably did not mean;
+//! - a step whose products no later step or inspection matches: nothing checks them;
+//! - a pattern that nothing the step records could match, when the source declares what the
+//!   step records;
+//! - an expiry already past (an error: verification fails) or more than a year away.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::source::Declared;
+use crate::layout::Layout;
+use crate::name::StepName;
+use crate::pattern::Pattern;
+use crate::rule::{ArtifactKind, ArtifactRule, RuleKind};
+use crate::timestamp;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Verification would fail, or the layout does not load.
+    Error,
+    /// Verification may pass, but probably not as the author meant.
+    Warning,
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// `step` or `inspection`.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// `expected_materials` or `expected_products`, when about a rule list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+    /// The rule's number in that list, from 1, when about one rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<usize>,
+    /// The rule as written, when about one rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_text: Option<String>,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Error or warning.
+    pub severity: Severity,
+    /// What it concerns, if one step or inspection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl Finding {
+    /// An error not tied to one step, such as a layout that does not load.
+    pub fn error(message: impl Into<String>) -> Finding {
+        Finding {
+            severity: Severity::Error,
+            location: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.name)?;
+        if let Some(field) = self.field {
+            write!(f, ", {field}")?;
+        }
+        if let (Some(rule), Some(text)) = (self.rule, &self.rule_text) {
+            write!(f, " rule {rule} ({text})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        match &self.location {
+            Some(location) => write!(f, "{severity}: {location}: {}", self.message),
+            None => write!(f, "{severity}: {}", self.message),
+        }
+    }
+}
+
+/// One step or inspection, as the checks see it.
+struct Item<'a> {
+    kind: &'static str,
+    name: &'a StepName,
+    lists: [(&'static str, &'a [ArtifactRule]); 2],
+}
+
+/// Checks a loaded layout. `declared` holds what each step records, when the source says so;
+/// `now` is the time the expiry is judged against.
+pub fn check(
+    layout: &Layout,
+    declared: &BTreeMap<StepName, Declared>,
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    let items: Vec<Item<'_>> = layout
+        .steps
+        .iter()
+        .map(|s| Item {
+            kind: "step",
+            name: &s.name,
+            lists: [
+                ("expected_materials", &s.expected_materials),
+                ("expected_products", &s.expected_products),
+            ],
+        })
+        .chain(layout.inspections.iter().map(|i| Item {
+            kind: "inspection",
+            name: &i.name,
+            lists: [
+                ("expected_materials", &i.expected_materials),
+                ("expected_products", &i.expected_products),
+            ],
+        }))
+        .collect();
+    let mut findings = Vec::new();
+    expiry(layout, now, &mut findings);
+    for (position, item) in items.iter().enumerate() {
+        for (field, rules) in item.lists {
+            trailing_disallow(item, field, rules, &mut findings);
+            for (index, rule) in rules.iter().enumerate() {
+                let at = || Location {
+                    kind: item.kind,
+                    name: item.name.to_string(),
+                    field: Some(field),
+                    rule: Some(index + 1),
+                    rule_text: Some(rule.tokens().join(" ")),
+                };
+                later_match(&items, position, rule, at, &mut findings);
+                unmatchable(item, field, rule, declared, at, &mut findings);
+            }
+        }
+    }
+    unconsumed_products(layout, &items, &mut findings);
+    findings.sort_by_key(|f| f.severity);
+    findings
+}
+
+fn expiry(layout: &Layout, now: DateTime<Utc>, findings: &mut Vec<Finding>) {
+    let expires = timestamp::format(&layout.expires);
+    if layout.expires <= now {
+        findings.push(Finding::error(format!(
+            "the layout expired at {expires}: verification fails; set a later expires and \
+             build it again"
+        )));
+    } else if layout.expires - now > Duration::days(366) {
+        findings.push(Finding {
+            severity: Severity::Warning,
+            location: None,
+            message: format!(
+                "the layout expires at {expires}, more than a year away: a layout that leaks \
+                 or whose keys are compromised stays valid that long; prefer a shorter expiry \
+                 and rebuild it regularly"
+            ),
+        });
+    }
+}
+
+fn trailing_disallow(
+    item: &Item<'_>,
+    field: &'static str,
+    rules: &[ArtifactRule],
+    findings: &mut Vec<Finding>,
+) {
+    let ends_in_disallow = rules
+        .last()
+        .is_some_and(|r| matches!(r.kind(), RuleKind::Disallow(p) if p.as_str() == "*"));
+    if ends_in_disallow {
+        return;
+    }
+    let message = if rules.is_empty() {
+        "no rules: any artifact is accepted; write [\"DISALLOW *\"] if the step has none"
+    } else {
+        "does not end in DISALLOW *: artifacts that no rule names are accepted; add \
+         \"DISALLOW *\" last"
+    };
+    findings.push(Finding {
+        severity: Severity::Warning,
+        location: Some(Location {
+            kind: item.kind,
+            name: item.name.to_string(),
+            field: Some(field),
+            rule: None,
+            rule_text: None,
+        }),
+        message: message.into(),
+    });
+}
+
+fn later_match(
+    items: &[Item<'_>],
+    position: usize,
+    rule: &ArtifactRule,
+    at: impl Fn() -> Location,
+    findings: &mut Vec<Finding>,
+) {
+    let RuleKind::Match { from, .. } = rule.kind() else {
+        return;
+    };
+    let Some(target) = items.iter().position(|i| i.name == from) else {
+        return; // the layout would not have loaded
+    };
+    let message = if target == position {
+        format!("matches against its own {}'s link", items[position].kind)
+    } else if target > position {
+        format!(
+            "matches against {} {from}, which comes later in the layout: a rule should \
+             compare with what an earlier step produced",
+            items[target].kind
+        )
+    } else {
+        return;
+    };
+    findings.push(Finding {
+        severity: Severity::Warning,
+        location: Some(at()),
+        message,
+    });
+}
+
+fn unmatchable(
+    item: &Item<'_>,
+    field: &'static str,
+    rule: &ArtifactRule,
+    declared: &BTreeMap<StepName, Declared>,
+    at: impl Fn() -> Location,
+    findings: &mut Vec<Finding>,
+) {
+    let Some(paths) = declared.get(item.name).and_then(|d| match field {
+        "expected_materials" => d.materials.as_ref(),
+        _ => d.products.as_ref(),
+    }) else {
+        return;
+    };
+    let pattern = match rule.kind() {
+        RuleKind::Match {
+            pattern,
+            source_prefix: Some(prefix),
+            ..
+        } => Pattern::new(&format!("{}/{}", literal(prefix), pattern.as_str())).ok(),
+        RuleKind::Match { pattern, .. }
+        | RuleKind::Create(pattern)
+        | RuleKind::Delete(pattern)
+        | RuleKind::Modify(pattern)
+        | RuleKind::Allow(pattern) => Some(pattern.clone()),
+        RuleKind::Require(name) => Pattern::new(&literal(name.as_str())).ok(),
+        _ => None,
+    };
+    let Some(pattern) = pattern else { return };
+    if paths.iter().any(|p| pattern.could_match_within(p)) {
+        return;
+    }
+    let side = if field == "expected_materials" {
+        "materials"
+    } else {
+        "products"
+    };
+    let shown = if paths.is_empty() {
+        "nothing".to_owned()
+    } else {
+        paths.join(", ")
+    };
+    findings.push(Finding {
+        severity: Severity::Warning,
+        location: Some(at()),
+        message: format!(
+            "no artifact the step records as {side} ({shown}) could match {}",
+            pattern.as_str()
+        ),
+    });
+}
+
+/// `text` as a pattern that matches only itself.
+fn literal(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '*' | '?' | '[' => format!("[{c}]"),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn unconsumed_products(layout: &Layout, items: &[Item<'_>], findings: &mut Vec<Finding>) {
+    for (position, step) in layout.steps.iter().enumerate() {
+        // A step that may produce nothing has nothing to hand on.
+        let produces_nothing = step
+            .expected_products
+            .first()
+            .is_some_and(|r| matches!(r.kind(), RuleKind::Disallow(p) if p.as_str() == "*"));
+        if produces_nothing {
+            continue;
+        }
+        let consumed = items[position + 1..].iter().any(|later| {
+            later.lists.iter().any(|(_, rules)| {
+                rules.iter().any(|r| {
+                    matches!(r.kind(), RuleKind::Match { from, kind: ArtifactKind::Products, .. }
+                        if *from == step.name)
+                })
+            })
+        });
+        if !consumed {
+            findings.push(Finding {
+                severity: Severity::Warning,
+                location: Some(Location {
+                    kind: "step",
+                    name: step.name.to_string(),
+                    field: Some("expected_products"),
+                    rule: None,
+                    rule_text: None,
+                }),
+                message: format!(
+                    "no later step or inspection matches the products of {}: nothing checks \
+                     that what it made is what was used; add MATCH ... WITH PRODUCTS FROM {} \
+                     where they are consumed",
+                    step.name, step.name
+                ),
+            });
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The layout source: a TOML file a person writes and reviews, compiled into a checked
+//! [`Layout`].
+//!
+//! ```toml
+//! readme = "Release pipeline of example-app"
+//! expires = "180d"                       # or "2027-06-30", or "2027-06-30T00:00:00Z"
+//!
+//! [[step]]
+//! name = "build"
+//! functionaries = ["keys/builder.pub"]   # public key files, relative to this file
+//! threshold = 1                          # how many of them must agree (default 1)
+//! expected_command = ["make", "app"]
+//! materials = ["src"]                    # optional: what the functionary records (-m)
+//! products = ["dist"]                    # optional: ... and (-p); `layout check` uses them
+//! expected_materials = ["MATCH src/* WITH PRODUCTS FROM source", "DISALLOW *"]
+//! expected_products = ["CREATE dist/app", "DISALLOW *"]
+//!
+//! [[inspection]]
+//! name = "unpack"
+//! run = ["tar", "-xzf", "dist/app.tar.gz"]
+//! expected_materials = ["MATCH dist/* WITH PRODUCTS FROM build", "DISALLOW *"]
+//! expected_products = ["ALLOW *"]
+//! ```
+//!
+//! A rule is written as one string and split at whitespace, or, for a pattern that holds a
+//! space, as a list of its tokens. Compiling builds the layout's JSON form and loads it with
+//! [`Layout::from_value`], so that whatever compiles is exactly what `verify` accepts.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::keys::PublicKey;
+use crate::layout::{Layout, LayoutError};
+use crate::limits::Limits;
+use crate::name::StepName;
+use crate::timestamp;
+
+/// Why a source does not compile.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// Not valid TOML, or a field that is missing, unknown or of the wrong type.
+    #[error("{0}")]
+    Toml(String),
+    /// The expiry is neither a duration nor a date.
+    #[error(
+        "expires = {0:?}: expected a duration such as \"90d\" (h, d, w or y), a date such as \
+         \"2027-06-30\", or a time such as \"2027-06-30T00:00:00Z\""
+    )]
+    Expires(String),
+    /// A functionary's key file could not be read.
+    #[error("{location}: functionary key {path:?}: {reason}")]
+    Key {
+        /// Which step.
+        location: String,
+        /// The key file as written.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The compiled layout does not load (a rule, a threshold, a name ...).
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+}
+
+/// One or more words: a string split at whitespace, or a list taken as it is.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(untagged)]
+enum Words {
+    #[default]
+    None,
+    Line(String),
+    List(Vec<String>),
+}
+
+impl Words {
+    fn tokens(&self) -> Vec<String> {
+        match self {
+            Words::None => Vec::new(),
+            Words::Line(line) => line.split_whitespace().map(str::to_owned).collect(),
+            Words::List(list) => list.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    #[serde(default)]
+    readme: String,
+    expires: String,
+    #[serde(default, rename = "step")]
+    steps: Vec<RawStep>,
+    #[serde(default, rename = "inspection")]
+    inspections: Vec<RawInspection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    name: String,
+    functionaries: Vec<String>,
+    #[serde(default = "one")]
+    threshold: i64,
+    #[serde(default)]
+    expected_command: Words,
+    materials: Option<Vec<String>>,
+    products: Option<Vec<String>>,
+    #[serde(default)]
+    expected_materials: Vec<Words>,
+    #[serde(default)]
+    expected_products: Vec<Words>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInspection {
+    name: String,
+    run: Words,
+    #[serde(default)]
+    expected_materials: Vec<Words>,
+    #[serde(default)]
+    expected_products: Vec<Words>,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// The paths a step's functionary records, as the source declares them (not part of the
+/// signed layout, which has no place for them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Declared {
+    /// What is recorded as materials (`-m`), if declared.
+    pub materials: Option<Vec<String>>,
+    /// What is recorded as products (`-p`), if declared.
+    pub products: Option<Vec<String>>,
+}
+
+/// A compiled source.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The layout, checked as `verify` checks it.
+    pub layout: Layout,
+    /// Per step, the paths its functionary records.
+    pub declared: BTreeMap<StepName, Declared>,
+}
+
+/// Compiles a source. `key` reads a functionary's public key from the path written in the
+/// source (the caller decides what it is relative to); `now` anchors a relative expiry.
+pub fn compile(
+    text: &str,
+    key: &mut dyn FnMut(&str) -> Result<PublicKey, String>,
+    now: DateTime<Utc>,
+    limits: &Limits,
+) -> Result<Compiled, SourceError> {
+    let raw: RawSource = toml::from_str(text).map_err(|e| SourceError::Toml(e.to_string()))?;
+    let expires = parse_expiry(&raw.expires, now)?;
+    let mut keys = Map::new();
+    let mut steps = Vec::with_capacity(raw.steps.len());
+    let mut declared = Vec::with_capacity(raw.steps.len());
+    for (index, step) in raw.steps.iter().enumerate() {
+        let location = format!("step[{index}] {:?}", step.name);
+        let mut pubkeys = Vec::with_capacity(step.functionaries.len());
+        for path in &step.functionaries {
+            let public = key(path).map_err(|reason| SourceError::Key {
+                location: location.clone(),
+                path: path.clone(),
+                reason,
+            })?;
+            let keyid = public.keyid();
+            keys.insert(keyid.to_string(), public.to_layout_entry(&keyid));
+            pubkeys.push(keyid.to_string());
+        }
+        steps.push(json!({
+            "_type": "step",
+            "name": step.name,
+            "threshold": step.threshold,
+            "pubkeys": pubkeys,
+            "expected_command": step.expected_command.tokens(),
+            "expected_materials": rules(&step.expected_materials),
+            "expected_products": rules(&step.expected_products),
+        }));
+        declared.push((
+            step.name.clone(),
+            Declared {
+                materials: step.materials.clone(),
+                products: step.products.clone(),
+            },
+        ));
+    }
+    let inspections: Vec<Value> = raw
+        .inspections
+        .iter()
+        .map(|inspection| {
+            json!({
+                "_type": "inspection",
+                "name": inspection.name,
+                "run": inspection.run.tokens(),
+                "expected_materials": rules(&inspection.expected_materials),
+                "expected_products": rules(&inspection.expected_products),
+            })
+        })
+        .collect();
+    let value = json!({
+        "_type": "layout",
+        "expires": timestamp::format(&expires),
+        "readme": raw.readme,
+        "keys": keys,
+        "steps": steps,
+        "inspect": inspections,
+    });
+    let layout = Layout::from_value(&value, limits)?;
+    // The names loaded, so each is a valid step name.
+    let declared = declared
+        .into_iter()
+        .filter_map(|(name, paths)| StepName::new(&name).ok().map(|n| (n, paths)))
+        .collect();
+    Ok(Compiled { layout, declared })
+}
+
+fn rules(list: &[Words]) -> Vec<Vec<String>> {
+    list.iter().map(Words::tokens).collect()
+}
+
+/// An expiry as the source writes it: a duration from `now` (`12h`, `90d`, `8w`, `1y` of 365
+/// days), a date (midnight UTC), or a timestamp in the layout's own form.
+pub fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, SourceError> {
+    let fail = || SourceError::Expires(text.to_owned());
+    if let Ok(time) = timestamp::parse(text) {
+        return Ok(time);
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return date
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .ok_or_else(fail);
+    }
+    let split = text.len().checked_sub(1).ok_or_else(fail)?;
+    let (count, unit) = text.split_at(split);
+    if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(fail());
+    }
+    let count: i64 = count.parse().map_err(|_| fail())?;
+    let hours = match unit {
+        "h" => 1,
+        "d" => 24,
+        "w" => 24 * 7,
+        "y" => 24 * 365,
+        _ => return Err(fail()),
+    };
+    let span = count
+        .checked_mul(hours)
+        .and_then(Duration::try_hours)
+        .ok_or_else(fail)?;
+    let expires = now.checked_add_signed(span).ok_or_else(fail)?;
+    // Whole seconds, as the layout stores them.
+    timestamp::parse(&timestamp::format(&expires)).map_err(|_| fail())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        timestamp::parse("2026-11-30T12:00:00Z").expect("time")
+    }
+
+    #[test]
+    fn expiry_forms() {
+        let at = |text: &str| parse_expiry(text, now()).map(|t| timestamp::format(&t));
+        assert_eq!(at("90d").expect("days"), "2027-02-28T12:00:00Z");
+        assert_eq!(at("12h").expect("hours"), "2026-12-01T00:00:00Z");
+        assert_eq!(at("2w").expect("weeks"), "2026-12-14T12:00:00Z");
+        assert_eq!(at("1y").expect("years"), "2027-11-30T12:00:00Z");
+        assert_eq!(at("2027-06-30").expect("date"), "2027-06-30T00:00:00Z");
+        assert_eq!(
+            at("2027-06-30T08:00:00Z").expect("time"),
+            "2027-06-30T08:00:00Z"
+        );
+        for bad in ["", "d", "90", "90m", "-1d", "1.5d", "2027-02-30", "soon"] {
+            assert!(
+                matches!(at(bad), Err(SourceError::Expires(_))),
+                "{bad:?} accepted"
+            );
+        }
+        assert!(at("99999999999999y").is_err());
+    }
+}
