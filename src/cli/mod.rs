@@ -4,10 +4,12 @@
 //! Exit codes: 0 success; 1 a signature or a policy did not verify; 2 bad input or usage;
 //! 3 an internal or I/O error. `run` and `mock` exit with the recorded command's code.
 
+mod demo;
 mod failure;
 mod keyfile;
 mod keygen;
 mod keys;
+mod layout;
 mod products;
 mod record;
 mod sign;
@@ -32,6 +34,12 @@ enum Command {
     /// Inspect public keys.
     #[command(subcommand)]
     Key(keys::Command),
+    /// Run the whole chain on a sample project: build the release layout, record its five
+    /// steps, verify what was shipped, then catch a tampered tarball (test-only keys).
+    Demo(demo::Args),
+    /// Write, build, check, show and sign layouts.
+    #[command(subcommand)]
+    Layout(layout::Command),
     /// Sign a layout or link, or check its signatures with --verify.
     Sign(sign::Args),
     /// Record a step: hash its materials, run its command, hash its products, sign the link.
@@ -65,6 +73,8 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Keygen(args) => keygen::run(args).map(|()| 0),
         Command::Key(command) => keys::run(command).map(|()| 0),
+        Command::Demo(args) => demo::run(args),
+        Command::Layout(command) => layout::run(command),
         Command::Sign(args) => sign::run(args).map(|()| 0),
         Command::Run(args) => record::run(*args),
         Command::Record(command) => record::record(command),

@@ -8,7 +8,8 @@ use std::time::Duration;
 use tollgate::fsio;
 use tollgate::keyring::KeyRing;
 use tollgate::limits::{Limit, Limits};
-use tollgate::verify::{self, VerifyOptions, report::Report};
+use tollgate::verify::report::{Report, Warning};
+use tollgate::verify::{self, VerifyOptions};
 
 use super::failure::{Failure, INTERNAL, NOT_VERIFIED, USAGE};
 use super::keyfile;
@@ -113,10 +114,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
 
 fn print_text(report: &Report, args: &Args) {
     for warning in &report.warnings {
-        match &warning.item {
-            Some(item) => eprintln!("warning: {item}: {}", warning.message),
-            None => eprintln!("warning: {}", warning.message),
-        }
+        eprintln!("warning: {}", warning_text(warning));
     }
     if let Some(failure) = &report.failure {
         eprintln!("tollgate: verification FAILED: {}", failure.reason);
@@ -129,12 +127,63 @@ fn print_text(report: &Report, args: &Args) {
         report.inspections.len(),
         report.expires.as_deref().unwrap_or("?")
     );
+    for line in item_lines(report) {
+        println!("  {line}");
+    }
+}
+
+fn warning_text(warning: &Warning) -> String {
+    match &warning.item {
+        Some(item) => format!("{item}: {}", warning.message),
+        None => warning.message.clone(),
+    }
+}
+
+/// A line per step and inspection, as far as verification got.
+fn item_lines(report: &Report) -> Vec<String> {
+    let mut lines = Vec::new();
     for step in &report.steps {
-        println!(
-            "  step {}: {} of {} required key(s) signed",
+        let signers: Vec<&str> = step.signers.iter().map(|k| &k[..k.len().min(8)]).collect();
+        lines.push(format!(
+            "step {}: {} of {} required key(s) signed ({})",
             step.name,
             step.signers.len(),
-            step.threshold
-        );
+            step.threshold,
+            signers.join(", ")
+        ));
     }
+    for inspection in &report.inspections {
+        let ran = match inspection.return_value {
+            Some(code) => format!("exited {code}"),
+            None => "did not run".into(),
+        };
+        lines.push(format!(
+            "inspection {}: `{}` {ran}",
+            inspection.name,
+            inspection.run.join(" ")
+        ));
+    }
+    lines
+}
+
+/// The whole report as lines for people: the verdict first, then the steps and inspections,
+/// then the warnings.
+pub(super) fn describe(report: &Report) -> Vec<String> {
+    let mut lines = vec![match &report.failure {
+        Some(failure) => format!("FAIL: {}", failure.reason),
+        None => format!(
+            "PASS: {} step(s) and {} inspection(s) passed; layout valid until {}",
+            report.steps.len(),
+            report.inspections.len(),
+            report.expires.as_deref().unwrap_or("?")
+        ),
+    }];
+    lines.extend(item_lines(report).into_iter().map(|l| format!("  {l}")));
+    lines.extend(
+        report
+            .warnings
+            .iter()
+            .map(|w| format!("warning: {}", warning_text(w))),
+    );
+    lines
 }
