@@ -7,6 +7,7 @@ mod common;
 mod chain;
 mod cli;
 mod interop;
+mod layouts;
 mod record;
 mod threats;
 mod verify;

@@ -340,3 +340,221 @@ fn unconsumed_products(layout: &Layout, items: &[Item<'_>], findings: &mut Vec<F
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authoring::source::{self, SourceError};
+    use crate::keys::{KeyKind, PrivateKey};
+    use crate::limits::Limits;
+
+    fn now() -> DateTime<Utc> {
+        timestamp::parse("2026-11-30T12:00:00Z").expect("time")
+    }
+
+    fn compile(text: &str) -> Result<source::Compiled, SourceError> {
+        let key = PrivateKey::generate(KeyKind::Ed25519).expect("key");
+        let mut resolve = |_: &str| Ok(key.public_key().clone());
+        source::compile(text, &mut resolve, now(), &Limits::default())
+    }
+
+    fn findings(text: &str) -> Vec<String> {
+        let compiled = compile(text).expect("compiles");
+        check(&compiled.layout, &compiled.declared, now())
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// A two-step layout with no findings; each test changes one thing.
+    const CLEAN: &str = r#"
+expires = "90d"
+[[step]]
+name = "source"
+functionaries = ["k.pub"]
+products = ["src"]
+expected_materials = ["DISALLOW *"]
+expected_products = ["CREATE src/*", "DISALLOW *"]
+[[step]]
+name = "build"
+functionaries = ["k.pub"]
+materials = ["src"]
+products = ["dist"]
+expected_materials = ["MATCH src/* WITH PRODUCTS FROM source", "DISALLOW *"]
+expected_products = ["CREATE dist/app", "DISALLOW *"]
+[[inspection]]
+name = "unpack"
+run = ["true"]
+expected_materials = ["MATCH dist/app WITH PRODUCTS FROM build", "DISALLOW *"]
+expected_products = ["ALLOW *"]
+"#;
+
+    fn with(from: &str, to: &str) -> String {
+        assert!(CLEAN.contains(from), "{from}");
+        CLEAN.replacen(from, to, 1)
+    }
+
+    fn only(found: &[String], needle: &str) {
+        assert_eq!(
+            found.iter().filter(|f| f.contains(needle)).count(),
+            1,
+            "{needle:?} in {found:#?}"
+        );
+    }
+
+    #[test]
+    fn a_clean_layout_has_no_findings_but_the_open_inspection_products() {
+        let found = findings(CLEAN);
+        // The only finding: the inspection's products end in ALLOW *, not DISALLOW *.
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(
+            found[0],
+            "warning: inspection unpack, expected_products: does not end in DISALLOW *: \
+             artifacts that no rule names are accepted; add \"DISALLOW *\" last"
+        );
+        let closed = with(
+            "expected_products = [\"ALLOW *\"]",
+            "expected_products = [\"ALLOW *\", \"DISALLOW *\"]",
+        );
+        assert!(findings(&closed).is_empty());
+    }
+
+    #[test]
+    fn an_empty_rule_list_is_flagged() {
+        let found = findings(&with("expected_materials = [\"DISALLOW *\"]", ""));
+        only(
+            &found,
+            "warning: step source, expected_materials: no rules: any artifact is accepted",
+        );
+    }
+
+    #[test]
+    fn a_match_against_a_later_step_is_flagged() {
+        let text = with(
+            "expected_materials = [\"DISALLOW *\"]",
+            "expected_materials = [\"MATCH x WITH PRODUCTS FROM build\", \"DISALLOW *\"]",
+        );
+        let found = findings(&text);
+        only(
+            &found,
+            "warning: step source, expected_materials rule 1 (MATCH x WITH PRODUCTS FROM \
+             build): matches against step build, which comes later",
+        );
+        // Against an earlier step: no such finding.
+        assert!(!findings(CLEAN).iter().any(|f| f.contains("comes later")));
+        // An inspection matching against a later inspection.
+        let two = format!(
+            "{CLEAN}\n[[inspection]]\nname = \"late\"\nrun = [\"true\"]\n\
+             expected_materials = [\"DISALLOW *\"]\nexpected_products = [\"DISALLOW *\"]\n"
+        )
+        .replacen(
+            "expected_products = [\"ALLOW *\"]",
+            "expected_products = [\"MATCH * WITH PRODUCTS FROM late\", \"DISALLOW *\"]",
+            1,
+        );
+        only(
+            &findings(&two),
+            "matches against inspection late, which comes later",
+        );
+    }
+
+    #[test]
+    fn a_match_against_a_missing_step_does_not_load() {
+        let text = with("FROM source", "FROM nowhere");
+        match compile(&text) {
+            Err(SourceError::Layout(e)) => {
+                let message = e.to_string();
+                assert!(message.contains("step \"build\""), "{message}");
+                assert!(message.contains("nowhere"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn products_no_later_step_matches_are_flagged() {
+        // Nothing matches the products of source any more.
+        let text = with("MATCH src/* WITH PRODUCTS FROM source", "ALLOW src/*");
+        only(
+            &findings(&text),
+            "warning: step source, expected_products: no later step or inspection matches \
+             the products of source",
+        );
+        // A step that may produce nothing is not flagged.
+        let text = text.replacen(
+            "expected_products = [\"CREATE src/*\", \"DISALLOW *\"]",
+            "expected_products = [\"DISALLOW *\"]",
+            1,
+        );
+        assert!(!findings(&text).iter().any(|f| f.contains("no later step")),);
+    }
+
+    #[test]
+    fn a_pattern_nothing_recorded_could_match_is_flagged() {
+        let text = with("CREATE dist/app", "CREATE build/app");
+        only(
+            &findings(&text),
+            "warning: step build, expected_products rule 1 (CREATE build/app): no artifact the \
+             step records as products (dist) could match build/app",
+        );
+        // With IN: the prefix counts.
+        let text = with(
+            "MATCH src/* WITH PRODUCTS FROM source",
+            "MATCH *.c IN lib WITH PRODUCTS IN src FROM source",
+        );
+        only(&findings(&text), "could match lib/*.c");
+        // REQUIRE names a literal.
+        let text = with(
+            "\"CREATE dist/app\", ",
+            "\"CREATE dist/app\", \"REQUIRE dist/app.sig\", \"REQUIRE docs/x\", ",
+        );
+        let found = findings(&text);
+        only(&found, "could match docs/x");
+        assert!(!found.iter().any(|f| f.contains("dist/app.sig")));
+        // Undeclared paths: nothing to compare with.
+        let text =
+            with("CREATE dist/app", "CREATE build/app").replacen("products = [\"dist\"]\n", "", 1);
+        assert!(!findings(&text).iter().any(|f| f.contains("could match")));
+    }
+
+    #[test]
+    fn an_expiry_in_the_past_is_an_error_and_one_far_away_a_warning() {
+        let found = findings(&with("\"90d\"", "\"2026-01-01\""));
+        assert!(
+            found[0].starts_with("error: the layout expired at 2026-01-01T00:00:00Z"),
+            "{found:#?}"
+        );
+        only(
+            &findings(&with("\"90d\"", "\"2y\"")),
+            "warning: the layout expires at 2028-11-29T12:00:00Z, more than a year away",
+        );
+        assert!(
+            !findings(&with("\"90d\"", "\"1y\""))
+                .iter()
+                .any(|f| f.contains("expire"))
+        );
+    }
+
+    #[test]
+    fn source_errors_name_the_field() {
+        let typo = CLEAN.replacen("functionaries", "functionary", 1);
+        match compile(&typo) {
+            Err(SourceError::Toml(message)) => {
+                assert!(message.contains("functionary"), "{message}")
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        let bad_rule = with("CREATE dist/app", "CREATE dist/app extra");
+        match compile(&bad_rule) {
+            Err(SourceError::Layout(e)) => {
+                assert!(e.to_string().contains("expected_products[0]"), "{e}")
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        let threshold = with("name = \"build\"", "name = \"build\"\nthreshold = 2");
+        match compile(&threshold) {
+            Err(SourceError::Layout(e)) => assert!(e.to_string().contains("threshold 2"), "{e}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+}

@@ -50,7 +50,7 @@ pub fn describe(
             step.pubkeys.len()
         );
         for keyid in &step.pubkeys {
-            let kind = layout.keys.get(keyid).map_or("?", |k| k.scheme().keytype());
+            let kind = layout.keys.get(keyid).map_or("?", |k| k.scheme().name());
             let _ = writeln!(out, "       key {} ({kind})", keyid.short());
         }
         if !step.expected_command.is_empty() {
