@@ -323,7 +323,7 @@ impl Demo {
             .unwrap_or_default();
         println!(
             "   {step:<7} {who} ({role}){}: {} material(s), {} product(s) -> links/{file}",
-            what.map(|w| format!(" ran `{w}`")).unwrap_or_default(),
+            what.map(|w| format!(": `{w}`")).unwrap_or_default(),
             outcome.link.materials.len(),
             outcome.link.products.len(),
         );
@@ -347,7 +347,12 @@ impl Demo {
             .map_err(|e| Failure::new(INTERNAL, format!("step source: {e}")))?;
         let outcome = record::stop(&source, &["src".into()], &options, &carol, &self.output())
             .map_err(|e| Failure::new(INTERNAL, format!("step source: {e}")))?;
-        self.told("carol", "source", Some("checkout".into()), &outcome)?;
+        self.told(
+            "carol",
+            "source",
+            Some("record start; checkout; record stop".into()),
+            &outcome,
+        )?;
         // The build packs the source.
         let dist = self.project.join("dist");
         fs::create_dir_all(&dist).map_err(|e| io("create", &dist, e))?;
@@ -382,7 +387,10 @@ impl Demo {
         self.told(
             "frank",
             "sign",
-            Some("sha256sum dist/app.tar.gz".into()),
+            Some(
+                "record start; sha256sum dist/app.tar.gz > dist/app.tar.gz.sha256; record stop"
+                    .into(),
+            ),
             &outcome,
         )
     }
@@ -447,8 +455,19 @@ fn write_checksum(dist: &Path) -> Result<(), Failure> {
     write_file(&dist.join("app.tar.gz.sha256"), line.as_bytes())
 }
 
+/// Prints the report with each functionary's name beside their keyid.
 fn print_report(report: &Report) {
-    for line in super::verify::describe(report) {
+    let names: Vec<(String, &str)> = PEOPLE
+        .iter()
+        .filter_map(|(name, _, _, public)| {
+            let key = tollgate::keys::PublicKey::from_pem(public).ok()?;
+            Some((key.keyid().short().to_owned(), *name))
+        })
+        .collect();
+    for mut line in super::verify::describe(report) {
+        for (short, name) in &names {
+            line = line.replace(short.as_str(), &format!("{name} {short}"));
+        }
         println!("   {line}");
     }
 }
