@@ -5,6 +5,7 @@
 //! 3 an internal or I/O error. `run` and `mock` exit with the recorded command's code.
 
 mod demo;
+mod docs;
 mod failure;
 mod keyfile;
 mod keygen;
@@ -54,6 +55,10 @@ enum Command {
     Verify(verify::Args),
     /// Compare local files with a link's products (for the buyer holding the final product).
     MatchProducts(products::Args),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page, or write one per command with --dir.
+    Man(docs::ManArgs),
 }
 
 /// Runs the command line and turns its outcome into an exit code.
@@ -81,6 +86,8 @@ pub fn main() -> ExitCode {
         Command::Mock(args) => record::mock(args),
         Command::Verify(args) => verify::run(args),
         Command::MatchProducts(args) => products::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
