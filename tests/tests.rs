@@ -9,5 +9,6 @@ mod cli;
 mod interop;
 mod layouts;
 mod record;
+mod release;
 mod threats;
 mod verify;
