@@ -36,7 +36,7 @@ fn the_demo_passes_the_honest_chain_and_names_the_rule_that_catches_the_tamper()
         text.contains(
             "FAIL: inspection unpack, expected_materials rule 2 (DISALLOW *): dist/app.tar.gz \
              was not consumed by any earlier rule; it differs from dist/app.tar.gz among the \
-             products of step sign"
+             products of step sign (also refused: dist/app.tar.gz.sha256)"
         ),
         "{text}"
     );

@@ -380,8 +380,18 @@ impl Run<'_> {
             }
             return true;
         };
+        // The first artifact is explained; the others are named, so that nothing is hidden.
+        let others = match failure.artifacts.len() {
+            0 | 1 => String::new(),
+            n if n <= 4 => format!(" (also refused: {})", failure.artifacts[1..].join(", ")),
+            n => format!(
+                " (also refused: {} and {} more)",
+                failure.artifacts[1..4].join(", "),
+                n - 4
+            ),
+        };
         let reason = format!(
-            "{kind} {item}, {} rule {} ({}): {}",
+            "{kind} {item}, {} rule {} ({}): {}{others}",
             failure.side.name(),
             failure.number,
             failure.rule,
