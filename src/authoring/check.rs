@@ -456,6 +456,16 @@ expected_products = ["ALLOW *"]
             &findings(&two),
             "matches against inspection late, which comes later",
         );
+        // A step matching against its own link.
+        let own = with(
+            "expected_materials = [\"DISALLOW *\"]",
+            "expected_materials = [\"MATCH x WITH PRODUCTS FROM source\", \"DISALLOW *\"]",
+        );
+        only(
+            &findings(&own),
+            "step source, expected_materials rule 1 (MATCH x WITH PRODUCTS FROM source): \
+             matches against its own step's link",
+        );
     }
 
     #[test]
