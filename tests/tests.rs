@@ -6,6 +6,7 @@ mod common;
 
 mod chain;
 mod cli;
+mod examples;
 mod interop;
 mod layouts;
 mod record;
