@@ -12,6 +12,7 @@ mod command;
 mod exclude;
 mod hash;
 mod step;
+mod uri;
 mod walk;
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ pub use command::{CommandError, CommandOptions, CommandOutcome, run_command};
 pub use exclude::DEFAULT_EXCLUDES;
 pub use hash::Progress;
 pub use step::{Notes, Outcome, Output, RunRequest, StepError, mock, run, start, stop, write};
+pub use uri::Target;
 
 /// Why recording failed. No link is written after any of these.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +135,14 @@ pub enum RecordError {
         #[source]
         source: std::io::Error,
     },
+    /// A material or product named by URI (`dir:...`) that cannot be resolved.
+    #[error("{uri}: {reason}")]
+    Uri {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A bug: something that should not happen did.
     #[error("internal error: {0}")]
     Internal(String),
@@ -196,11 +206,65 @@ pub struct Recorded {
     pub missing: Vec<String>,
 }
 
-/// Hashes the files at `paths` (files or folders, relative to the root).
+/// Records the artifacts at `paths`: files or folders relative to the root, or URIs that a
+/// scheme resolves (see [`Target`]: `dir:PATH`, `file:PATH`).
 pub fn record_artifacts(
     paths: &[String],
     options: &RecordOptions,
 ) -> Result<Recorded, RecordError> {
+    let mut files = Vec::new();
+    let mut file_uris = Vec::new();
+    let mut parts = Vec::new();
+    for path in paths {
+        match Target::of(path) {
+            Target::Files(path) => files.push(path.to_owned()),
+            Target::FileUri(path) => file_uris.push(path.to_owned()),
+            Target::Dir(path) => parts.push(uri::dir_artifact(path, options)?),
+        }
+    }
+    if !file_uris.is_empty() {
+        let mut recorded = record_files(&file_uris, options)?;
+        recorded.artifacts = recorded
+            .artifacts
+            .iter()
+            .map(|(name, digests)| {
+                Ok((
+                    ArtifactPath::from_string(format!("file:{name}"))?,
+                    digests.clone(),
+                ))
+            })
+            .collect::<Result<_, RecordError>>()?;
+        parts.push(recorded);
+    }
+    if parts.is_empty() {
+        return record_files(&files, options);
+    }
+    if !files.is_empty() {
+        parts.push(record_files(&files, options)?);
+    }
+    // One set of artifacts: the same artifact named twice is recorded once; two different
+    // ones under one name cannot be.
+    let mut entries: Vec<(ArtifactPath, DigestSet)> = Vec::new();
+    let mut merged = Recorded::default();
+    for mut part in parts {
+        entries.extend(part.artifacts.iter().map(|(n, d)| (n.clone(), d.clone())));
+        merged
+            .unfollowed_symlink_dirs
+            .append(&mut part.unfollowed_symlink_dirs);
+        merged.missing.append(&mut part.missing);
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.dedup();
+    merged.artifacts = Artifacts::from_entries(entries)
+        .map_err(|name| RecordError::LstripCollision(name.as_str().to_owned()))?;
+    if let Some((a, b)) = crate::artifact::ambiguous_names(&merged.artifacts) {
+        return Err(RecordError::Ambiguous(a, b));
+    }
+    Ok(merged)
+}
+
+/// Hashes the files at `paths` (files or folders, relative to the root).
+fn record_files(paths: &[String], options: &RecordOptions) -> Result<Recorded, RecordError> {
     if paths.is_empty() {
         return Ok(Recorded::default());
     }

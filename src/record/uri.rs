@@ -1,0 +1,126 @@
+//! Artifacts named by URI (in-toto ITE-4): a material or product given as `scheme:path` is
+//! resolved by its scheme instead of being walked as a file.
+//!
+//! - `dir:PATH` records the folder as one artifact, `dir:PATH`, whose SHA-256 is computed as
+//!   the reference's `dir:` resolver computes it: over the lines `"<sha256>  <name>\n"` of
+//!   every file in the folder (names relative to it, sorted bytewise, excludes applied), the
+//!   same construction as `find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum`.
+//! - `file:PATH` is a file or folder walked as usual, its names keeping the `file:` prefix, as
+//!   the reference keeps it.
+//!
+//! Anything else is a file path, as in the reference (a file named `other:x` is a file).
+
+use std::fmt::Write;
+
+use sha2::{Digest, Sha256};
+
+use super::{RecordError, RecordOptions, Recorded, strip_prefix};
+use crate::artifact::{ArtifactPath, Artifacts, DigestSet};
+
+/// How a material or product path is resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// A file or folder, walked.
+    Files(&'a str),
+    /// `file:PATH`: walked, names prefixed with `file:`.
+    FileUri(&'a str),
+    /// `dir:PATH`: one digest for the folder.
+    Dir(&'a str),
+}
+
+impl<'a> Target<'a> {
+    /// Reads the scheme of a path as given on the command line.
+    pub fn of(path: &'a str) -> Target<'a> {
+        if let Some(rest) = path.strip_prefix("dir:") {
+            Target::Dir(rest)
+        } else if let Some(rest) = path.strip_prefix("file:") {
+            Target::FileUri(rest)
+        } else {
+            Target::Files(path)
+        }
+    }
+}
+
+/// The one artifact `dir:PATH` stands for: its name and digest.
+pub fn dir_artifact(path: &str, options: &RecordOptions) -> Result<Recorded, RecordError> {
+    let given = format!("dir:{path}");
+    // The folder is named as an artifact name is: relative, normalised, no `./`, no trailing
+    // `/` (the reference records `dir:./x` and `dir:x/` under names no rule for `dir:x` matches).
+    let folder = ArtifactPath::new(path).map_err(|e| RecordError::Uri {
+        uri: given.clone(),
+        reason: format!(
+            "{e}; write the folder as a relative path such as dir:vendor (no ./, .. or trailing /)"
+        ),
+    })?;
+    let base = match &options.base_path {
+        Some(base) => base.clone(),
+        None => std::env::current_dir().map_err(|source| RecordError::BasePath {
+            path: ".".into(),
+            source,
+        })?,
+    };
+    let full = base.join(folder.as_str());
+    match std::fs::symlink_metadata(&full) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(RecordError::Uri {
+                uri: given,
+                reason: "is a symlink; name the folder it leads to".into(),
+            });
+        }
+        Ok(_) => {
+            return Err(RecordError::Uri {
+                uri: given,
+                reason: "is not a folder".into(),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if options.allow_missing {
+                return Ok(Recorded {
+                    missing: vec![given],
+                    ..Recorded::default()
+                });
+            }
+            return Err(RecordError::Missing(given));
+        }
+        Err(source) => {
+            return Err(RecordError::Io {
+                path: full,
+                action: "read",
+                source,
+            });
+        }
+    }
+    // The folder's files, walked as any folder is (excludes, symlink rules, line endings),
+    // named relative to it.
+    let inner = RecordOptions {
+        base_path: Some(full),
+        lstrip_paths: Vec::new(),
+        allow_missing: false,
+        progress: None,
+        ..options.clone()
+    };
+    let files = super::record_files(&[".".to_owned()], &inner)?;
+    let mut listing = String::new();
+    for (name, digests) in files.artifacts.iter() {
+        let digest = digests
+            .get("sha256")
+            .ok_or_else(|| RecordError::Internal("a file without its sha256".into()))?;
+        let _ = writeln!(listing, "{digest}  {name}");
+    }
+    let digest: [u8; 32] = Sha256::digest(listing.as_bytes()).into();
+    let name = ArtifactPath::from_string(format!(
+        "dir:{}",
+        strip_prefix(folder.as_str(), &options.lstrip_paths)
+    ))?;
+    Ok(Recorded {
+        artifacts: Artifacts::from_entries(vec![(name, DigestSet::sha256(&digest))])
+            .map_err(|name| RecordError::Internal(format!("duplicate {name}")))?,
+        unfollowed_symlink_dirs: files
+            .unfollowed_symlink_dirs
+            .into_iter()
+            .map(|d| format!("{given}/{d}"))
+            .collect(),
+        missing: Vec::new(),
+    })
+}
