@@ -3,6 +3,7 @@
 use crate::layout::Inspection;
 use crate::link::Link;
 use crate::record::{self, CommandOptions, RecordOptions};
+use crate::rule::RuleKind;
 
 use super::report::{Check, InspectionReport};
 use super::{Run, Stop};
@@ -42,9 +43,15 @@ impl Run<'_> {
         let options = RecordOptions {
             base_path: self.options.workdir.clone(),
             limits: self.options.limits,
+            // A folder a rule names may appear only when the command has run (`.` is always
+            // there).
+            allow_missing: true,
             ..RecordOptions::default()
         };
-        let here = vec![".".to_owned()];
+        // The working folder, and the artifacts its rules name by URI (`dir:vendor`), which
+        // walking `.` does not produce.
+        let mut here = vec![".".to_owned()];
+        here.extend(named_uris(inspection));
         let materials = record::record_artifacts(&here, &options)
             .map_err(|e| format!(": recording its materials: {e}"))?
             .artifacts;
@@ -76,4 +83,36 @@ impl Run<'_> {
             environment: Default::default(),
         })
     }
+}
+
+/// The artifacts an inspection's rules name literally under a URI scheme (`dir:...`), in the
+/// order first named.
+fn named_uris(inspection: &Inspection) -> Vec<String> {
+    let mut uris: Vec<String> = Vec::new();
+    let rules = inspection
+        .expected_materials
+        .iter()
+        .chain(&inspection.expected_products);
+    for rule in rules {
+        let name = match rule.kind() {
+            RuleKind::Match {
+                pattern,
+                source_prefix: None,
+                ..
+            }
+            | RuleKind::Create(pattern)
+            | RuleKind::Delete(pattern)
+            | RuleKind::Modify(pattern)
+            | RuleKind::Allow(pattern)
+            | RuleKind::Disallow(pattern) => pattern.as_str().to_owned(),
+            RuleKind::Require(name) => name.as_str().to_owned(),
+            _ => continue,
+        };
+        let literal = !name.contains(['*', '?', '[']);
+        let resolved = !matches!(record::Target::of(&name), record::Target::Files(_));
+        if literal && resolved && !uris.contains(&name) {
+            uris.push(name);
+        }
+    }
+    uris
 }
