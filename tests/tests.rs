@@ -12,4 +12,5 @@ mod layouts;
 mod record;
 mod release;
 mod threats;
+mod uris;
 mod verify;
