@@ -10,6 +10,7 @@
 
 mod command;
 mod exclude;
+mod git;
 mod hash;
 mod step;
 mod uri;
@@ -26,6 +27,7 @@ use crate::name::StepName;
 
 pub use command::{CommandError, CommandOptions, CommandOutcome, run_command};
 pub use exclude::DEFAULT_EXCLUDES;
+pub use git::Revision;
 pub use hash::Progress;
 pub use step::{Notes, Outcome, Output, RunRequest, StepError, mock, run, start, stop, write};
 pub use uri::Target;
@@ -171,6 +173,12 @@ pub struct RecordOptions {
     pub limits: Limits,
     /// Counters for a progress display.
     pub progress: Option<Arc<Progress>>,
+    /// The repository `git:REV` reads (default: the base path, else the working folder).
+    pub git_repo: Option<PathBuf>,
+    /// With `git:REV`, also record every file tracked at that revision.
+    pub git_files: bool,
+    /// Record `git:REV` even when the working tree has changes.
+    pub allow_dirty: bool,
 }
 
 impl RecordOptions {
@@ -204,6 +212,8 @@ pub struct Recorded {
     pub unfollowed_symlink_dirs: Vec<String>,
     /// Given paths that did not exist (with `allow_missing`).
     pub missing: Vec<String>,
+    /// The git revision recorded, if `git:REV` was given.
+    pub git: Option<Revision>,
 }
 
 /// Records the artifacts at `paths`: files or folders relative to the root, or URIs that a
@@ -215,11 +225,31 @@ pub fn record_artifacts(
     let mut files = Vec::new();
     let mut file_uris = Vec::new();
     let mut parts = Vec::new();
+    let mut revision: Option<Revision> = None;
     for path in paths {
         match Target::of(path) {
             Target::Files(path) => files.push(path.to_owned()),
             Target::FileUri(path) => file_uris.push(path.to_owned()),
             Target::Dir(path) => parts.push(uri::dir_artifact(path, options)?),
+            Target::Git(rev) => {
+                if let Some(other) = &revision
+                    && other.rev != rev
+                {
+                    return Err(RecordError::Uri {
+                        uri: format!("git:{rev}"),
+                        reason: format!(
+                            "git:{} is given too: record one revision per side, its names \
+                             (git:commit, git:tree, git:file/...) do not say which",
+                            other.rev
+                        ),
+                    });
+                }
+                if revision.is_none() {
+                    let (recorded, found) = git::revision(rev, options)?;
+                    parts.push(recorded);
+                    revision = Some(found);
+                }
+            }
         }
     }
     if !file_uris.is_empty() {
@@ -253,6 +283,7 @@ pub fn record_artifacts(
             .append(&mut part.unfollowed_symlink_dirs);
         merged.missing.append(&mut part.missing);
     }
+    merged.git = revision;
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     entries.dedup();
     merged.artifacts = Artifacts::from_entries(entries)
@@ -327,6 +358,7 @@ fn record_files(paths: &[String], options: &RecordOptions) -> Result<Recorded, R
         artifacts,
         unfollowed_symlink_dirs: walked.unfollowed_symlink_dirs,
         missing: walked.missing,
+        git: None,
     })
 }
 
@@ -351,7 +383,26 @@ fn strip_prefix<'a>(name: &'a str, prefixes: &[String]) -> &'a str {
 
 /// The `environment` object of a link recorded with `options`.
 pub fn environment(options: &RecordOptions) -> Map<String, Value> {
-    Map::from_iter([("tollgate".to_owned(), options.environment())])
+    environment_with(options, &[])
+}
+
+/// The `environment` of a link, with the git revisions each side recorded (`materials`,
+/// `products`): the commit, the branch, whether it is signed and whether the tree was dirty.
+pub fn environment_with(
+    options: &RecordOptions,
+    revisions: &[(&str, &Revision)],
+) -> Map<String, Value> {
+    let mut tollgate = options.environment();
+    if !revisions.is_empty()
+        && let Some(object) = tollgate.as_object_mut()
+    {
+        let git: Map<String, Value> = revisions
+            .iter()
+            .map(|(side, revision)| ((*side).to_owned(), revision.to_value()))
+            .collect();
+        object.insert("git".into(), Value::Object(git));
+    }
+    Map::from_iter([("tollgate".to_owned(), tollgate)])
 }
 
 /// The file name of a link: `STEP.KEYID8.link`, or `STEP.link` unsigned.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::{
-    CommandError, CommandOptions, RecordError, RecordOptions, Recorded, environment,
+    CommandError, CommandOptions, RecordError, RecordOptions, Recorded, Revision, environment_with,
     link_file_name, record_artifacts, run_command, unfinished_file_name,
 };
 use crate::artifact::Artifacts;
@@ -59,9 +59,18 @@ pub struct Notes {
     pub unfollowed_symlink_dirs: Vec<String>,
     /// Given paths that did not exist (with `allow_missing`).
     pub missing: Vec<String>,
+    /// The git revision each side recorded (`materials`, `products`).
+    pub git: Vec<(&'static str, Revision)>,
 }
 
 impl Notes {
+    /// The link's `environment`, with the git revisions recorded.
+    fn environment(&self, options: &RecordOptions) -> Map<String, Value> {
+        let revisions: Vec<(&str, &Revision)> =
+            self.git.iter().map(|(side, r)| (*side, r)).collect();
+        environment_with(options, &revisions)
+    }
+
     fn add(&mut self, recorded: &mut Recorded) {
         self.unfollowed_symlink_dirs
             .append(&mut recorded.unfollowed_symlink_dirs);
@@ -119,6 +128,9 @@ fn record(
     let mut recorded =
         record_artifacts(paths, options).map_err(|source| StepError::Record { side, source })?;
     notes.add(&mut recorded);
+    if let Some(revision) = recorded.git.take() {
+        notes.git.push((side, revision));
+    }
     Ok(recorded.artifacts)
 }
 
@@ -156,7 +168,7 @@ fn execute(request: &RunRequest) -> Result<(Link, Option<i64>, Notes), StepError
         materials,
         products,
         byproducts,
-        environment: environment(&request.record),
+        environment: notes.environment(&request.record),
     };
     Ok((link, return_value, notes))
 }
@@ -199,7 +211,7 @@ pub fn start(
         materials,
         products: Artifacts::new(),
         byproducts: Map::new(),
-        environment: environment(options),
+        environment: notes.environment(options),
     };
     let path = output
         .folder
@@ -256,9 +268,29 @@ pub fn stop(
     }
     let mut notes = Notes::default();
     let products = record(products, options, "products", &mut notes)?;
+    let mut environment = notes.environment(options);
+    // The revision `start` recorded for the materials, kept from the signed unfinished link.
+    let started_git = started
+        .environment
+        .get("tollgate")
+        .and_then(|t| t.get("git"))
+        .and_then(|g| g.get("materials"))
+        .cloned();
+    if let (Some(materials), Some(Value::Object(tollgate))) =
+        (started_git, environment.get_mut("tollgate"))
+    {
+        match tollgate.get_mut("git") {
+            Some(Value::Object(git)) => {
+                git.insert("materials".into(), materials);
+            }
+            _ => {
+                tollgate.insert("git".into(), serde_json::json!({ "materials": materials }));
+            }
+        }
+    }
     let link = Link {
         products,
-        environment: environment(options),
+        environment,
         ..started
     };
     let path = output.folder.join(link_file_name(step, Some(&keyid)));

@@ -5,6 +5,7 @@
 //!   the reference's `dir:` resolver computes it: over the lines `"<sha256>  <name>\n"` of
 //!   every file in the folder (names relative to it, sorted bytewise, excludes applied), the
 //!   same construction as `find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum`.
+//! - `git:REV` records a revision of a git repository (see [`super::Revision`]).
 //! - `file:PATH` is a file or folder walked as usual, its names keeping the `file:` prefix, as
 //!   the reference keeps it.
 //!
@@ -26,6 +27,8 @@ pub enum Target<'a> {
     FileUri(&'a str),
     /// `dir:PATH`: one digest for the folder.
     Dir(&'a str),
+    /// `git:REV`: a revision of a git repository (see the `git` module).
+    Git(&'a str),
 }
 
 impl<'a> Target<'a> {
@@ -33,6 +36,8 @@ impl<'a> Target<'a> {
     pub fn of(path: &'a str) -> Target<'a> {
         if let Some(rest) = path.strip_prefix("dir:") {
             Target::Dir(rest)
+        } else if let Some(rest) = path.strip_prefix("git:") {
+            Target::Git(rest)
         } else if let Some(rest) = path.strip_prefix("file:") {
             Target::FileUri(rest)
         } else {
@@ -116,6 +121,7 @@ pub fn dir_artifact(path: &str, options: &RecordOptions) -> Result<Recorded, Rec
     Ok(Recorded {
         artifacts: Artifacts::from_entries(vec![(name, DigestSet::sha256(&digest))])
             .map_err(|name| RecordError::Internal(format!("duplicate {name}")))?,
+        git: None,
         unfollowed_symlink_dirs: files
             .unfollowed_symlink_dirs
             .into_iter()
