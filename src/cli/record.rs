@@ -44,6 +44,16 @@ pub struct ArtifactArgs {
     /// Skip material and product paths that do not exist, instead of failing.
     #[arg(long)]
     allow_missing: bool,
+    /// The git repository that `git:REV` materials and products read [default: the base path,
+    /// else the working directory].
+    #[arg(long, value_name = "DIR")]
+    repo: Option<PathBuf>,
+    /// With `git:REV`, also record every file tracked at that revision (`git:file/PATH`).
+    #[arg(long)]
+    git_files: bool,
+    /// Record `git:REV` even though the working tree has changes (the link says so).
+    #[arg(long)]
+    allow_dirty: bool,
     /// Hashing threads [default: one per core].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -197,6 +207,9 @@ impl ArtifactArgs {
             use_gitignore: self.use_gitignore,
             threads: self.threads,
             progress,
+            git_repo: self.repo.clone(),
+            git_files: self.git_files,
+            allow_dirty: self.allow_dirty,
             ..RecordOptions::default()
         }
     }

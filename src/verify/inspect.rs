@@ -40,18 +40,22 @@ impl Run<'_> {
         if inspection.run.is_empty() {
             return Err(" has no command to run".into());
         }
+        let (uris, git_files) = named_uris(inspection);
         let options = RecordOptions {
             base_path: self.options.workdir.clone(),
             limits: self.options.limits,
             // A folder a rule names may appear only when the command has run (`.` is always
             // there).
             allow_missing: true,
+            git_files,
+            // Its own command may leave files behind; HEAD is what the rules check.
+            allow_dirty: true,
             ..RecordOptions::default()
         };
         // The working folder, and the artifacts its rules name by URI (`dir:vendor`), which
         // walking `.` does not produce.
         let mut here = vec![".".to_owned()];
-        here.extend(named_uris(inspection));
+        here.extend(uris);
         let materials = record::record_artifacts(&here, &options)
             .map_err(|e| format!(": recording its materials: {e}"))?
             .artifacts;
@@ -85,10 +89,13 @@ impl Run<'_> {
     }
 }
 
-/// The artifacts an inspection's rules name literally under a URI scheme (`dir:...`), in the
-/// order first named.
-fn named_uris(inspection: &Inspection) -> Vec<String> {
+/// What an inspection's rules name under a URI scheme, which walking `.` does not produce:
+/// the `dir:` and `file:` artifacts they name literally, in the order first named, and
+/// `git:HEAD` (with every tracked file if a rule can concern `git:file/...`) when a rule
+/// names a `git:` artifact. Also returns whether the files are wanted.
+fn named_uris(inspection: &Inspection) -> (Vec<String>, bool) {
     let mut uris: Vec<String> = Vec::new();
+    let mut git_files = false;
     let rules = inspection
         .expected_materials
         .iter()
@@ -103,16 +110,23 @@ fn named_uris(inspection: &Inspection) -> Vec<String> {
             | RuleKind::Create(pattern)
             | RuleKind::Delete(pattern)
             | RuleKind::Modify(pattern)
-            | RuleKind::Allow(pattern)
-            | RuleKind::Disallow(pattern) => pattern.as_str().to_owned(),
+            | RuleKind::Allow(pattern) => pattern.as_str().to_owned(),
             RuleKind::Require(name) => name.as_str().to_owned(),
             _ => continue,
         };
         let literal = !name.contains(['*', '?', '[']);
-        let resolved = !matches!(record::Target::of(&name), record::Target::Files(_));
-        if literal && resolved && !uris.contains(&name) {
-            uris.push(name);
+        let uri = match record::Target::of(&name) {
+            record::Target::Files(_) => continue,
+            record::Target::Git(_) => {
+                git_files |= !literal || name.starts_with("git:file/");
+                "git:HEAD".to_owned()
+            }
+            _ if literal => name,
+            _ => continue,
+        };
+        if !uris.contains(&uri) {
+            uris.push(uri);
         }
     }
-    uris
+    (uris, git_files)
 }
