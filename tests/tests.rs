@@ -7,6 +7,7 @@ mod common;
 mod chain;
 mod cli;
 mod examples;
+mod git;
 mod interop;
 mod layouts;
 mod record;
