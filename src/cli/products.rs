@@ -39,6 +39,9 @@ pub struct Args {
     /// Read `git:REV` even though the working tree has changes.
     #[arg(long)]
     allow_dirty: bool,
+    /// The platform (os/arch[/variant]) to pick from an `oci:` image index.
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
 }
 
 /// Runs `tollgate match-products`; returns 0 when everything matched, 1 when not.
@@ -69,6 +72,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         git_repo: args.repo.clone(),
         git_files: args.git_files,
         allow_dirty: args.allow_dirty,
+        platform: args.platform.clone(),
         ..RecordOptions::default()
     };
     let result = products::match_products(&bytes, ring.as_ref(), &paths, &options, &limits)

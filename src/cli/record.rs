@@ -54,6 +54,10 @@ pub struct ArtifactArgs {
     /// Record `git:REV` even though the working tree has changes (the link says so).
     #[arg(long)]
     allow_dirty: bool,
+    /// The platform (os/arch[/variant], e.g. linux/amd64) to pick from an `oci:` image index
+    /// that lists several images.
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
     /// Hashing threads [default: one per core].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -210,6 +214,7 @@ impl ArtifactArgs {
             git_repo: self.repo.clone(),
             git_files: self.git_files,
             allow_dirty: self.allow_dirty,
+            platform: self.platform.clone(),
             ..RecordOptions::default()
         }
     }

@@ -12,6 +12,7 @@ mod command;
 mod exclude;
 mod git;
 mod hash;
+mod oci;
 mod step;
 mod uri;
 mod walk;
@@ -179,6 +180,8 @@ pub struct RecordOptions {
     pub git_files: bool,
     /// Record `git:REV` even when the working tree has changes.
     pub allow_dirty: bool,
+    /// The platform (`os/arch[/variant]`) to pick from an `oci:` index of several images.
+    pub platform: Option<String>,
 }
 
 impl RecordOptions {
@@ -231,6 +234,7 @@ pub fn record_artifacts(
             Target::Files(path) => files.push(path.to_owned()),
             Target::FileUri(path) => file_uris.push(path.to_owned()),
             Target::Dir(path) => parts.push(uri::dir_artifact(path, options)?),
+            Target::Oci(path) => parts.push(oci::image(path, options)?),
             Target::Git(rev) => {
                 if let Some(other) = &revision
                     && other.rev != rev

@@ -5,6 +5,7 @@
 //!   the reference's `dir:` resolver computes it: over the lines `"<sha256>  <name>\n"` of
 //!   every file in the folder (names relative to it, sorted bytewise, excludes applied), the
 //!   same construction as `find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum`.
+//! - `oci:PATH` records a container image by its manifest, configuration and layer digests.
 //! - `git:REV` records a revision of a git repository (see [`super::Revision`]).
 //! - `file:PATH` is a file or folder walked as usual, its names keeping the `file:` prefix, as
 //!   the reference keeps it.
@@ -29,6 +30,8 @@ pub enum Target<'a> {
     Dir(&'a str),
     /// `git:REV`: a revision of a git repository (see the `git` module).
     Git(&'a str),
+    /// `oci:PATH`: a container image, as an OCI layout folder or archive.
+    Oci(&'a str),
 }
 
 impl<'a> Target<'a> {
@@ -36,6 +39,8 @@ impl<'a> Target<'a> {
     pub fn of(path: &'a str) -> Target<'a> {
         if let Some(rest) = path.strip_prefix("dir:") {
             Target::Dir(rest)
+        } else if let Some(rest) = path.strip_prefix("oci:") {
+            Target::Oci(rest)
         } else if let Some(rest) = path.strip_prefix("git:") {
             Target::Git(rest)
         } else if let Some(rest) = path.strip_prefix("file:") {
