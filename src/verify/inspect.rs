@@ -90,7 +90,8 @@ impl Run<'_> {
 }
 
 /// What an inspection's rules name under a URI scheme, which walking `.` does not produce:
-/// the `dir:` and `file:` artifacts they name literally, in the order first named, and
+/// the `dir:` and `oci:` artifacts they name (up to a pattern's first wildcard or `#`) and the
+/// `file:` ones they name literally, in the order first named, and
 /// `git:HEAD` (with every tracked file if a rule can concern `git:file/...`) when a rule
 /// names a `git:` artifact. Also returns whether the files are wanted.
 fn named_uris(inspection: &Inspection) -> (Vec<String>, bool) {
@@ -120,6 +121,12 @@ fn named_uris(inspection: &Inspection) -> (Vec<String>, bool) {
             record::Target::Git(_) => {
                 git_files |= !literal || name.starts_with("git:file/");
                 "git:HEAD".to_owned()
+            }
+            // An image or folder named by a pattern (`oci:dist/image.tar*`, to cover its
+            // `#config` and `#layer/N` too): the literal part before the first wildcard or `#`.
+            record::Target::Oci(_) | record::Target::Dir(_) => {
+                let end = name.find(['*', '?', '[', '#']).unwrap_or(name.len());
+                name[..end].to_owned()
             }
             _ if literal => name,
             _ => continue,
