@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{code, private_copy, run, stderr, stdout, tempdir, tollgate};
 
-fn git(repo: &Path, args: &[&str]) -> Vec<u8> {
+pub fn git(repo: &Path, args: &[&str]) -> Vec<u8> {
     let out = run(Command::new("git")
         .current_dir(repo)
         .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
@@ -28,7 +28,7 @@ fn git_text(repo: &Path, args: &[&str]) -> String {
 }
 
 /// A repository with two commits on `main`, a tag `v1` on the first, and an ignored file.
-fn repository(root: &Path) -> PathBuf {
+pub fn repository(root: &Path) -> PathBuf {
     let repo = root.join("repo");
     fs::create_dir_all(repo.join("src")).expect("mkdir");
     git(&repo, &["init", "-q", "-b", "main"]);

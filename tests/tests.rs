@@ -6,10 +6,12 @@ mod common;
 
 mod chain;
 mod cli;
+mod container;
 mod examples;
 mod git;
 mod interop;
 mod layouts;
+mod oci;
 mod record;
 mod release;
 mod threats;
