@@ -26,3 +26,6 @@ cd ..
 cargo run --quiet --release -- layout build layouts/release.toml \
     --key keys-example/test-only-owner.pem --insecure-key-permissions \
     -o layouts/release.layout --overwrite
+cargo run --quiet --release -- layout build layouts/container.toml \
+    --key keys-example/test-only-owner.pem --insecure-key-permissions \
+    -o layouts/container.layout --overwrite
