@@ -314,3 +314,35 @@ expected_products = ["DISALLOW *"]
         stderr(&out)
     );
 }
+
+#[test]
+fn match_products_compares_an_image_with_a_link() {
+    let dir = tempdir();
+    let key = private_copy("ed25519", dir.path());
+    single(dir.path(), "image", "app v1");
+    let out = record(dir.path(), &key, &["-p", "oci:image.tar"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let check = || {
+        run(tollgate()
+            .current_dir(dir.path())
+            .args(["match-products", "--link", "links/s.63273c36.link"])
+            .args(["--paths", "oci:image.tar"]))
+    };
+    let out = check();
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    fs::remove_dir_all(dir.path().join("image")).expect("rm");
+    single(dir.path(), "image", "app v2");
+    let out = check();
+    assert_eq!(code(&out), 1);
+    let text = stdout(&out);
+    for name in [
+        "oci:image.tar",
+        "oci:image.tar#config",
+        "oci:image.tar#layer/0",
+    ] {
+        assert!(
+            text.contains(&format!("digests differ: {name}\n")),
+            "{text}"
+        );
+    }
+}
