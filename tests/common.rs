@@ -166,3 +166,71 @@ pub fn bare_layout(readme: &str) -> serde_json::Value {
         "inspect": [],
     })
 }
+
+/// A layout for a test: keys made with `tollgate keygen` under `dir/keys/` (the owner, and alice
+/// the functionary), and `source` (TOML naming `keys/alice.pub`) built and signed by the owner.
+pub struct TestLayout {
+    /// The signed layout.
+    pub layout: PathBuf,
+    /// The owner's public key.
+    pub owner_pub: PathBuf,
+    /// Alice's private key.
+    pub alice: PathBuf,
+}
+
+/// Builds a [`TestLayout`] from a layout source.
+pub fn test_layout(dir: &Path, source: &str) -> TestLayout {
+    let keys = dir.join("keys");
+    fs::create_dir_all(&keys).expect("mkdir");
+    for name in ["owner", "alice"] {
+        let out = run(tollgate().args(["keygen", "-o"]).arg(keys.join(name)));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let path = dir.join("layout.toml");
+    fs::write(&path, source).expect("write the layout source");
+    let layout = dir.join("root.layout");
+    let out = run(tollgate()
+        .args(["layout", "build"])
+        .arg(&path)
+        .arg("--key")
+        .arg(keys.join("owner"))
+        .arg("-o")
+        .arg(&layout));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    TestLayout {
+        layout,
+        owner_pub: keys.join("owner.pub"),
+        alice: keys.join("alice"),
+    }
+}
+
+/// Checks that `layouts/NAME.layout` is signed by the example owner and is what
+/// `layouts/NAME.toml` compiles to, but for its expiry (relative to when it was built).
+pub fn assert_committed_layout(name: &str) {
+    let committed = repo().join(format!("layouts/{name}.layout"));
+    let out = run(tollgate()
+        .args(["sign", "--verify"])
+        .arg(&committed)
+        .arg("--key")
+        .arg(example_key("owner", "pub")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dir = tempdir();
+    let owner = private_copy("owner", dir.path());
+    let fresh = dir.path().join("fresh.layout");
+    let out = run(tollgate()
+        .args(["layout", "build"])
+        .arg(repo().join(format!("layouts/{name}.toml")))
+        .arg("--key")
+        .arg(&owner)
+        .arg("-o")
+        .arg(&fresh));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let signed = |path: &Path| {
+        let value: serde_json::Value =
+            serde_json::from_slice(&fs::read(path).expect("read")).expect("json");
+        let mut signed = value["signed"].clone();
+        signed["expires"] = serde_json::Value::Null;
+        signed
+    };
+    assert_eq!(signed(&committed), signed(&fresh));
+}

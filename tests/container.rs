@@ -105,32 +105,5 @@ fn a_container_release_verifies_and_a_swapped_image_is_caught() {
 
 #[test]
 fn the_committed_container_layout_is_built_from_its_source_and_signed_by_the_owner() {
-    let out = run(tollgate()
-        .args(["sign", "--verify"])
-        .arg(repo().join("layouts/container.layout"))
-        .arg("--key")
-        .arg(repo().join("keys-example/test-only-owner.pub")));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let dir = tempdir();
-    let owner = private_copy("owner", dir.path());
-    let fresh = dir.path().join("fresh.layout");
-    let out = run(tollgate()
-        .args(["layout", "build"])
-        .arg(repo().join("layouts/container.toml"))
-        .arg("--key")
-        .arg(&owner)
-        .arg("-o")
-        .arg(&fresh));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let signed = |path: &Path| {
-        let value: serde_json::Value =
-            serde_json::from_slice(&fs::read(path).expect("read")).expect("json");
-        let mut signed = value["signed"].clone();
-        signed["expires"] = serde_json::Value::Null;
-        signed
-    };
-    assert_eq!(
-        signed(&repo().join("layouts/container.layout")),
-        signed(&fresh)
-    );
+    crate::common::assert_committed_layout("container");
 }

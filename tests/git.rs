@@ -8,7 +8,9 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::common::{code, private_copy, run, stderr, stdout, tempdir, tollgate};
+use crate::common::{
+    TestLayout, code, private_copy, run, stderr, stdout, tempdir, test_layout, tollgate,
+};
 
 pub fn git(repo: &Path, args: &[&str]) -> Vec<u8> {
     let out = run(Command::new("git")
@@ -245,17 +247,7 @@ fn a_signed_commit_is_reported_as_signed() {
 
 /// A layout: review records the commit it approved; source checks out that commit and its
 /// files; build uses exactly the source's files; an inspection checks the verifier's HEAD.
-fn git_layout(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let keys = dir.join("keys");
-    fs::create_dir_all(&keys).expect("mkdir");
-    for name in ["owner", "alice"] {
-        let out = run(tollgate().args(["keygen", "-o"]).arg(keys.join(name)));
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-    }
-    let source = dir.join("layout.toml");
-    fs::write(
-        &source,
-        r#"
+const GIT_LAYOUT: &str = r#"
 expires = "30d"
 [[step]]
 name = "review"
@@ -292,26 +284,17 @@ expected_materials = [
   "ALLOW *",
 ]
 expected_products = ["ALLOW *"]
-"#,
-    )
-    .expect("write");
-    let layout = dir.join("root.layout");
-    let out = run(tollgate()
-        .args(["layout", "build"])
-        .arg(&source)
-        .arg("--key")
-        .arg(keys.join("owner"))
-        .arg("-o")
-        .arg(&layout));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    (layout, keys.join("owner.pub"), keys.join("alice"))
-}
+"#;
 
 #[test]
 fn the_commit_reviewed_must_be_the_commit_built() {
     let dir = tempdir();
     let repo = repository(dir.path());
-    let (layout, owner, alice) = git_layout(dir.path());
+    let TestLayout {
+        layout,
+        owner_pub: owner,
+        alice,
+    } = test_layout(dir.path(), GIT_LAYOUT);
     let links = dir.path().join("links");
     let step = |name: &str, args: &[&str]| {
         let out = run(tollgate()

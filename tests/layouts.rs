@@ -331,33 +331,7 @@ fn layout_check_reports_signatures_load_errors_and_warnings_with_exit_codes() {
 
 #[test]
 fn the_committed_release_layout_is_built_from_its_source_and_signed_by_the_owner() {
-    let layout = repo().join("layouts/release.layout");
-    let out = run(tollgate()
-        .args(["sign", "--verify"])
-        .arg(&layout)
-        .arg("--key")
-        .arg(repo().join("keys-example/test-only-owner.pub")));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    // Everything but the expiry (relative to the build) is what the source compiles to.
-    let dir = tempdir();
-    let owner = private_copy("owner", dir.path());
-    let fresh = dir.path().join("fresh.layout");
-    let out = run(tollgate()
-        .args(["layout", "build"])
-        .arg(repo().join("layouts/release.toml"))
-        .arg("--key")
-        .arg(&owner)
-        .arg("-o")
-        .arg(&fresh));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let signed = |path: &Path| {
-        let value: serde_json::Value =
-            serde_json::from_slice(&fs::read(path).expect("read")).expect("json");
-        let mut signed = value["signed"].clone();
-        signed["expires"] = serde_json::Value::Null;
-        signed
-    };
-    assert_eq!(signed(&layout), signed(&fresh));
+    crate::common::assert_committed_layout("release");
 }
 
 #[test]

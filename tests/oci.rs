@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::common::{code, private_copy, run, stderr, stdout, tempdir, tollgate};
+use crate::common::{
+    TestLayout, code, private_copy, run, stderr, stdout, tempdir, test_layout, tollgate,
+};
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -226,19 +228,8 @@ fn a_corrupt_incomplete_truncated_or_ambiguous_image_is_refused_and_writes_no_li
     );
 }
 
-#[test]
-fn an_image_swapped_between_scan_and_sign_is_caught() {
-    let dir = tempdir();
-    let keys = dir.path().join("keys");
-    fs::create_dir_all(&keys).expect("mkdir");
-    for name in ["owner", "alice"] {
-        let out = run(tollgate().args(["keygen", "-o"]).arg(keys.join(name)));
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-    }
-    let source = dir.path().join("layout.toml");
-    fs::write(
-        &source,
-        r#"
+/// Build makes the image; scan and sign must be about exactly that image.
+const SWAP_LAYOUT: &str = r#"
 expires = "30d"
 [[step]]
 name = "build"
@@ -255,25 +246,23 @@ name = "sign"
 functionaries = ["keys/alice.pub"]
 expected_materials = ["MATCH oci:image.tar* WITH MATERIALS FROM scan", "DISALLOW *"]
 expected_products = ["DISALLOW *"]
-"#,
-    )
-    .expect("write");
-    let layout = dir.path().join("root.layout");
-    let out = run(tollgate()
-        .args(["layout", "build"])
-        .arg(&source)
-        .arg("--key")
-        .arg(keys.join("owner"))
-        .arg("-o")
-        .arg(&layout));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+"#;
+
+#[test]
+fn an_image_swapped_between_scan_and_sign_is_caught() {
+    let dir = tempdir();
+    let TestLayout {
+        layout,
+        owner_pub,
+        alice,
+    } = test_layout(dir.path(), SWAP_LAYOUT);
     let project = dir.path().join("project");
     single(&project, "image", "the real app");
     let step = |name: &str, side: &str| {
         let out = run(tollgate()
             .current_dir(&project)
             .args(["run", "-q", "--step", name, "--key"])
-            .arg(keys.join("alice"))
+            .arg(&alice)
             .args([
                 side,
                 "oci:image.tar",
@@ -289,7 +278,7 @@ expected_products = ["DISALLOW *"]
             .args(["verify", "--layout"])
             .arg(&layout)
             .arg("--layout-key")
-            .arg(keys.join("owner.pub"))
+            .arg(&owner_pub)
             .arg("--link-dir")
             .arg(dir.path().join("links")))
     };

@@ -5,7 +5,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{Reference, code, private_copy, run, stderr, stdout, tempdir, tollgate};
+use crate::common::{
+    Reference, TestLayout, code, private_copy, run, stderr, stdout, tempdir, test_layout, tollgate,
+};
 
 fn write(path: &Path, bytes: &[u8]) {
     fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
@@ -150,19 +152,9 @@ fn a_dir_uri_that_cannot_be_resolved_is_a_clear_error_and_writes_no_link() {
     );
 }
 
-/// Builds a layout where `vendor` produces `dir:vendor`, `build` must use exactly that folder,
-/// and an inspection checks the folder the verifier holds; returns (layout, owner.pub).
-fn vendor_layout(dir: &Path) -> (PathBuf, PathBuf) {
-    let keys = dir.join("keys");
-    fs::create_dir_all(&keys).expect("mkdir");
-    for name in ["owner", "alice"] {
-        let out = run(tollgate().args(["keygen", "-o"]).arg(keys.join(name)));
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-    }
-    let source = dir.join("layout.toml");
-    fs::write(
-        &source,
-        r#"
+/// A layout where `vendor` produces `dir:vendor`, `build` must use exactly that folder, and
+/// an inspection checks the folder the verifier holds.
+const VENDOR_LAYOUT: &str = r#"
 expires = "30d"
 [[step]]
 name = "vendor"
@@ -179,28 +171,18 @@ name = "vendored"
 run = ["true"]
 expected_materials = ["MATCH dir:vendor WITH PRODUCTS FROM vendor", "ALLOW vendor/*", "DISALLOW *"]
 expected_products = ["MATCH dir:vendor WITH PRODUCTS FROM vendor", "ALLOW vendor/*", "DISALLOW *"]
-"#,
-    )
-    .expect("write");
-    let layout = dir.join("root.layout");
-    let out = run(tollgate()
-        .args(["layout", "build"])
-        .arg(&source)
-        .arg("--key")
-        .arg(keys.join("owner"))
-        .arg("-o")
-        .arg(&layout));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    (layout, keys.join("owner.pub"))
-}
+"#;
 
 #[test]
 fn dir_artifacts_tie_steps_together_and_a_changed_folder_is_caught() {
     let dir = tempdir();
     let project = dir.path().join("project");
     vendor_tree(&project);
-    let (layout, owner) = vendor_layout(dir.path());
-    let alice = dir.path().join("keys/alice");
+    let TestLayout {
+        layout,
+        owner_pub: owner,
+        alice,
+    } = test_layout(dir.path(), VENDOR_LAYOUT);
     let links = dir.path().join("links");
     let step = |name: &str, side: &str| {
         let out = run(tollgate()

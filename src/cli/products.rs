@@ -30,18 +30,8 @@ pub struct Args {
     /// Strip this prefix from local names (the first that matches).
     #[arg(long, value_name = "PREFIX", num_args = 1..)]
     lstrip_paths: Vec<String>,
-    /// The git repository that `git:REV` paths read [default: the working directory].
-    #[arg(long, value_name = "DIR")]
-    repo: Option<PathBuf>,
-    /// With `git:REV`, also compare every file tracked at that revision.
-    #[arg(long)]
-    git_files: bool,
-    /// Read `git:REV` even though the working tree has changes.
-    #[arg(long)]
-    allow_dirty: bool,
-    /// The platform (os/arch[/variant]) to pick from an `oci:` image index.
-    #[arg(long, value_name = "PLATFORM")]
-    platform: Option<String>,
+    #[command(flatten)]
+    uris: super::record::UriArgs,
 }
 
 /// Runs `tollgate match-products`; returns 0 when everything matched, 1 when not.
@@ -66,15 +56,12 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     } else {
         args.paths.clone()
     };
-    let options = RecordOptions {
+    let mut options = RecordOptions {
         excludes: args.exclude.clone(),
         lstrip_paths: args.lstrip_paths.clone(),
-        git_repo: args.repo.clone(),
-        git_files: args.git_files,
-        allow_dirty: args.allow_dirty,
-        platform: args.platform.clone(),
         ..RecordOptions::default()
     };
+    args.uris.apply(&mut options);
     let result = products::match_products(&bytes, ring.as_ref(), &paths, &options, &limits)
         .map_err(|e| {
             let code = match &e {

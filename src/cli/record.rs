@@ -44,26 +44,43 @@ pub struct ArtifactArgs {
     /// Skip material and product paths that do not exist, instead of failing.
     #[arg(long)]
     allow_missing: bool,
-    /// The git repository that `git:REV` materials and products read [default: the base path,
-    /// else the working directory].
-    #[arg(long, value_name = "DIR")]
-    repo: Option<PathBuf>,
-    /// With `git:REV`, also record every file tracked at that revision (`git:file/PATH`).
-    #[arg(long)]
-    git_files: bool,
-    /// Record `git:REV` even though the working tree has changes (the link says so).
-    #[arg(long)]
-    allow_dirty: bool,
-    /// The platform (os/arch[/variant], e.g. linux/amd64) to pick from an `oci:` image index
-    /// that lists several images.
-    #[arg(long, value_name = "PLATFORM")]
-    platform: Option<String>,
+    #[command(flatten)]
+    uris: UriArgs,
     /// Hashing threads [default: one per core].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// No progress display.
     #[arg(short = 'q', long)]
     quiet: bool,
+}
+
+/// How `git:` and `oci:` artifacts are resolved (recording, and `match-products`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct UriArgs {
+    /// The git repository that `git:REV` paths read [default: the base path, else the working
+    /// directory].
+    #[arg(long, value_name = "DIR")]
+    repo: Option<PathBuf>,
+    /// With `git:REV`, also record every file tracked at that revision (`git:file/PATH`).
+    #[arg(long)]
+    git_files: bool,
+    /// Read `git:REV` even though the working tree has changes (a link then says so).
+    #[arg(long)]
+    allow_dirty: bool,
+    /// The platform (os/arch[/variant], e.g. linux/amd64) to pick from an `oci:` image index
+    /// that lists several images.
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
+}
+
+impl UriArgs {
+    /// Sets these choices in `options`.
+    pub fn apply(&self, options: &mut RecordOptions) {
+        options.git_repo = self.repo.clone();
+        options.git_files = self.git_files;
+        options.allow_dirty = self.allow_dirty;
+        options.platform = self.platform.clone();
+    }
 }
 
 /// The signing key and where the link goes.
@@ -201,7 +218,7 @@ fn load_key(args: &KeyArgs) -> Result<PrivateKey, Failure> {
 
 impl ArtifactArgs {
     fn options(&self, progress: Option<Arc<Progress>>) -> RecordOptions {
-        RecordOptions {
+        let mut options = RecordOptions {
             base_path: self.base_path.clone(),
             excludes: self.exclude.clone(),
             lstrip_paths: self.lstrip_paths.clone(),
@@ -211,12 +228,10 @@ impl ArtifactArgs {
             use_gitignore: self.use_gitignore,
             threads: self.threads,
             progress,
-            git_repo: self.repo.clone(),
-            git_files: self.git_files,
-            allow_dirty: self.allow_dirty,
-            platform: self.platform.clone(),
             ..RecordOptions::default()
-        }
+        };
+        self.uris.apply(&mut options);
+        options
     }
 }
 
