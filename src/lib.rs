@@ -35,6 +35,7 @@
 
 pub mod artifact;
 pub mod authoring;
+pub mod bundle;
 pub mod document;
 pub mod envelope;
 pub mod fsio;

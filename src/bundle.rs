@@ -1,0 +1,354 @@
+//! A bundle: a layout and every link its verification needs (sublayouts' too), in one file a
+//! vendor ships to a buyer. Nothing in a bundle is trusted because it is there: the buyer's
+//! trust comes only from the owner key they hold, and verifying a bundle is verifying the
+//! layout and links inside it, file for file, as if they were on disk.
+//!
+//! The file is JSON:
+//!
+//! ```json
+//! {
+//!   "_type": "tollgate-bundle/v1",
+//!   "layout": "<the layout file's text, exactly>",
+//!   "links": { "build.3d95a2f0.link": "<the link file's text, exactly>",
+//!              "sub.0e3128d5/inner.5a1b2c3d.link": "..." },
+//!   "manifest": { "root.layout": "<sha256>", "build.3d95a2f0.link": "<sha256>", ... }
+//! }
+//! ```
+//!
+//! Link names are paths relative to the link folder, as verification looks them up
+//! (`STEP.KEYID8.link`, and a sublayout's links under `STEP.KEYID8/`). The manifest's digests
+//! catch a bundle damaged in transit; they authenticate nothing. A bundle holding a link its
+//! layout does not use, a name twice, a digest that does not match, or text cut short is
+//! refused whole.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::document;
+use crate::fsio::{self, FsError};
+use crate::layout::Layout;
+use crate::limits::{Limit, Limits};
+use crate::record::link_file_name;
+
+/// The bundle format's `_type`.
+pub const BUNDLE_TYPE: &str = "tollgate-bundle/v1";
+
+/// The layout's name in the manifest.
+pub const LAYOUT_NAME: &str = "root.layout";
+
+/// How deep sublayouts are followed when collecting links.
+const MAX_DEPTH: usize = 8;
+
+/// Why a bundle cannot be made or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// Not a bundle: not JSON, cut short, a field missing or unknown, a name twice.
+    #[error("not a valid bundle: {0}")]
+    Malformed(String),
+    /// A file's text does not match the manifest's digest.
+    #[error("{0}: its text does not match the bundle's manifest (damaged in transit?)")]
+    Digest(String),
+    /// The bundle holds links its layout does not use.
+    #[error(
+        "holds {} the layout does not use: {}; a bundle carries exactly the links its layout \
+         needs (make it again with `tollgate bundle create`)",
+        if .0.len() == 1 { "a link" } else { "links" },
+        .0.join(", ")
+    )]
+    Extra(Vec<String>),
+    /// The layout or a sublayout cannot be read to find its links.
+    #[error("{name}: {reason}")]
+    Metadata {
+        /// The file.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file could not be read.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBundle {
+    #[serde(rename = "_type")]
+    type_: String,
+    layout: String,
+    #[serde(deserialize_with = "unique_map")]
+    links: BTreeMap<String, String>,
+    #[serde(deserialize_with = "unique_map")]
+    manifest: BTreeMap<String, String>,
+}
+
+/// A map of strings in which a key given twice is an error (a bundle naming a link twice
+/// would otherwise keep whichever came last).
+fn unique_map<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of strings")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((key, value)) = map.next_entry::<String, String>()? {
+                if out.contains_key(&key) {
+                    return Err(crate::json::violation(
+                        crate::json::Violation::DuplicateKey(key),
+                    ));
+                }
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Unique)
+}
+
+/// Just enough of a metadata file to tell a layout from a link without parsing it whole.
+#[derive(Deserialize)]
+struct Probe {
+    signed: Option<TypeOnly>,
+    payload: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TypeOnly {
+    #[serde(rename = "_type")]
+    type_: String,
+}
+
+/// Whether `bytes` (a classic or DSSE envelope) holds a layout. A guess for collecting files
+/// only: verification checks every file in full.
+fn holds_layout(bytes: &[u8]) -> bool {
+    let Ok(probe) = serde_json::from_slice::<Probe>(bytes) else {
+        return false;
+    };
+    let type_ = match (probe.signed, probe.payload) {
+        (Some(signed), _) => Some(signed.type_),
+        (None, Some(payload)) => crate::envelope::decode_base64(&payload)
+            .ok()
+            .and_then(|p| serde_json::from_slice::<TypeOnly>(&p).ok())
+            .map(|t| t.type_),
+        (None, None) => None,
+    };
+    type_.as_deref() == Some("layout")
+}
+
+/// A layout and its links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// The layout file's bytes.
+    pub layout: Vec<u8>,
+    /// Link files by their path relative to the link folder.
+    pub links: BTreeMap<String, Vec<u8>>,
+}
+
+/// Where link files are read from while collecting them.
+trait Source {
+    /// The file at `name` (relative, `/`-separated), or `None` if there is none.
+    fn read(&self, name: &str) -> Result<Option<Cow<'_, [u8]>>, BundleError>;
+}
+
+struct Folder<'a> {
+    root: &'a Path,
+    limits: &'a Limits,
+}
+
+impl Source for Folder<'_> {
+    fn read(&self, name: &str) -> Result<Option<Cow<'_, [u8]>>, BundleError> {
+        match fsio::read_capped(
+            &self.root.join(name),
+            self.limits.max_metadata_bytes,
+            Limit::MetadataBytes,
+        ) {
+            Ok(bytes) => Ok(Some(Cow::Owned(bytes))),
+            Err(FsError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Source for BTreeMap<String, Vec<u8>> {
+    fn read(&self, name: &str) -> Result<Option<Cow<'_, [u8]>>, BundleError> {
+        Ok(self.get(name).map(|bytes| Cow::Borrowed(bytes.as_slice())))
+    }
+}
+
+/// The layout inside `bytes`, read without checking signatures (verification does that).
+fn unverified_layout(name: &str, bytes: &[u8], limits: &Limits) -> Result<Layout, BundleError> {
+    let fail = |reason: String| BundleError::Metadata {
+        name: name.to_owned(),
+        reason,
+    };
+    let envelope = document::read_for_signing(bytes, limits).map_err(|e| fail(e.to_string()))?;
+    let payload = envelope
+        .unverified_payload()
+        .map_err(|e| fail(e.to_string()))?;
+    Layout::from_value(&payload, limits).map_err(|e| fail(e.to_string()))
+}
+
+/// Hands `keep` the links of `layout` that `source` holds under `folder`, and those of any
+/// sublayout among them, by name.
+fn collect(
+    layout: &Layout,
+    folder: &str,
+    source: &dyn Source,
+    limits: &Limits,
+    depth: usize,
+    keep: &mut dyn FnMut(String, Cow<'_, [u8]>),
+) -> Result<(), BundleError> {
+    for step in &layout.steps {
+        let names: BTreeSet<String> = step
+            .pubkeys
+            .iter()
+            .map(|k| link_file_name(&step.name, Some(k)))
+            .collect();
+        for name in names {
+            let path = format!("{folder}{name}");
+            let Some(bytes) = source.read(&path)? else {
+                continue;
+            };
+            if depth < MAX_DEPTH && holds_layout(&bytes) {
+                let sublayout = unverified_layout(&path, &bytes, limits)?;
+                let stem = name.strip_suffix(".link").unwrap_or(&name);
+                collect(
+                    &sublayout,
+                    &format!("{folder}{stem}/"),
+                    source,
+                    limits,
+                    depth + 1,
+                    keep,
+                )?;
+            }
+            keep(path, bytes);
+        }
+    }
+    Ok(())
+}
+
+impl Bundle {
+    /// Packs `layout` (the layout file's bytes) with every link in `link_dir` its verification
+    /// would read: `STEP.KEYID8.link` for each step's keys, and a sublayout's links under
+    /// `STEP.KEYID8/`. Links are not verified here.
+    pub fn create(
+        layout: Vec<u8>,
+        link_dir: &Path,
+        limits: &Limits,
+    ) -> Result<Bundle, BundleError> {
+        let parsed = unverified_layout(LAYOUT_NAME, &layout, limits)?;
+        let mut links = BTreeMap::new();
+        let folder = Folder {
+            root: link_dir,
+            limits,
+        };
+        collect(&parsed, "", &folder, limits, 0, &mut |name, bytes| {
+            links.insert(name, bytes.into_owned());
+        })?;
+        Ok(Bundle { layout, links })
+    }
+
+    /// The bundle file: JSON with each file's exact text and its digest.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, BundleError> {
+        let text = |name: &str, bytes: &[u8]| {
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| BundleError::Malformed(format!("{name} is not UTF-8 text")))
+        };
+        let mut manifest = BTreeMap::new();
+        manifest.insert(
+            LAYOUT_NAME.to_owned(),
+            hex::encode(Sha256::digest(&self.layout)),
+        );
+        let mut links = BTreeMap::new();
+        for (name, bytes) in &self.links {
+            manifest.insert(name.clone(), hex::encode(Sha256::digest(bytes)));
+            links.insert(name.clone(), text(name, bytes)?);
+        }
+        let raw = RawBundle {
+            type_: BUNDLE_TYPE.to_owned(),
+            layout: text(LAYOUT_NAME, &self.layout)?,
+            links,
+            manifest,
+        };
+        let mut bytes =
+            serde_json::to_vec_pretty(&raw).map_err(|e| BundleError::Malformed(e.to_string()))?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+
+    /// Reads a bundle file, checking its form, names and manifest, and that it holds no link
+    /// its layout does not use.
+    pub fn from_bytes(bytes: &[u8], limits: &Limits) -> Result<Bundle, BundleError> {
+        let raw: RawBundle =
+            crate::json::parse_typed(bytes).map_err(|e| BundleError::Malformed(e.to_string()))?;
+        if raw.type_ != BUNDLE_TYPE {
+            return Err(BundleError::Malformed(format!(
+                "_type is {:?}, expected {BUNDLE_TYPE:?}",
+                raw.type_
+            )));
+        }
+        let expected: BTreeSet<&str> = std::iter::once(LAYOUT_NAME)
+            .chain(raw.links.keys().map(String::as_str))
+            .collect();
+        let listed: BTreeSet<&str> = raw.manifest.keys().map(String::as_str).collect();
+        if expected != listed {
+            return Err(BundleError::Malformed(
+                "the manifest does not list exactly the bundle's files".into(),
+            ));
+        }
+        let check = |name: &str, text: &str| -> Result<(), BundleError> {
+            let digest = hex::encode(Sha256::digest(text.as_bytes()));
+            if raw.manifest.get(name).map(String::as_str) != Some(digest.as_str()) {
+                return Err(BundleError::Digest(name.to_owned()));
+            }
+            Ok(())
+        };
+        check(LAYOUT_NAME, &raw.layout)?;
+        for (name, text) in &raw.links {
+            let valid = crate::artifact::ArtifactPath::new(name).is_ok() && name.ends_with(".link");
+            if !valid {
+                return Err(BundleError::Malformed(format!(
+                    "link name {name:?}: expected a relative path ending in .link"
+                )));
+            }
+            check(name, text)?;
+        }
+        let bundle = Bundle {
+            layout: raw.layout.into_bytes(),
+            links: raw
+                .links
+                .into_iter()
+                .map(|(name, text)| (name, text.into_bytes()))
+                .collect(),
+        };
+        // Exactly what the layout needs: a link it does not use is refused, not ignored.
+        let layout = unverified_layout(LAYOUT_NAME, &bundle.layout, limits)?;
+        let mut used = BTreeSet::new();
+        collect(&layout, "", &bundle.links, limits, 0, &mut |name, _| {
+            used.insert(name);
+        })?;
+        let extra: Vec<String> = bundle
+            .links
+            .keys()
+            .filter(|name| !used.contains(*name))
+            .cloned()
+            .collect();
+        if !extra.is_empty() {
+            return Err(BundleError::Extra(extra));
+        }
+        Ok(bundle)
+    }
+}
