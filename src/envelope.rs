@@ -182,7 +182,7 @@ impl Envelope {
     /// envelope around it are not told apart here; [`Envelope::from_bytes`] and
     /// [`Envelope::verify`] do that.
     pub fn verify_bytes_as<T>(
-        bytes: Vec<u8>,
+        bytes: impl AsRef<[u8]>,
         ring: &KeyRing,
         threshold: usize,
         limits: &Limits,
@@ -190,7 +190,7 @@ impl Envelope {
     where
         T: serde::de::DeserializeOwned + serde::Serialize,
     {
-        let decoded = decode::<T>(&bytes, limits)?;
+        let decoded = decode::<T>(bytes.as_ref(), limits)?;
         drop(bytes);
         match decoded {
             Decoded::Classic { signed, signatures } => {

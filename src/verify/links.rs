@@ -2,9 +2,11 @@
 //! workflow. Plain links are read ahead on every core; sublayouts, and files with an error to
 //! report, on the general path, in layout order.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::bundle::Bundle;
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::fsio;
 use crate::keyring::KeyRing;
@@ -106,7 +108,11 @@ impl Run<'_> {
                 step.threshold
             );
             if signed.is_empty() && ignored.is_empty() {
-                reason.push_str(&format!(" (no link found in {})", link_dir.display()));
+                let place = match &self.options.bundle {
+                    Some(_) => "the bundle".to_owned(),
+                    None => link_dir.display().to_string(),
+                };
+                reason.push_str(&format!(" (no link found in {place})"));
             }
             if let Some(first) = ignored.first() {
                 reason.push_str(&format!("; ignored {first}"));
@@ -148,14 +154,8 @@ impl Run<'_> {
         depth: usize,
     ) -> Result<Option<(BTreeSet<KeyId>, Link)>, String> {
         let limits = &self.options.limits;
-        let bytes = match fsio::read_capped(path, limits.max_metadata_bytes, Limit::MetadataBytes) {
-            Ok(bytes) => bytes,
-            Err(fsio::FsError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(e.to_string()),
+        let Some(bytes) = read_link(path, self.options.bundle.as_deref(), limits)? else {
+            return Ok(None);
         };
         let envelope = Envelope::from_bytes(&bytes, limits).map_err(|e| e.to_string())?;
         let not_authorised = |e: EnvelopeError| {
@@ -260,10 +260,33 @@ pub(super) enum Preloaded {
     Deferred,
 }
 
+/// Reads a link file, from the bundle when verifying one: `Ok(None)` when there is none.
+fn read_link<'b>(
+    path: &Path,
+    bundle: Option<&'b Bundle>,
+    limits: &Limits,
+) -> Result<Option<Cow<'b, [u8]>>, String> {
+    if let Some(bundle) = bundle {
+        let name = path.to_string_lossy();
+        return Ok(bundle
+            .links
+            .get(name.as_ref())
+            .map(|bytes| Cow::Borrowed(bytes.as_slice())));
+    }
+    match fsio::read_capped(path, limits.max_metadata_bytes, Limit::MetadataBytes) {
+        Ok(bytes) => Ok(Some(Cow::Owned(bytes))),
+        Err(fsio::FsError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Reads and checks every step's candidate link files on every core.
 pub(super) fn preload(
     layout: &Layout,
     link_dir: &Path,
+    bundle: Option<&Bundle>,
     limits: &Limits,
 ) -> BTreeMap<PathBuf, Preloaded> {
     let jobs: Vec<(PathBuf, &Step)> = layout
@@ -295,7 +318,10 @@ pub(super) fn preload(
                             break;
                         };
                         let authorised = layout.keys.subset(&step.pubkeys);
-                        done.push((path.clone(), preload_one(path, step, &authorised, limits)));
+                        done.push((
+                            path.clone(),
+                            preload_one(path, step, &authorised, bundle, limits),
+                        ));
                     }
                     done
                 })
@@ -308,13 +334,17 @@ pub(super) fn preload(
     })
 }
 
-fn preload_one(path: &Path, step: &Step, authorised: &KeyRing, limits: &Limits) -> Preloaded {
-    let bytes = match fsio::read_capped(path, limits.max_metadata_bytes, Limit::MetadataBytes) {
-        Ok(bytes) => bytes,
-        Err(fsio::FsError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Preloaded::Missing;
-        }
-        Err(e) => return Preloaded::Failed(e.to_string()),
+fn preload_one(
+    path: &Path,
+    step: &Step,
+    authorised: &KeyRing,
+    bundle: Option<&Bundle>,
+    limits: &Limits,
+) -> Preloaded {
+    let bytes = match read_link(path, bundle, limits) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Preloaded::Missing,
+        Err(reason) => return Preloaded::Failed(reason),
     };
     match Envelope::verify_bytes_as::<RawLink>(bytes, authorised, 1, limits) {
         Ok(verified) => match Link::from_raw(verified.payload, limits) {

@@ -69,7 +69,12 @@ impl Run<'_> {
         }
         // Links for steps the layout does not name (THREATS E1).
         let steps: BTreeSet<&str> = layout.steps.iter().map(|s| s.name.as_str()).collect();
-        if let Ok(entries) = std::fs::read_dir(link_dir) {
+        // (A bundle holding a link its layout does not use is refused when it is read.)
+        let listing = match self.options.bundle {
+            Some(_) => None,
+            None => std::fs::read_dir(link_dir).ok(),
+        };
+        if let Some(entries) = listing {
             let mut strangers = BTreeSet::new();
             for entry in entries.flatten() {
                 let file = entry.file_name();

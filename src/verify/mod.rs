@@ -58,6 +58,9 @@ pub struct VerifyOptions {
     pub strict_rules: bool,
     /// Caps.
     pub limits: Limits,
+    /// Read the links from this bundle instead of `link_dir` (which then names the folder
+    /// inside the bundle, normally empty).
+    pub bundle: Option<std::sync::Arc<crate::bundle::Bundle>>,
 }
 
 impl VerifyOptions {
@@ -72,6 +75,7 @@ impl VerifyOptions {
             layout_digest: None,
             strict_rules: false,
             limits: Limits::default(),
+            bundle: None,
         }
     }
 }
@@ -247,7 +251,12 @@ impl Run<'_> {
         // 4-6. Links: found by file name (a hint), counted by verified signer and signed name.
         // Plain links are read and checked on every core at once; anything else (a sublayout,
         // or a file with an error to report) afterwards, in order.
-        let mut preloaded = links::preload(&layout, link_dir, &self.options.limits);
+        let mut preloaded = links::preload(
+            &layout,
+            link_dir,
+            self.options.bundle.as_deref(),
+            &self.options.limits,
+        );
         let mut chain: BTreeMap<StepName, Link> = BTreeMap::new();
         for step in &layout.steps {
             match self.step_links(step, &layout, link_dir, depth, &mut preloaded)? {
