@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 1 a signature or a policy did not verify; 2 bad input or usage;
 //! 3 an internal or I/O error. `run` and `mock` exit with the recorded command's code.
 
+mod bundle;
 mod demo;
 mod docs;
 mod failure;
@@ -55,6 +56,9 @@ enum Command {
     Verify(verify::Args),
     /// Compare local files with a link's products (for the buyer holding the final product).
     MatchProducts(products::Args),
+    /// Pack a layout and its links into one file for a buyer, or list one.
+    #[command(subcommand)]
+    Bundle(bundle::Command),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions(docs::CompletionsArgs),
     /// Print the manual page, or write one per command with --dir.
@@ -86,6 +90,7 @@ pub fn main() -> ExitCode {
         Command::Mock(args) => record::mock(args),
         Command::Verify(args) => verify::run(args),
         Command::MatchProducts(args) => products::run(args),
+        Command::Bundle(command) => bundle::run(command),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
     };

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tollgate::bundle::Bundle;
 use tollgate::fsio;
 use tollgate::keyring::KeyRing;
 use tollgate::limits::{Limit, Limits};
@@ -18,8 +19,17 @@ use super::keyfile;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The signed layout.
-    #[arg(short = 'l', long, value_name = "FILE")]
-    layout: PathBuf,
+    #[arg(
+        short = 'l',
+        long,
+        value_name = "FILE",
+        required_unless_present = "bundle",
+        conflicts_with = "bundle"
+    )]
+    layout: Option<PathBuf>,
+    /// Verify the layout and links inside a bundle (`tollgate bundle create`) instead.
+    #[arg(long, value_name = "FILE", conflicts_with = "link_dir")]
+    bundle: Option<PathBuf>,
     /// The owner's public key(s); every one must have signed the layout.
     #[arg(
         short = 'k',
@@ -59,6 +69,16 @@ pub struct Args {
     reference_time: Option<String>,
 }
 
+impl Args {
+    /// The file verified: the bundle, or the layout.
+    fn source(&self) -> &std::path::Path {
+        self.bundle
+            .as_deref()
+            .or(self.layout.as_deref())
+            .unwrap_or(std::path::Path::new("layout"))
+    }
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -83,13 +103,28 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         ring.insert(key.keyid(), key)
             .map_err(|e| Failure::new(USAGE, format!("{}: {e}", path.display())))?;
     }
-    let bytes = fsio::read_capped(
-        &args.layout,
-        limits.max_metadata_bytes,
-        Limit::MetadataBytes,
-    )
-    .map_err(Failure::fs)?;
-    let mut options = VerifyOptions::new(&args.link_dir);
+    let (bytes, bundle) = match (&args.bundle, &args.layout) {
+        (Some(file), _) => {
+            let bytes = fsio::read_capped(file, limits.max_metadata_bytes, Limit::MetadataBytes)
+                .map_err(Failure::fs)?;
+            let bundle = Bundle::from_bytes(&bytes, &limits)
+                .map_err(|e| Failure::new(USAGE, format!("{}: {e}", file.display())))?;
+            (bundle.layout.clone(), Some(std::sync::Arc::new(bundle)))
+        }
+        (None, Some(layout)) => (
+            fsio::read_capped(layout, limits.max_metadata_bytes, Limit::MetadataBytes)
+                .map_err(Failure::fs)?,
+            None,
+        ),
+        (None, None) => return Err(Failure::new(USAGE, "give --layout or --bundle")),
+    };
+    let link_dir = if bundle.is_some() {
+        PathBuf::new()
+    } else {
+        args.link_dir.clone()
+    };
+    let mut options = VerifyOptions::new(&link_dir);
+    options.bundle = bundle;
     options.parameters = args.params.iter().cloned().collect::<BTreeMap<_, _>>();
     options.inspection_timeout = Duration::from_secs(args.inspection_timeout);
     options.workdir = args.workdir.clone();
@@ -100,7 +135,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             .map_err(|e| Failure::new(USAGE, format!("--reference-time: {e}")))?;
     }
     let report = verify::verify(&bytes, &ring, &options)
-        .map_err(|e| Failure::new(USAGE, format!("{}: {e}", args.layout.display())))?;
+        .map_err(|e| Failure::new(USAGE, format!("{}: {e}", args.source().display())))?;
     match args.format {
         Format::Json => {
             let text = serde_json::to_string_pretty(&report)
@@ -122,7 +157,7 @@ fn print_text(report: &Report, args: &Args) {
     }
     println!(
         "{}: verified: {} step(s) and {} inspection(s) passed; layout valid until {}",
-        args.layout.display(),
+        args.source().display(),
         report.steps.len(),
         report.inspections.len(),
         report.expires.as_deref().unwrap_or("?")
