@@ -6,7 +6,8 @@
 //! links written once under `target/bench-chains/` (classic envelopes, ed25519, as both
 //! implementations write them). For N = 50,000 it times `tollgate verify` and `in-toto-verify`
 //! and reports the ratios of time and peak memory; for N = 1,000,000 tollgate alone (the
-//! reference would take minutes).
+//! reference would take minutes). For N = 50,000 it also verifies the chain from one bundle
+//! file (`tollgate bundle create`) and reports the bundle's size.
 
 #[path = "../tests/common.rs"]
 mod common;
@@ -104,6 +105,7 @@ fn main() {
         "{:<22} {:<16} {:>9} {:>10} {:>11} {:>12}",
         "chain", "tool", "seconds", "peak MiB", "x faster", "memory share"
     );
+    let mut bundle_row = None;
     for count in [50_000usize, 1_000_000] {
         let dir = root.join(format!("chain-{count}"));
         write_chain(&dir, count, &alice, &owner);
@@ -116,6 +118,26 @@ fn main() {
             c
         });
         if count <= 50_000 {
+            // The same chain from one bundle file, as a buyer receives it.
+            let bundle = dir.join("chain.bundle.json");
+            let made = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+                .current_dir(&dir)
+                .args(["bundle", "create", "-l", "root.layout", "--overwrite", "-o"])
+                .arg(&bundle)
+                .output()
+                .expect("bundle create");
+            assert!(made.status.success(), "bundle create failed");
+            let from_bundle = support::measure("tollgate --bundle", 3, &|| {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+                c.current_dir(&dir)
+                    .args(["verify", "--bundle"])
+                    .arg(&bundle)
+                    .arg("-k")
+                    .arg(&owner_pub);
+                c
+            });
+            let size = fs::metadata(&bundle).expect("bundle").len();
+            bundle_row = Some((label.clone(), from_bundle, size));
             let in_toto = support::measure("in-toto-verify", 1, &|| {
                 let mut c = reference.tool("in-toto-verify");
                 c.current_dir(&dir)
@@ -123,7 +145,14 @@ fn main() {
                     .arg(&owner_pub);
                 c
             });
-            for (tool, m) in [("tollgate", &tollgate), ("in-toto-verify", &in_toto)] {
+            for (tool, m) in [("tollgate", &tollgate), ("in-toto-verify", &in_toto)]
+                .into_iter()
+                .chain(
+                    bundle_row
+                        .as_ref()
+                        .map(|(_, m, _)| ("tollgate --bundle", m)),
+                )
+            {
                 println!(
                     "{:<22} {:<16} {:>9.3} {:>10.1} {:>10.1}x {:>11.0}%",
                     label,
@@ -140,5 +169,11 @@ fn main() {
                 label, "tollgate", tollgate.seconds, tollgate.peak_mib, "-", "-"
             );
         }
+    }
+    if let Some((label, _, size)) = bundle_row {
+        println!(
+            "bundle of {label}: {:.1} MiB in one file",
+            size as f64 / (1024.0 * 1024.0)
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod bundles;
 mod chain;
 mod cli;
 mod container;

@@ -1,0 +1,346 @@
+//! Bundles: a layout and its links in one file, verified without unpacking, and every way a
+//! bundle can be wrong (missing, extra, duplicated, edited or truncated contents).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::common::{TestLayout, code, run, stderr, stdout, tempdir, test_layout, tollgate};
+
+/// A kept demo (the release pipeline, recorded) and the tarball a buyer received.
+fn demo(dir: &Path) -> PathBuf {
+    let kept = dir.join("demo");
+    let out = run(tollgate().args(["demo", "--keep"]).arg(&kept));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    kept
+}
+
+fn shipped(dir: &Path, kept: &Path, name: &str) -> PathBuf {
+    let folder = dir.join(name);
+    fs::create_dir_all(folder.join("dist")).expect("mkdir");
+    for file in ["app.tar.gz", "app.tar.gz.sha256"] {
+        fs::copy(
+            kept.join("project/dist").join(file),
+            folder.join("dist").join(file),
+        )
+        .expect("copy");
+    }
+    folder
+}
+
+fn create(kept: &Path, output: &Path) -> std::process::Output {
+    run(tollgate()
+        .args(["bundle", "create", "--layout"])
+        .arg(kept.join("root.layout"))
+        .arg("--link-dir")
+        .arg(kept.join("links"))
+        .arg("-o")
+        .arg(output))
+}
+
+fn verify_bundle(bundle: &Path, owner: &Path, workdir: &Path) -> std::process::Output {
+    run(tollgate()
+        .args(["verify", "--bundle"])
+        .arg(bundle)
+        .arg("--layout-key")
+        .arg(owner)
+        .arg("--workdir")
+        .arg(workdir))
+}
+
+fn edit(bundle: &Path, change: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&fs::read(bundle).expect("read")).expect("json");
+    change(&mut value);
+    let edited = bundle.with_file_name("edited.bundle.json");
+    fs::write(&edited, serde_json::to_vec(&value).expect("json")).expect("write");
+    edited
+}
+
+fn sha(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+#[test]
+fn a_bundle_verifies_without_unpacking_and_still_catches_a_swapped_product() {
+    let dir = tempdir();
+    let kept = demo(dir.path());
+    let bundle = dir.path().join("release.bundle.json");
+    let out = create(&kept, &bundle);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the layout and 6 link(s)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(tollgate().args(["bundle", "list"]).arg(&bundle));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let listing = stdout(&out);
+    for name in [
+        "root.layout",
+        "build.3d95a2f0.link",
+        "review.61dbe027.link",
+        "sign.077f9619.link",
+    ] {
+        assert!(listing.contains(&format!("{name}  ")), "{listing}");
+    }
+
+    let owner = kept.join("owner.pub");
+    let out = verify_bundle(&bundle, &owner, &shipped(dir.path(), &kept, "buyer"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("release.bundle.json: verified: 5 step(s)"));
+
+    // The buyer's tarball (and its checksum) are the attacker's: the bundle's links say so.
+    let swapped = shipped(dir.path(), &kept, "swapped");
+    for file in ["app.tar.gz", "app.tar.gz.sha256"] {
+        fs::copy(
+            kept.join("buyer-tampered/dist").join(file),
+            swapped.join("dist").join(file),
+        )
+        .expect("copy");
+    }
+    let out = verify_bundle(&bundle, &owner, &swapped);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("inspection unpack, expected_materials rule 2 (DISALLOW *)"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Only the owner's key counts: another key does not make the bundle pass.
+    let out = verify_bundle(
+        &bundle,
+        &crate::common::example_key("alice", "pub"),
+        &shipped(dir.path(), &kept, "other-key"),
+    );
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("layout signature"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_bundle_missing_a_link_or_holding_an_extra_duplicated_edited_or_cut_one_fails() {
+    let dir = tempdir();
+    let kept = demo(dir.path());
+    let bundle = dir.path().join("release.bundle.json");
+    let out = create(&kept, &bundle);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let owner = kept.join("owner.pub");
+    let mut n = 0;
+    let mut check = |bundle: &Path, code_wanted: i32, message: &str| {
+        n += 1;
+        let out = verify_bundle(
+            bundle,
+            &owner,
+            &shipped(dir.path(), &kept, &format!("b{n}")),
+        );
+        assert_eq!(code(&out), code_wanted, "{message}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(message),
+            "{message}: {}",
+            stderr(&out)
+        );
+        assert!(!stdout(&out).contains("verified"), "{message}");
+    };
+
+    // A link left out (with its manifest entry): the step's threshold is not met.
+    let missing = edit(&bundle, |b| {
+        b["links"]
+            .as_object_mut()
+            .expect("links")
+            .remove("scan.4f172783.link");
+        b["manifest"]
+            .as_object_mut()
+            .expect("manifest")
+            .remove("scan.4f172783.link");
+    });
+    check(
+        &missing,
+        1,
+        "step scan: 0 of 1 required distinct authorised keys signed a link (no link found in the bundle)",
+    );
+
+    // An extra link the layout does not use, manifest and all.
+    let extra = edit(&bundle, |b| {
+        let text = b["links"]["scan.4f172783.link"]
+            .as_str()
+            .expect("text")
+            .to_owned();
+        b["manifest"]["stray.4f172783.link"] = sha(&text).into();
+        b["links"]["stray.4f172783.link"] = text.into();
+    });
+    check(
+        &extra,
+        2,
+        "holds a link the layout does not use: stray.4f172783.link",
+    );
+
+    // A link's text edited, manifest unchanged: damaged.
+    let damaged = edit(&bundle, |b| {
+        let text = b["links"]["build.3d95a2f0.link"].as_str().expect("text");
+        b["links"]["build.3d95a2f0.link"] = text.replacen("tar", "taz", 1).into();
+    });
+    check(
+        &damaged,
+        2,
+        "build.3d95a2f0.link: its text does not match the bundle's manifest",
+    );
+
+    // The same edit with the manifest updated: the manifest authenticates nothing, the
+    // functionary's signature does.
+    let forged = edit(&bundle, |b| {
+        let text = b["links"]["build.3d95a2f0.link"]
+            .as_str()
+            .expect("text")
+            .replacen("\"tar\"", "\"taz\"", 1);
+        b["manifest"]["build.3d95a2f0.link"] = sha(&text).into();
+        b["links"]["build.3d95a2f0.link"] = text.into();
+    });
+    check(
+        &forged,
+        1,
+        "step build: 0 of 1 required distinct authorised keys signed a link",
+    );
+
+    // A name twice (the JSON object holds a duplicate key).
+    let text = fs::read_to_string(&bundle).expect("read");
+    let entry_start = text.find("\"build.3d95a2f0.link\": \"").expect("entry");
+    let entry_end = entry_start + text[entry_start..].find("\",\n").expect("end") + 3;
+    let duplicated = format!(
+        "{}{}{}",
+        &text[..entry_end],
+        &text[entry_start..entry_end],
+        &text[entry_end..]
+    );
+    let path = dir.path().join("duplicated.bundle.json");
+    fs::write(&path, duplicated).expect("write");
+    check(&path, 2, "not a valid bundle: duplicate");
+
+    // Cut short in transit.
+    let path = dir.path().join("cut.bundle.json");
+    fs::write(&path, &text.as_bytes()[..text.len() / 2]).expect("write");
+    check(&path, 2, "not a valid bundle");
+}
+
+#[test]
+fn a_bundle_carries_a_sublayout_and_its_links() {
+    let dir = tempdir();
+    // The root: one step, build, performed by alice, who delegates it to a sublayout.
+    let TestLayout {
+        layout,
+        owner_pub,
+        alice,
+    } = test_layout(
+        dir.path(),
+        r#"
+expires = "30d"
+[[step]]
+name = "build"
+functionaries = ["keys/alice.pub"]
+expected_materials = ["DISALLOW *"]
+expected_products = ["CREATE out.txt", "DISALLOW *"]
+"#,
+    );
+    let keyid = {
+        let out = run(tollgate()
+            .args(["key", "id"])
+            .arg(dir.path().join("keys/alice.pub")));
+        stdout(&out).trim()[..8].to_owned()
+    };
+    let links = dir.path().join("links");
+    let inner = links.join(format!("build.{keyid}"));
+    fs::create_dir_all(&inner).expect("mkdir");
+    // The sublayout, signed by alice, saved where the root's build link goes; its one step
+    // "compile" (also alice) produces out.txt.
+    let sub_source = dir.path().join("sub.toml");
+    fs::write(
+        &sub_source,
+        r#"
+expires = "30d"
+[[step]]
+name = "compile"
+functionaries = ["keys/alice.pub"]
+expected_materials = ["DISALLOW *"]
+expected_products = ["CREATE out.txt", "DISALLOW *"]
+"#,
+    )
+    .expect("write");
+    let out = run(tollgate()
+        .args(["layout", "build"])
+        .arg(&sub_source)
+        .arg("--key")
+        .arg(&alice)
+        .arg("-o")
+        .arg(links.join(format!("build.{keyid}.link"))));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let work = dir.path().join("work");
+    fs::create_dir_all(&work).expect("mkdir");
+    fs::write(work.join("out.txt"), "built").expect("write");
+    let out = run(tollgate()
+        .current_dir(&work)
+        .args(["run", "-q", "--step", "compile", "--key"])
+        .arg(&alice)
+        .args(["-p", "out.txt", "--no-command", "-d"])
+        .arg(&inner));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // From the folder, then from a bundle made of it.
+    let out = run(tollgate()
+        .args(["verify", "--layout"])
+        .arg(&layout)
+        .arg("--layout-key")
+        .arg(&owner_pub)
+        .arg("--link-dir")
+        .arg(&links));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let bundle = dir.path().join("sub.bundle.json");
+    let out = run(tollgate()
+        .args(["bundle", "create", "--layout"])
+        .arg(&layout)
+        .arg("--link-dir")
+        .arg(&links)
+        .arg("-o")
+        .arg(&bundle));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let value: serde_json::Value =
+        serde_json::from_slice(&fs::read(&bundle).expect("read")).expect("json");
+    let names: Vec<&String> = value["links"].as_object().expect("links").keys().collect();
+    assert_eq!(
+        names,
+        [
+            &format!("build.{keyid}.link"),
+            &format!("build.{keyid}/compile.{keyid}.link")
+        ]
+    );
+    let out = run(tollgate()
+        .args(["verify", "--bundle"])
+        .arg(&bundle)
+        .arg("--layout-key")
+        .arg(&owner_pub));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Without the sublayout's own link, the sublayout fails, and so the root.
+    let missing = edit(&bundle, |b| {
+        let name = format!("build.{keyid}/compile.{keyid}.link");
+        b["links"].as_object_mut().expect("links").remove(&name);
+        b["manifest"]
+            .as_object_mut()
+            .expect("manifest")
+            .remove(&name);
+    });
+    let out = run(tollgate()
+        .args(["verify", "--bundle"])
+        .arg(&missing)
+        .arg("--layout-key")
+        .arg(&owner_pub));
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("its sublayout failed"),
+        "{}",
+        stderr(&out)
+    );
+}
