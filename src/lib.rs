@@ -50,6 +50,7 @@ pub mod name;
 pub mod pattern;
 pub mod record;
 pub mod rule;
+pub mod statement;
 pub mod threshold;
 pub mod timestamp;
 pub mod verify;
