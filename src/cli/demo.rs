@@ -273,6 +273,7 @@ impl Demo {
             folder: &self.links,
             format: Format::Classic,
             overwrite: false,
+            statement: false,
         }
     }
 

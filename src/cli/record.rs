@@ -113,6 +113,10 @@ pub struct OutputArgs {
     /// Replace an existing link of the same name.
     #[arg(long)]
     overwrite: bool,
+    /// Write the link as an in-toto Statement v1 (link predicate v0.3) in a DSSE envelope,
+    /// for tools of the in-toto Attestation Framework; `tollgate verify` reads it as a link.
+    #[arg(long)]
+    statement: bool,
 }
 
 /// Arguments of `tollgate run`.
@@ -245,6 +249,7 @@ impl OutputArgs {
                 Format::Classic
             },
             overwrite: self.overwrite,
+            statement: self.statement,
         }
     }
 }
@@ -341,6 +346,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         return Err(Failure::new(USAGE, "no command given")
             .hint("put the command after `--`, or pass --no-command to record without one"));
     }
+    statement_needs_products(&args.output, &args.products)?;
     let key = load_key(&args.key)?;
     let display = ProgressDisplay::start(args.artifacts.quiet);
     let request = RunRequest {
@@ -378,6 +384,20 @@ fn exit_code(return_value: Option<i64>) -> u8 {
     }
 }
 
+/// A Statement's subjects are the link's products: refuse `--statement` without any before
+/// anything runs.
+fn statement_needs_products(output: &OutputArgs, products: &[String]) -> Result<(), Failure> {
+    if output.statement && products.is_empty() {
+        return Err(Failure::new(
+            USAGE,
+            "--statement needs products: an in-toto Statement's subjects are the link's \
+             products",
+        )
+        .hint("give the products with -p, or drop --statement to write a plain link"));
+    }
+    Ok(())
+}
+
 /// Runs a `record` subcommand.
 pub fn record(command: RecordCommand) -> Result<u8, Failure> {
     type Stage = fn(
@@ -392,6 +412,9 @@ pub fn record(command: RecordCommand) -> Result<u8, Failure> {
         RecordCommand::Stop(a) => (&a.stage, &a.products, record::stop),
     };
     let step = step_name(&args.step)?;
+    if let RecordCommand::Stop(_) = &command {
+        statement_needs_products(&args.output, paths)?;
+    }
     let key = load_key(&args.key)?;
     let display = ProgressDisplay::start(args.artifacts.quiet);
     let options = args

@@ -39,6 +39,9 @@ pub enum StepError {
     /// Signing the link failed.
     #[error("signing the link: {0}")]
     Sign(#[source] EnvelopeError),
+    /// The link cannot be written as a Statement.
+    #[error("writing the link as an in-toto Statement: {0}")]
+    Statement(#[source] crate::statement::StatementError),
     /// Writing the link failed.
     #[error(transparent)]
     Write(#[from] FsError),
@@ -100,6 +103,9 @@ pub struct Output<'a> {
     pub format: Format,
     /// Replace an existing link of the same name.
     pub overwrite: bool,
+    /// Write the link as an in-toto Statement (link predicate v0.3) in a DSSE envelope,
+    /// whatever `format` says. An unfinished link (`record start`) is always a plain link.
+    pub statement: bool,
 }
 
 /// What `run` records.
@@ -185,7 +191,7 @@ pub fn run(
     let path = output
         .folder
         .join(link_file_name(&link.name, Some(&key.public_key().keyid())));
-    write(&link, Some(key), output.format, &path, output.overwrite)?;
+    write_as(&link, Some(key), output, &path, output.overwrite)?;
     Ok(Outcome {
         link,
         path,
@@ -294,7 +300,7 @@ pub fn stop(
         ..started
     };
     let path = output.folder.join(link_file_name(step, Some(&keyid)));
-    write(&link, Some(key), output.format, &path, output.overwrite)?;
+    write_as(&link, Some(key), output, &path, output.overwrite)?;
     std::fs::remove_file(&unfinished).map_err(|source| {
         StepError::Write(FsError::Io {
             path: unfinished.clone(),
@@ -331,13 +337,42 @@ pub fn mock(
     };
     let (link, return_value, notes) = execute(&request)?;
     let path = output.folder.join(link_file_name(step, None));
-    write(&link, None, output.format, &path, output.overwrite)?;
+    write_as(&link, None, output, &path, output.overwrite)?;
     Ok(Outcome {
         link,
         path,
         return_value,
         notes,
     })
+}
+
+/// Writes a link in the envelope `output` asks for: a Statement in DSSE, or a plain link.
+fn write_as(
+    link: &Link,
+    key: Option<&PrivateKey>,
+    output: &Output<'_>,
+    path: &Path,
+    overwrite: bool,
+) -> Result<(), StepError> {
+    if !output.statement {
+        return write(link, key, output.format, path, overwrite);
+    }
+    let statement = crate::statement::from_link(link).map_err(StepError::Statement)?;
+    let keys: Vec<&PrivateKey> = key.into_iter().collect();
+    let bytes = Envelope::seal(&statement, Format::Dsse, &keys).map_err(StepError::Sign)?;
+    write_bytes(&bytes, path, overwrite)
+}
+
+fn write_bytes(bytes: &[u8], path: &Path, overwrite: bool) -> Result<(), StepError> {
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(|source| FsError::Io {
+            path: folder.to_owned(),
+            action: "create the folder",
+            source,
+        })?;
+    }
+    fsio::write_atomic(path, bytes, Mode::Public, overwrite)?;
+    Ok(())
 }
 
 /// Signs (unless `key` is `None`) and writes a link atomically.
@@ -350,13 +385,5 @@ pub fn write(
 ) -> Result<(), StepError> {
     let keys: Vec<&PrivateKey> = key.into_iter().collect();
     let bytes = Envelope::seal(link, format, &keys).map_err(StepError::Sign)?;
-    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(|source| FsError::Io {
-            path: folder.to_owned(),
-            action: "create the folder",
-            source,
-        })?;
-    }
-    fsio::write_atomic(path, &bytes, Mode::Public, overwrite)?;
-    Ok(())
+    write_bytes(&bytes, path, overwrite)
 }

@@ -177,6 +177,12 @@ impl Run<'_> {
         };
         self.warn_unattributed(path, step, verified.signers.unattributed);
         let signers = verified.signers.keys.clone();
+        if crate::statement::is_statement(&verified.payload) {
+            // An in-toto Statement with the link predicate: read as the link it stands for.
+            let link = crate::statement::to_link(&verified.payload, limits)
+                .map_err(|e| format!("an in-toto Statement that is not a valid link: {e}"))?;
+            return bind(link, step, signers);
+        }
         match Kind::of(&verified.payload) {
             Ok(Kind::Link) => {
                 let link =

@@ -55,17 +55,22 @@ pub fn match_products(
     limits: &Limits,
 ) -> Result<ProductMatch, MatchError> {
     let envelope = Envelope::from_bytes(link_file, limits)?;
-    let raw: RawLink = match keys {
-        Some(ring) => envelope.into_verified(ring, 1)?.payload,
-        None => {
-            let value = envelope.unverified_payload()?;
-            serde_json::from_value(value).map_err(|e| LinkError::Schema {
-                path: String::new(),
-                message: e.to_string(),
-            })?
-        }
+    let value = match keys {
+        Some(ring) => envelope.verify(ring, 1)?.payload,
+        None => envelope.unverified_payload()?,
     };
-    let link = Link::from_raw(raw, limits)?;
+    let link = if crate::statement::is_statement(&value) {
+        crate::statement::to_link(&value, limits).map_err(|e| LinkError::Schema {
+            path: String::new(),
+            message: e.to_string(),
+        })?
+    } else {
+        let raw: RawLink = serde_json::from_value(value).map_err(|e| LinkError::Schema {
+            path: String::new(),
+            message: e.to_string(),
+        })?;
+        Link::from_raw(raw, limits)?
+    };
     let local = record::record_artifacts(paths, options)?.artifacts;
     let mut result = ProductMatch {
         signature_checked: keys.is_some(),
