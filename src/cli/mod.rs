@@ -13,6 +13,7 @@ mod keygen;
 mod keys;
 mod layout;
 mod products;
+mod provenance;
 mod record;
 mod sign;
 mod verify;
@@ -56,6 +57,8 @@ enum Command {
     Verify(verify::Args),
     /// Compare local files with a link's products (for the buyer holding the final product).
     MatchProducts(products::Args),
+    /// Emit SLSA provenance v1 for a build step's products, from its link (DSSE).
+    Provenance(provenance::Args),
     /// Pack a layout and its links into one file for a buyer, or list one.
     #[command(subcommand)]
     Bundle(bundle::Command),
@@ -91,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::MatchProducts(args) => products::run(args),
         Command::Bundle(command) => bundle::run(command),
+        Command::Provenance(args) => provenance::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
     };
