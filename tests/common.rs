@@ -107,6 +107,17 @@ impl Reference {
         command
     }
 
+    /// A command running `tests/reference/attestation.py` (the in-toto-attestation package's
+    /// checks of a Statement) on an envelope file.
+    pub fn attestation(&self, envelope: &Path) -> Command {
+        let mut command = Command::new(self.venv.join("bin").join("python"));
+        command
+            .env("PYTHONUTF8", "1")
+            .arg(repo().join("tests/reference/attestation.py"))
+            .arg(envelope);
+        command
+    }
+
     /// A command running `tests/reference/ref.py` with the given subcommand.
     pub fn script(&self, subcommand: &str) -> Command {
         let mut command = Command::new(self.venv.join("bin").join("python"));

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod attestations;
 mod bundles;
 mod chain;
 mod cli;

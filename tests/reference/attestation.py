@@ -1,0 +1,63 @@
+"""Reads a DSSE envelope holding an in-toto Statement with the Python in-toto-attestation
+package (the framework's own bindings) and checks it against the specs' field rules:
+the Statement, each subject's ResourceDescriptor, and the predicate parsed into its
+schema (link v0.3 or SLSA provenance v1) with unknown fields refused.
+
+Usage: attestation.py ENVELOPE.json   Prints "ok PREDICATE_TYPE SUBJECTS"; exits 1 otherwise.
+"""
+
+import base64
+import json
+import sys
+
+from google.protobuf import json_format
+from in_toto_attestation.predicates.link.v0 import link_pb2
+from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+from in_toto_attestation.v1 import statement_pb2
+from in_toto_attestation.v1.statement import Statement
+
+PREDICATES = {
+    "https://in-toto.io/attestation/link/v0.3": link_pb2.Link,
+    "https://slsa.dev/provenance/v1": provenance_pb2.Provenance,
+}
+
+
+def main(path):
+    with open(path, "rb") as f:
+        envelope = json.load(f)
+    if envelope.get("payloadType") != "application/vnd.in-toto+json":
+        raise ValueError("payloadType is %r" % envelope.get("payloadType"))
+    payload = base64.b64decode(envelope["payload"], validate=True)
+    statement_pb = json_format.Parse(payload, statement_pb2.Statement())
+    Statement.copy_from_pb(statement_pb).validate()
+    document = json.loads(payload)
+    predicate_type = document["predicateType"]
+    schema = PREDICATES.get(predicate_type)
+    if schema is None:
+        raise ValueError("unknown predicate type %r" % predicate_type)
+    predicate = json_format.ParseDict(document["predicate"], schema())
+    if predicate_type.startswith("https://slsa.dev/"):
+        if not predicate.build_definition.build_type:
+            raise ValueError("buildDefinition.buildType is required")
+        if not predicate.run_details.builder.id:
+            raise ValueError("runDetails.builder.id is required")
+        if not predicate.build_definition.external_parameters:
+            raise ValueError("buildDefinition.externalParameters is required")
+    else:
+        if not predicate.name:
+            raise ValueError("predicate.name is required")
+        names = [m.name for m in predicate.materials]
+        if len(names) != len(set(names)) or any(not m.digest for m in predicate.materials):
+            raise ValueError("materials need unique names and a digest each")
+    subjects = [s.name for s in statement_pb.subject]
+    if len(subjects) != len(set(subjects)):
+        raise ValueError("subject names must be unique")
+    print("ok", predicate_type, len(subjects))
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1])
+    except Exception as error:  # the message is the test's evidence
+        print("invalid:", error)
+        sys.exit(1)
