@@ -49,6 +49,8 @@ pub mod metadata;
 pub mod name;
 pub mod pattern;
 pub mod record;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod rule;
 pub mod statement;
 pub mod threshold;

@@ -1,0 +1,640 @@
+//! Shipping bundles through OCI registries: a bundle stored as an OCI artifact whose `subject`
+//! is the image it attests (OCI 1.1), found again by the Referrers API or, on registries
+//! without it, by the tag `sha256-<image digest>`.
+//!
+//! Every blob and manifest read is checked against its digest. Credentials come from
+//! `TOLLGATE_REGISTRY_USERNAME`/`TOLLGATE_REGISTRY_PASSWORD`, else from a docker-style
+//! `config.json` (`$DOCKER_CONFIG`, else `~/.docker`); registries that hand out bearer tokens
+//! are asked for one. TLS always, unless `insecure` is set for a loopback registry (tests).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The bundle's media type inside the artifact.
+pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.tollgate.bundle.v1+json";
+/// The artifact type of an attestation manifest.
+pub const ARTIFACT_TYPE: &str = "application/vnd.tollgate.bundle.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.oci.image.index.v1+json, \
+    application/vnd.docker.distribution.manifest.v2+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Why talking to a registry failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The image reference is not one.
+    #[error("image reference {0:?}: expected REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST]")]
+    Reference(String),
+    /// The registry could not be reached or answered with an error.
+    #[error("{url}: {reason}")]
+    Http {
+        /// What was asked.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Something read does not match its digest.
+    #[error("{what} does not match its digest {digest}: the registry returned other content")]
+    Digest {
+        /// What was read.
+        what: String,
+        /// The digest it should have.
+        digest: String,
+    },
+    /// No attestation is attached to the image.
+    #[error(
+        "no Tollgate attestation is attached to {image}: push one with `tollgate push IMAGE \
+         --bundle FILE`"
+    )]
+    NoAttestation {
+        /// The image, by digest.
+        image: String,
+    },
+    /// Plain HTTP was asked for a registry that is not on this machine.
+    #[error(
+        "--insecure-registry is allowed only for a registry on this machine (localhost), not {0}"
+    )]
+    InsecureRemote(String),
+    /// A document the registry returned is not what it should be.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// An image reference: `registry/repository` and a tag or a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// The registry's host (and port).
+    pub registry: String,
+    /// The repository.
+    pub repository: String,
+    /// A tag or a `sha256:` digest.
+    pub reference: String,
+}
+
+impl ImageRef {
+    /// Parses `[REGISTRY/]REPOSITORY[:TAG|@sha256:DIGEST]`; no registry means Docker Hub.
+    pub fn parse(text: &str) -> Result<ImageRef, RegistryError> {
+        let fail = || RegistryError::Reference(text.to_owned());
+        let (name, reference) = match text.split_once('@') {
+            Some((name, digest)) => (name, digest.to_owned()),
+            None => match text.rsplit_once(':') {
+                Some((name, tag)) if !tag.contains('/') => (name, tag.to_owned()),
+                _ => (text, "latest".to_owned()),
+            },
+        };
+        let (registry, repository) = match name.split_once('/') {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (first.to_owned(), rest.to_owned())
+            }
+            _ if name.contains('/') => ("registry-1.docker.io".to_owned(), name.to_owned()),
+            _ => ("registry-1.docker.io".to_owned(), format!("library/{name}")),
+        };
+        let digest_ok = !text.contains('@')
+            || reference.strip_prefix("sha256:").is_some_and(|hex| {
+                hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            });
+        let valid = !name.is_empty()
+            && digest_ok
+            && repository.split('/').all(|part| !part.is_empty())
+            && !reference.is_empty()
+            && repository
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b));
+        if !valid {
+            return Err(fail());
+        }
+        Ok(ImageRef {
+            registry,
+            repository,
+            reference,
+        })
+    }
+
+    fn is_loopback(&self) -> bool {
+        let host = self
+            .registry
+            .rsplit_once(':')
+            .map_or(self.registry.as_str(), |(h, _)| h);
+        matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+    }
+}
+
+/// A descriptor: what a manifest points at.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// The media type.
+    pub media_type: String,
+    /// `sha256:...`.
+    pub digest: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The artifact type, on a referrer.
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+}
+
+impl Descriptor {
+    fn to_value(&self) -> Value {
+        json!({"mediaType": self.media_type, "digest": self.digest, "size": self.size})
+    }
+}
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// A registry's answer.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn parts(self) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        (self.status, self.headers, self.body)
+    }
+}
+
+/// A client for one registry.
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    basic: Option<String>,
+    token: Option<String>,
+    max_bytes: u64,
+}
+
+impl Client {
+    /// A client for the registry of `image`. `insecure` speaks plain HTTP, and only to a
+    /// registry on this machine.
+    pub fn new(image: &ImageRef, insecure: bool, max_bytes: u64) -> Result<Client, RegistryError> {
+        if insecure && !image.is_loopback() {
+            return Err(RegistryError::InsecureRemote(image.registry.clone()));
+        }
+        let scheme = if insecure { "http" } else { "https" };
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .build();
+        Ok(Client {
+            agent: config.into(),
+            base: format!("{scheme}://{}", image.registry),
+            basic: credentials(&image.registry),
+            token: None,
+            max_bytes,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/v2/{path}", self.base)
+    }
+
+    /// Sends a request, answering one bearer-token challenge if the registry asks.
+    fn send(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Reply, RegistryError> {
+        for attempt in 0..2 {
+            let auth = match (&self.token, &self.basic) {
+                (Some(token), _) => Some(format!("Bearer {token}")),
+                (None, Some(basic)) => Some(format!("Basic {basic}")),
+                (None, None) => None,
+            };
+            let mut request = ureq::http::Request::builder().method(method).uri(url);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            if let Some(auth) = &auth {
+                request = request.header("Authorization", auth);
+            }
+            let request = request
+                .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+                .map_err(|e| http(url, e.to_string()))?;
+            let mut response = self
+                .agent
+                .run(request)
+                .map_err(|e| http(url, e.to_string()))?;
+            let status = response.status().as_u16();
+            let headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect();
+            if status == 401 && attempt == 0 {
+                let challenge = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
+                    .map(|(_, v)| v.clone());
+                if let Some(challenge) = challenge.filter(|c| c.starts_with("Bearer ")) {
+                    self.token = Some(self.bearer(&challenge)?);
+                    continue;
+                }
+            }
+            let bytes = if method == "HEAD" {
+                Vec::new()
+            } else {
+                response
+                    .body_mut()
+                    .with_config()
+                    .limit(self.max_bytes)
+                    .read_to_vec()
+                    .map_err(|e| http(url, e.to_string()))?
+            };
+            return Ok(Reply {
+                status,
+                headers,
+                body: bytes,
+            });
+        }
+        Err(http(url, "the registry refused the credentials".into()))
+    }
+
+    /// Asks the challenge's realm for a token.
+    fn bearer(&mut self, challenge: &str) -> Result<String, RegistryError> {
+        let field = |name: &str| {
+            challenge
+                .split(',')
+                .filter_map(|part| part.trim().trim_start_matches("Bearer ").split_once('='))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.trim_matches('"').to_owned())
+        };
+        let realm = field("realm")
+            .ok_or_else(|| RegistryError::Protocol("a bearer challenge without a realm".into()))?;
+        let mut url = realm.clone();
+        let mut query = Vec::new();
+        if let Some(service) = field("service") {
+            query.push(format!("service={service}"));
+        }
+        if let Some(scope) = field("scope") {
+            query.push(format!("scope={scope}"));
+        }
+        if !query.is_empty() {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&query.join("&"));
+        }
+        let mut request = self.agent.get(&url);
+        if let Some(basic) = &self.basic {
+            request = request.header("Authorization", &format!("Basic {basic}"));
+        }
+        let mut response = request.call().map_err(|e| http(&url, e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(http(
+                &url,
+                format!("token request: HTTP {}", response.status()),
+            ));
+        }
+        let bytes = response
+            .body_mut()
+            .read_to_vec()
+            .map_err(|e| http(&url, e.to_string()))?;
+        let body: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| RegistryError::Protocol(format!("the token response: {e}")))?;
+        body.get("token")
+            .or_else(|| body.get("access_token"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| RegistryError::Protocol("the token response holds no token".into()))
+    }
+
+    /// The manifest `reference` names, checked against its digest: (bytes, media type, digest).
+    pub fn manifest(
+        &mut self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<(Vec<u8>, String, String)>, RegistryError> {
+        let url = self.url(&format!("{repository}/manifests/{reference}"));
+        let (status, headers, bytes) = self.send("GET", &url, &[("Accept", ACCEPT)], None)?.parts();
+        if status == 404 {
+            return Ok(None);
+        }
+        if status != 200 {
+            return Err(http(&url, format!("HTTP {status}")));
+        }
+        let digest = sha256_digest(&bytes);
+        if reference.starts_with("sha256:") && reference != digest {
+            return Err(RegistryError::Digest {
+                what: format!("manifest {repository}@{reference}"),
+                digest: reference.to_owned(),
+            });
+        }
+        let media_type = header(&headers, "content-type").unwrap_or_default();
+        Ok(Some((bytes, media_type, digest)))
+    }
+
+    /// The blob `descriptor` names, checked against its digest and size.
+    pub fn blob(
+        &mut self,
+        repository: &str,
+        descriptor: &Descriptor,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let url = self.url(&format!("{repository}/blobs/{}", descriptor.digest));
+        let (status, _, bytes) = self.send("GET", &url, &[], None)?.parts();
+        if status != 200 {
+            return Err(http(&url, format!("HTTP {status}")));
+        }
+        if sha256_digest(&bytes) != descriptor.digest || bytes.len() as u64 != descriptor.size {
+            return Err(RegistryError::Digest {
+                what: format!("blob {repository}@{}", descriptor.digest),
+                digest: descriptor.digest.clone(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Uploads a blob (monolithically) unless the registry has it; returns its descriptor.
+    pub fn push_blob(
+        &mut self,
+        repository: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Descriptor, RegistryError> {
+        let digest = sha256_digest(bytes);
+        let descriptor = Descriptor {
+            media_type: media_type.to_owned(),
+            digest: digest.clone(),
+            size: bytes.len() as u64,
+            artifact_type: None,
+        };
+        let url = self.url(&format!("{repository}/blobs/{digest}"));
+        if self.send("HEAD", &url, &[], None)?.parts().0 == 200 {
+            return Ok(descriptor);
+        }
+        let start = self.url(&format!("{repository}/blobs/uploads/"));
+        let (status, headers, _) = self.send("POST", &start, &[], Some(&[]))?.parts();
+        if status != 202 {
+            return Err(http(&start, format!("starting an upload: HTTP {status}")));
+        }
+        let location = header(&headers, "location")
+            .ok_or_else(|| RegistryError::Protocol("an upload without a Location".into()))?;
+        let location = if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            location
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let put = format!("{location}{separator}digest={digest}");
+        let (status, _, _) = self
+            .send(
+                "PUT",
+                &put,
+                &[("Content-Type", "application/octet-stream")],
+                Some(bytes),
+            )?
+            .parts();
+        if status != 201 {
+            return Err(http(&put, format!("uploading a blob: HTTP {status}")));
+        }
+        Ok(descriptor)
+    }
+
+    /// Stores a manifest under `reference` (a tag or its digest).
+    pub fn push_manifest(
+        &mut self,
+        repository: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        let url = self.url(&format!("{repository}/manifests/{reference}"));
+        let (status, _, body) = self
+            .send("PUT", &url, &[("Content-Type", media_type)], Some(bytes))?
+            .parts();
+        if status != 201 {
+            return Err(http(
+                &url,
+                format!(
+                    "storing a manifest: HTTP {status}: {}",
+                    String::from_utf8_lossy(&body).trim()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The referrers of `digest` with the bundle's artifact type, or `None` if the registry
+    /// has no Referrers API.
+    fn referrers(
+        &mut self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        let url = self.url(&format!("{repository}/referrers/{digest}"));
+        let (status, _, bytes) = self
+            .send("GET", &url, &[("Accept", OCI_INDEX)], None)?
+            .parts();
+        if status != 200 {
+            return Ok(None);
+        }
+        #[derive(Deserialize)]
+        struct Index {
+            #[serde(default)]
+            manifests: Vec<Descriptor>,
+        }
+        let index: Index = serde_json::from_slice(&bytes)
+            .map_err(|e| RegistryError::Protocol(format!("referrers of {digest}: {e}")))?;
+        Ok(Some(
+            index
+                .manifests
+                .into_iter()
+                .filter(|d| d.artifact_type.as_deref() == Some(ARTIFACT_TYPE))
+                .collect(),
+        ))
+    }
+}
+
+fn http(url: &str, reason: String) -> RegistryError {
+    RegistryError::Http {
+        url: url.to_owned(),
+        reason,
+    }
+}
+
+fn header(headers: &[(String, String)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
+/// `user:password` in base64, from the environment or a docker-style config file.
+fn credentials(registry: &str) -> Option<String> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    if let (Ok(user), Ok(password)) = (
+        std::env::var("TOLLGATE_REGISTRY_USERNAME"),
+        std::env::var("TOLLGATE_REGISTRY_PASSWORD"),
+    ) {
+        return Some(engine.encode(format!("{user}:{password}")));
+    }
+    let folder = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker"))
+        })?;
+    let text = std::fs::read(folder.join("config.json")).ok()?;
+    let config: Value = serde_json::from_slice(&text).ok()?;
+    let auths = config.get("auths")?.as_object()?;
+    let host = if registry == "registry-1.docker.io" {
+        "https://index.docker.io/v1/"
+    } else {
+        registry
+    };
+    auths
+        .iter()
+        .find(|(key, _)| {
+            key.as_str() == host
+                || key.trim_start_matches("https://").trim_end_matches('/') == registry
+        })
+        .and_then(|(_, entry)| entry.get("auth")?.as_str().map(str::to_owned))
+}
+
+/// The image's manifest descriptor (its digest is the one `docker pull IMAGE@sha256:` uses).
+pub fn resolve(client: &mut Client, image: &ImageRef) -> Result<Descriptor, RegistryError> {
+    let (bytes, media_type, digest) = client
+        .manifest(&image.repository, &image.reference)?
+        .ok_or_else(|| {
+            http(
+                &client.url(&format!(
+                    "{}/manifests/{}",
+                    image.repository, image.reference
+                )),
+                "no such image".into(),
+            )
+        })?;
+    Ok(Descriptor {
+        media_type: if media_type.is_empty() {
+            OCI_MANIFEST.to_owned()
+        } else {
+            media_type
+        },
+        digest,
+        size: bytes.len() as u64,
+        artifact_type: None,
+    })
+}
+
+/// The fallback tag of an attestation for an image digest: `sha256-<hex>`.
+pub fn fallback_tag(digest: &str) -> String {
+    digest.replacen(':', "-", 1)
+}
+
+/// Stores `bundle` as an artifact whose subject is `image`, by digest and by the fallback
+/// tag. Returns the image's and the artifact manifest's digests.
+pub fn push(
+    client: &mut Client,
+    image: &ImageRef,
+    bundle: &[u8],
+) -> Result<(String, String), RegistryError> {
+    let subject = resolve(client, image)?;
+    let repository = &image.repository;
+    let config = client.push_blob(repository, EMPTY_MEDIA_TYPE, b"{}")?;
+    let layer = client.push_blob(repository, BUNDLE_MEDIA_TYPE, bundle)?;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": ARTIFACT_TYPE,
+        "config": config.to_value(),
+        "layers": [layer.to_value()],
+        "subject": subject.to_value(),
+        "annotations": {"org.opencontainers.image.title": "release.bundle.json"},
+    });
+    let bytes =
+        serde_json::to_vec(&manifest).map_err(|e| RegistryError::Protocol(e.to_string()))?;
+    let digest = sha256_digest(&bytes);
+    client.push_manifest(repository, &digest, &bytes, OCI_MANIFEST)?;
+    client.push_manifest(
+        repository,
+        &fallback_tag(&subject.digest),
+        &bytes,
+        OCI_MANIFEST,
+    )?;
+    Ok((subject.digest, digest))
+}
+
+/// Fetches the bundle attached to `image`: by the Referrers API, else by the fallback tag.
+/// Returns the image's digest and the bundle's bytes.
+pub fn pull(client: &mut Client, image: &ImageRef) -> Result<(String, Vec<u8>), RegistryError> {
+    let subject = resolve(client, image)?;
+    let repository = &image.repository;
+    let candidates = match client.referrers(repository, &subject.digest)? {
+        Some(found) if !found.is_empty() => found.into_iter().map(|d| d.digest).collect(),
+        _ => vec![fallback_tag(&subject.digest)],
+    };
+    for reference in candidates {
+        let Some((bytes, _, _)) = client.manifest(repository, &reference)? else {
+            continue;
+        };
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Manifest {
+            #[serde(default)]
+            artifact_type: Option<String>,
+            #[serde(default)]
+            layers: Vec<Descriptor>,
+            #[serde(default)]
+            subject: Option<Descriptor>,
+        }
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| RegistryError::Protocol(format!("attestation manifest: {e}")))?;
+        // The artifact must say it attests this very image.
+        if manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject.digest.as_str())
+            || manifest.artifact_type.as_deref() != Some(ARTIFACT_TYPE)
+        {
+            continue;
+        }
+        let Some(layer) = manifest
+            .layers
+            .iter()
+            .find(|l| l.media_type == BUNDLE_MEDIA_TYPE)
+        else {
+            continue;
+        };
+        let bundle = client.blob(repository, layer)?;
+        return Ok((subject.digest, bundle));
+    }
+    Err(RegistryError::NoAttestation {
+        image: format!("{}/{}@{}", image.registry, repository, subject.digest),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references_parse_as_docker_reads_them() {
+        let parse = |text: &str| ImageRef::parse(text).expect(text);
+        assert_eq!(
+            parse("127.0.0.1:5000/app:1.0"),
+            ImageRef {
+                registry: "127.0.0.1:5000".into(),
+                repository: "app".into(),
+                reference: "1.0".into()
+            }
+        );
+        assert_eq!(parse("ghcr.io/org/app").reference, "latest");
+        assert_eq!(parse("alpine").repository, "library/alpine");
+        assert_eq!(parse("org/app:2").registry, "registry-1.docker.io");
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(parse(&format!("localhost/app@{digest}")).reference, digest);
+        assert!(ImageRef::parse("Registry.io/UPPER:1").is_err());
+        assert!(ImageRef::parse("").is_err());
+        assert!(ImageRef::parse("host.io//app").is_err());
+        assert!(ImageRef::parse("host.io/app@sha256:abc").is_err());
+    }
+}
