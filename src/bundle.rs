@@ -352,3 +352,40 @@ impl Bundle {
         Ok(bundle)
     }
 }
+
+impl Bundle {
+    /// The artifacts of the links `accepted` (their names in the bundle) whose SHA-256 is
+    /// `sha256_hex`, as `(link, artifact)`: how a buyer checks that the image they were given
+    /// is what the chain produced.
+    pub fn products_with_digest(
+        &self,
+        accepted: &[String],
+        sha256_hex: &str,
+        limits: &Limits,
+    ) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        for name in accepted {
+            let Some(bytes) = self.links.get(name) else {
+                continue;
+            };
+            let Ok(envelope) = crate::envelope::Envelope::from_bytes(bytes, limits) else {
+                continue;
+            };
+            let Ok(payload) = envelope.unverified_payload() else {
+                continue;
+            };
+            let link = if crate::statement::is_statement(&payload) {
+                crate::statement::to_link(&payload, limits).ok()
+            } else {
+                crate::link::Link::from_value(&payload, limits).ok()
+            };
+            let Some(link) = link else { continue };
+            for (artifact, digests) in link.products.iter() {
+                if digests.get("sha256").as_deref() == Some(sha256_hex) {
+                    found.push((name.clone(), artifact.to_string()));
+                }
+            }
+        }
+        found
+    }
+}

@@ -15,6 +15,8 @@ mod layout;
 mod products;
 mod provenance;
 mod record;
+#[cfg(feature = "registry")]
+mod registry;
 mod sign;
 mod verify;
 
@@ -57,6 +59,12 @@ enum Command {
     Verify(verify::Args),
     /// Compare local files with a link's products (for the buyer holding the final product).
     MatchProducts(products::Args),
+    /// Attach a bundle to an image in an OCI registry (an artifact whose subject is the image).
+    #[cfg(feature = "registry")]
+    Push(registry::PushArgs),
+    /// Fetch the bundle attached to an image in an OCI registry.
+    #[cfg(feature = "registry")]
+    Pull(registry::PullArgs),
     /// Emit SLSA provenance v1 for a build step's products, from its link (DSSE).
     Provenance(provenance::Args),
     /// Pack a layout and its links into one file for a buyer, or list one.
@@ -95,6 +103,10 @@ pub fn main() -> ExitCode {
         Command::MatchProducts(args) => products::run(args),
         Command::Bundle(command) => bundle::run(command),
         Command::Provenance(args) => provenance::run(args),
+        #[cfg(feature = "registry")]
+        Command::Push(args) => registry::push(args),
+        #[cfg(feature = "registry")]
+        Command::Pull(args) => registry::pull(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
     };

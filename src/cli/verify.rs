@@ -23,13 +23,22 @@ pub struct Args {
         short = 'l',
         long,
         value_name = "FILE",
-        required_unless_present = "bundle",
-        conflicts_with = "bundle"
+        required_unless_present_any = ["bundle", "image"],
+        conflicts_with_all = ["bundle", "image"]
     )]
     layout: Option<PathBuf>,
     /// Verify the layout and links inside a bundle (`tollgate bundle create`) instead.
     #[arg(long, value_name = "FILE", conflicts_with = "link_dir")]
     bundle: Option<PathBuf>,
+    /// Verify the image REGISTRY/REPOSITORY[:TAG|@DIGEST]: pull the bundle attached to it
+    /// (`tollgate push`), verify it, and check that the image's digest is among the products
+    /// of the chain.
+    #[cfg(feature = "registry")]
+    #[arg(long, value_name = "IMAGE", conflicts_with_all = ["bundle", "link_dir"])]
+    image: Option<String>,
+    #[cfg(feature = "registry")]
+    #[command(flatten)]
+    registry: super::registry::RegistryArgs,
     /// The owner's public key(s); every one must have signed the layout.
     #[arg(
         short = 'k',
@@ -70,12 +79,42 @@ pub struct Args {
 }
 
 impl Args {
-    /// The file verified: the bundle, or the layout.
+    /// The file verified: the bundle, or the layout (or the image's attestation).
     fn source(&self) -> &std::path::Path {
         self.bundle
             .as_deref()
             .or(self.layout.as_deref())
-            .unwrap_or(std::path::Path::new("layout"))
+            .unwrap_or(std::path::Path::new("the image's attestation"))
+    }
+}
+
+/// Fails the report unless an accepted link of the chain has a product with the image's
+/// digest: a chain that verifies says nothing about an image it did not produce.
+fn check_image(report: &mut Report, bundle: &Bundle, digest: &str, limits: &Limits) {
+    let accepted: Vec<String> = report
+        .steps
+        .iter()
+        .flat_map(|s| {
+            s.links
+                .iter()
+                .filter(|l| l.accepted)
+                .map(|l| l.file.clone())
+        })
+        .collect();
+    let hex = digest.trim_start_matches("sha256:");
+    if bundle
+        .products_with_digest(&accepted, hex, limits)
+        .is_empty()
+    {
+        report.verdict = tollgate::verify::report::Verdict::Fail;
+        report.failure = Some(tollgate::verify::report::Failure {
+            check: tollgate::verify::report::Check::Product,
+            item: None,
+            reason: format!(
+                "the image {digest} is not among the products of any step of the chain: the \
+                 attestation is about another image"
+            ),
+        });
     }
 }
 
@@ -103,7 +142,29 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         ring.insert(key.keyid(), key)
             .map_err(|e| Failure::new(USAGE, format!("{}: {e}", path.display())))?;
     }
+    #[cfg(feature = "registry")]
+    let image = match &args.image {
+        Some(reference) => {
+            let (image, mut client) = super::registry::client(reference, &args.registry)?;
+            let (digest, bytes) =
+                tollgate::registry::pull(&mut client, &image).map_err(super::registry::failure)?;
+            let bundle = Bundle::from_bytes(&bytes, &limits).map_err(|e| {
+                Failure::new(NOT_VERIFIED, format!("the attestation of {reference}: {e}"))
+            })?;
+            Some((digest, bundle))
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "registry"))]
+    let image: Option<(String, Bundle)> = None;
+    let image_digest = image.as_ref().map(|(digest, _)| digest.clone());
     let (bytes, bundle) = match (&args.bundle, &args.layout) {
+        _ if image.is_some() => {
+            let bundle = image
+                .map(|(_, bundle)| bundle)
+                .ok_or_else(|| Failure::new(INTERNAL, "the pulled bundle went missing"))?;
+            (bundle.layout.clone(), Some(std::sync::Arc::new(bundle)))
+        }
         (Some(file), _) => {
             let bytes = fsio::read_capped(file, limits.max_metadata_bytes, Limit::MetadataBytes)
                 .map_err(Failure::fs)?;
@@ -134,8 +195,13 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         options.now = tollgate::timestamp::parse(time)
             .map_err(|e| Failure::new(USAGE, format!("--reference-time: {e}")))?;
     }
-    let report = verify::verify(&bytes, &ring, &options)
+    let mut report = verify::verify(&bytes, &ring, &options)
         .map_err(|e| Failure::new(USAGE, format!("{}: {e}", args.source().display())))?;
+    if let (Some(digest), Some(bundle)) = (&image_digest, &options.bundle)
+        && report.passed()
+    {
+        check_image(&mut report, bundle, digest, &limits);
+    }
     match args.format {
         Format::Json => {
             let text = serde_json::to_string_pretty(&report)

@@ -40,6 +40,8 @@ pub enum Check {
     InspectionRules,
     /// A sublayout.
     Sublayout,
+    /// The artifact verified by digest (an image) is not among the chain's products.
+    Product,
 }
 
 /// The decisive failure.
