@@ -29,7 +29,7 @@ fn blob(layout: &Path, media_type: &str, bytes: &[u8]) -> serde_json::Value {
 }
 
 /// A one-layer image whose layer holds `app` with `content`; returns the manifest descriptor.
-fn image(layout: &Path, content: &str, arch: &str) -> serde_json::Value {
+pub fn image(layout: &Path, content: &str, arch: &str) -> serde_json::Value {
     let mut layer = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
     header.set_size(content.len() as u64);
@@ -62,7 +62,7 @@ fn image(layout: &Path, content: &str, arch: &str) -> serde_json::Value {
     descriptor
 }
 
-fn finish(layout: &Path, manifests: Vec<serde_json::Value>) {
+pub fn finish(layout: &Path, manifests: Vec<serde_json::Value>) {
     fs::write(
         layout.join("oci-layout"),
         br#"{"imageLayoutVersion":"1.0.0"}"#,

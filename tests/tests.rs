@@ -15,6 +15,8 @@ mod interop;
 mod layouts;
 mod oci;
 mod record;
+#[cfg(feature = "registry")]
+mod registry;
 mod release;
 mod threats;
 mod uris;
