@@ -166,6 +166,27 @@ impl Reply {
     }
 }
 
+/// How a [`Client`] talks to its registry.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Plain HTTP, for a registry on this machine only.
+    pub insecure: bool,
+    /// The largest manifest or blob read.
+    pub max_bytes: u64,
+    /// How long one request (and its answer) may take.
+    pub timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            insecure: false,
+            max_bytes: 256 * 1024 * 1024,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
 /// A client for one registry.
 pub struct Client {
     agent: ureq::Agent,
@@ -176,24 +197,24 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the registry of `image`. `insecure` speaks plain HTTP, and only to a
-    /// registry on this machine.
-    pub fn new(image: &ImageRef, insecure: bool, max_bytes: u64) -> Result<Client, RegistryError> {
-        if insecure && !image.is_loopback() {
+    /// A client for the registry of `image`. `options.insecure` speaks plain HTTP, and only to
+    /// a registry on this machine.
+    pub fn new(image: &ImageRef, options: &ClientOptions) -> Result<Client, RegistryError> {
+        if options.insecure && !image.is_loopback() {
             return Err(RegistryError::InsecureRemote(image.registry.clone()));
         }
-        let scheme = if insecure { "http" } else { "https" };
+        let scheme = if options.insecure { "http" } else { "https" };
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(options.timeout))
+            .timeout_connect(Some(options.timeout.min(Duration::from_secs(10))))
             .build();
         Ok(Client {
             agent: config.into(),
             base: format!("{scheme}://{}", image.registry),
             basic: credentials(&image.registry),
             token: None,
-            max_bytes,
+            max_bytes: options.max_bytes,
         })
     }
 

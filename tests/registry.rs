@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tollgate::registry::{Client, ImageRef};
+use tollgate::registry::{Client, ClientOptions, ImageRef};
 
 use crate::common::{TestLayout, code, run, stderr, stdout, tempdir, test_layout, tollgate};
 use crate::oci::single;
@@ -78,7 +78,11 @@ impl Drop for Registry {
 /// Uploads the OCI layout folder's one image to `reference` with the library's client.
 fn upload(registry: &Registry, layout: &Path, tag: &str) -> String {
     let image = ImageRef::parse(&format!("{}/app:{tag}", registry.address)).expect("reference");
-    let mut client = Client::new(&image, true, 64 << 20).expect("client");
+    let options = ClientOptions {
+        insecure: true,
+        ..ClientOptions::default()
+    };
+    let mut client = Client::new(&image, &options).expect("client");
     let index: Value =
         serde_json::from_slice(&fs::read(layout.join("index.json")).expect("index")).expect("json");
     let digest = index["manifests"][0]["digest"].as_str().expect("digest");
@@ -288,6 +292,38 @@ fn registry_errors_are_clear_and_never_pass() {
     );
     assert!(!dir.path().join("x.json").exists());
 
+    // A registry that refuses, and one that never answers.
+    let refusing = FakeRegistry::start_with(Behaviour::Refuse);
+    let out = run(tollgate().args([
+        "pull",
+        &format!("{}/app:1.0", refusing.address),
+        "--insecure-registry",
+    ]));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("HTTP 403"), "{}", stderr(&out));
+    let silent = FakeRegistry::start_with(Behaviour::Silent);
+    let started = Instant::now();
+    let out = run(tollgate()
+        .args([
+            "verify",
+            "--image",
+            &format!("{}/app:1.0", silent.address),
+            "--insecure-registry",
+            "--registry-timeout",
+            "1",
+            "--layout-key",
+        ])
+        .arg(&owner_pub));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(
+        stderr(&out).to_lowercase().contains("timeout")
+            || stderr(&out).to_lowercase().contains("timed out"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stdout(&out).contains("verified"));
+
     // A registry that is gone.
     drop(registry);
     let out = run(tollgate().args(["pull", &missing, "--insecure-registry"]));
@@ -299,14 +335,29 @@ fn registry_errors_are_clear_and_never_pass() {
     );
 }
 
-/// A registry that answers with an image, an attestation manifest, and a bundle blob whose
-/// bytes are not the ones the manifest names.
+/// How a fake registry misbehaves.
+#[derive(Clone, Copy, PartialEq)]
+enum Behaviour {
+    /// Answers with an image, an attestation manifest, and a bundle blob whose bytes are not
+    /// the ones the manifest names.
+    WrongBlob,
+    /// Answers 403 to everything.
+    Refuse,
+    /// Accepts connections and never answers.
+    Silent,
+}
+
+/// A registry that misbehaves as told.
 struct FakeRegistry {
     address: String,
 }
 
 impl FakeRegistry {
     fn start() -> FakeRegistry {
+        FakeRegistry::start_with(Behaviour::WrongBlob)
+    }
+
+    fn start_with(behaviour: Behaviour) -> FakeRegistry {
         use sha2::{Digest, Sha256};
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address").to_string();
@@ -332,6 +383,14 @@ impl FakeRegistry {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
+                if behaviour == Behaviour::Silent {
+                    // Hold the connection open, say nothing.
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_secs(60));
+                        drop(stream);
+                    });
+                    continue;
+                }
                 let mut request = [0u8; 4096];
                 let n = stream.read(&mut request).unwrap_or(0);
                 let line = String::from_utf8_lossy(&request[..n])
@@ -340,7 +399,9 @@ impl FakeRegistry {
                     .unwrap_or("")
                     .to_owned();
                 let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-                let (status, body): (&str, Vec<u8>) = if path == "/v2/app/manifests/1.0" {
+                let (status, body): (&str, Vec<u8>) = if behaviour == Behaviour::Refuse {
+                    ("403 Forbidden", b"{}".to_vec())
+                } else if path == "/v2/app/manifests/1.0" {
                     ("200 OK", image.clone())
                 } else if path == format!("/v2/app/manifests/{tag}") {
                     ("200 OK", attestation.clone())

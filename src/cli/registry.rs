@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use tollgate::bundle::Bundle;
 use tollgate::fsio::{self, Mode};
 use tollgate::limits::{Limit, Limits};
-use tollgate::registry::{self, Client, ImageRef, RegistryError};
+use tollgate::registry::{self, Client, ClientOptions, ImageRef, RegistryError};
 
 use super::failure::{Failure, INTERNAL, NOT_VERIFIED, USAGE};
 
@@ -15,6 +15,9 @@ pub struct RegistryArgs {
     /// Speak plain HTTP to a registry on this machine (tests only; refused for any other).
     #[arg(long)]
     pub insecure_registry: bool,
+    /// How long one request to the registry may take, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub registry_timeout: u64,
 }
 
 /// Arguments of `tollgate push`.
@@ -64,8 +67,12 @@ pub fn failure(error: RegistryError) -> Failure {
 pub fn client(image: &str, args: &RegistryArgs) -> Result<(ImageRef, Client), Failure> {
     let image = ImageRef::parse(image).map_err(failure)?;
     let limits = Limits::default();
-    let client =
-        Client::new(&image, args.insecure_registry, limits.max_metadata_bytes).map_err(failure)?;
+    let options = ClientOptions {
+        insecure: args.insecure_registry,
+        max_bytes: limits.max_metadata_bytes,
+        timeout: std::time::Duration::from_secs(args.registry_timeout.max(1)),
+    };
+    let client = Client::new(&image, &options).map_err(failure)?;
     if args.insecure_registry {
         eprintln!(
             "WARNING: --insecure-registry: talking to {} over plain HTTP, without TLS",
