@@ -335,6 +335,57 @@ fn registry_errors_are_clear_and_never_pass() {
     );
 }
 
+#[test]
+fn credentials_come_from_the_environment_or_a_docker_config_and_buy_a_bearer_token() {
+    let dir = tempdir();
+    let fake = FakeRegistry::start_with(Behaviour::Auth);
+    let image = format!("{}/app:1.0", fake.address);
+    let pull = |env: &[(&str, &str)]| {
+        let mut command = tollgate();
+        command
+            .args(["pull", &image, "--insecure-registry", "--overwrite", "-o"])
+            .arg(dir.path().join("pulled.json"))
+            .env_remove("TOLLGATE_REGISTRY_USERNAME")
+            .env_remove("TOLLGATE_REGISTRY_PASSWORD")
+            .env("DOCKER_CONFIG", dir.path().join("no-config"));
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        run(&mut command)
+    };
+    // No credentials: the token endpoint refuses, and so the pull.
+    let out = pull(&[]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("token request: HTTP 401"),
+        "{}",
+        stderr(&out)
+    );
+    // From the environment.
+    let out = pull(&[
+        ("TOLLGATE_REGISTRY_USERNAME", "user"),
+        ("TOLLGATE_REGISTRY_PASSWORD", "secret"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        fs::read(dir.path().join("pulled.json")).expect("pulled"),
+        b"the bundle as it was pushed"
+    );
+    // From a docker-style config.json.
+    let config = dir.path().join("docker");
+    fs::create_dir_all(&config).expect("mkdir");
+    fs::write(
+        config.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "dXNlcjpzZWNyZXQ="}}}}}}"#,
+            fake.address
+        ),
+    )
+    .expect("write");
+    let out = pull(&[("DOCKER_CONFIG", config.to_str().expect("utf-8"))]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
 /// How a fake registry misbehaves.
 #[derive(Clone, Copy, PartialEq)]
 enum Behaviour {
@@ -345,6 +396,9 @@ enum Behaviour {
     Refuse,
     /// Accepts connections and never answers.
     Silent,
+    /// Serves the image and its attestation (the right blob) only with a bearer token, which
+    /// its token endpoint hands out for `user:secret` in basic auth.
+    Auth,
 }
 
 /// A registry that misbehaves as told.
@@ -380,6 +434,7 @@ impl FakeRegistry {
         .expect("json");
         let tag = image_digest.replacen(':', "-", 1);
         let blob_path = format!("/v2/app/blobs/{}", sha(&promised));
+        let own_address = address.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -393,25 +448,47 @@ impl FakeRegistry {
                 }
                 let mut request = [0u8; 4096];
                 let n = stream.read(&mut request).unwrap_or(0);
-                let line = String::from_utf8_lossy(&request[..n])
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_owned();
+                let text = String::from_utf8_lossy(&request[..n]).to_string();
+                let line = text.lines().next().unwrap_or("").to_owned();
                 let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let authorization = text
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("authorization")
+                            .then(|| value.trim().to_owned())
+                    })
+                    .unwrap_or_default();
+                // base64("user:secret")
+                let basic = "Basic dXNlcjpzZWNyZXQ=";
+                let mut challenge = String::new();
                 let (status, body): (&str, Vec<u8>) = if behaviour == Behaviour::Refuse {
                     ("403 Forbidden", b"{}".to_vec())
+                } else if behaviour == Behaviour::Auth && path.starts_with("/token") {
+                    if authorization == basic && path.contains("scope=repository:app:pull") {
+                        ("200 OK", br#"{"token":"opensesame"}"#.to_vec())
+                    } else {
+                        ("401 Unauthorized", b"{}".to_vec())
+                    }
+                } else if behaviour == Behaviour::Auth && authorization != "Bearer opensesame" {
+                    challenge = format!(
+                        "WWW-Authenticate: Bearer realm=\"http://{own}/token\",service=\"fake\",scope=\"repository:app:pull\"\r\n",
+                        own = own_address
+                    );
+                    ("401 Unauthorized", b"{}".to_vec())
                 } else if path == "/v2/app/manifests/1.0" {
                     ("200 OK", image.clone())
                 } else if path == format!("/v2/app/manifests/{tag}") {
                     ("200 OK", attestation.clone())
+                } else if path == blob_path && behaviour == Behaviour::Auth {
+                    ("200 OK", promised.clone())
                 } else if path == blob_path {
                     ("200 OK", b"other bytes, same length!!".to_vec())
                 } else {
                     ("404 Not Found", b"{}".to_vec())
                 };
                 let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 {status}\r\n{challenge}Content-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = stream.write_all(head.as_bytes());
