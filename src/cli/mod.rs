@@ -59,17 +59,17 @@ enum Command {
     Verify(verify::Args),
     /// Compare local files with a link's products (for the buyer holding the final product).
     MatchProducts(products::Args),
+    /// Emit SLSA provenance v1 for a build step's products, from its link (DSSE).
+    Provenance(provenance::Args),
+    /// Pack a layout and its links into one file for a buyer, or list one.
+    #[command(subcommand)]
+    Bundle(bundle::Command),
     /// Attach a bundle to an image in an OCI registry (an artifact whose subject is the image).
     #[cfg(feature = "registry")]
     Push(registry::PushArgs),
     /// Fetch the bundle attached to an image in an OCI registry.
     #[cfg(feature = "registry")]
     Pull(registry::PullArgs),
-    /// Emit SLSA provenance v1 for a build step's products, from its link (DSSE).
-    Provenance(provenance::Args),
-    /// Pack a layout and its links into one file for a buyer, or list one.
-    #[command(subcommand)]
-    Bundle(bundle::Command),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions(docs::CompletionsArgs),
     /// Print the manual page, or write one per command with --dir.
