@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 use tollgate::bundle::{Bundle, LAYOUT_NAME};
 use tollgate::document;
-use tollgate::fsio::{self, Mode};
+use tollgate::fsio;
 use tollgate::limits::{Limit, Limits};
 
 use super::failure::{Failure, USAGE};
@@ -69,14 +69,7 @@ fn create(args: CreateArgs) -> Result<u8, Failure> {
     let bytes = bundle
         .to_bytes()
         .map_err(|e| Failure::new(USAGE, e.to_string()))?;
-    fsio::write_atomic(&args.output, &bytes, Mode::Public, args.overwrite).map_err(|e| {
-        let failure = Failure::fs(e);
-        if args.output.exists() && !args.overwrite {
-            failure.hint("pass --overwrite to replace it")
-        } else {
-            failure
-        }
-    })?;
+    super::failure::write_output(&args.output, &bytes, args.overwrite)?;
     eprintln!(
         "wrote {}: the layout and {} link(s), {} bytes",
         args.output.display(),

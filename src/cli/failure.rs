@@ -100,3 +100,18 @@ impl Failure {
         }
     }
 }
+
+/// Writes an output file (atomically, readable by all), refusing to replace one unless
+/// `overwrite`, and saying how when it refuses.
+pub fn write_output(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), Failure> {
+    tollgate::fsio::write_atomic(path, bytes, tollgate::fsio::Mode::Public, overwrite).map_err(
+        |e| {
+            let failure = Failure::fs(e);
+            if path.exists() && !overwrite {
+                failure.hint("pass --overwrite to replace it")
+            } else {
+                failure
+            }
+        },
+    )
+}

@@ -200,17 +200,7 @@ fn build(args: BuildArgs) -> Result<u8, Failure> {
         .output
         .clone()
         .unwrap_or_else(|| args.source.with_extension("layout"));
-    fsio::write_atomic(&output, &envelope.to_bytes(), Mode::Public, args.overwrite).map_err(
-        |e| {
-            let exists = output.exists();
-            let failure = Failure::fs(e);
-            if exists && !args.overwrite {
-                failure.hint("pass --overwrite to replace it")
-            } else {
-                failure
-            }
-        },
-    )?;
+    super::failure::write_output(&output, &envelope.to_bytes(), args.overwrite)?;
     let layout = &compiled.layout;
     eprintln!(
         "built {}: {} step(s), {} inspection(s), {} functionary key(s); expires {}; signed by {} \

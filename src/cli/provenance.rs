@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use tollgate::envelope::{Envelope, Format};
-use tollgate::fsio::{self, Mode};
+use tollgate::fsio;
 use tollgate::keyring::KeyRing;
 use tollgate::limits::{Limit, Limits};
 use tollgate::link::Link;
@@ -88,14 +88,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     let key = keyfile::private_key(&args.key, &args.password, args.insecure_key_permissions)?;
     let signed = Envelope::seal(&provenance, Format::Dsse, &[&key])
         .map_err(|e| Failure::new(INTERNAL, format!("signing: {e}")))?;
-    fsio::write_atomic(&args.output, &signed, Mode::Public, args.overwrite).map_err(|e| {
-        let failure = Failure::fs(e);
-        if args.output.exists() && !args.overwrite {
-            failure.hint("pass --overwrite to replace it")
-        } else {
-            failure
-        }
-    })?;
+    super::failure::write_output(&args.output, &signed, args.overwrite)?;
     eprintln!(
         "wrote {}: SLSA provenance v1 for {} product(s) of step {}, signed by {}",
         args.output.display(),

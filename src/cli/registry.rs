@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use tollgate::bundle::Bundle;
-use tollgate::fsio::{self, Mode};
+use tollgate::fsio;
 use tollgate::limits::{Limit, Limits};
 use tollgate::registry::{self, Client, ClientOptions, ImageRef, RegistryError};
 
@@ -110,7 +110,7 @@ pub fn push(args: PushArgs) -> Result<u8, Failure> {
 pub fn pull(args: PullArgs) -> Result<u8, Failure> {
     let (image, mut client) = client(&args.image, &args.registry)?;
     let (subject, bytes) = registry::pull(&mut client, &image).map_err(failure)?;
-    fsio::write_atomic(&args.output, &bytes, Mode::Public, args.overwrite).map_err(Failure::fs)?;
+    super::failure::write_output(&args.output, &bytes, args.overwrite)?;
     eprintln!(
         "wrote {}: the attestation of {}/{}@{subject} ({} bytes); verify it with \
          `tollgate verify --bundle {}`",
