@@ -1023,3 +1023,59 @@ fn g7_paths_beyond_path_max_are_recorded() {
     drop(dir);
     assert!(!root.exists());
 }
+
+/// Runs `tollgate ARGS` on a terminal (a pseudo-terminal from util-linux `script`) and returns
+/// what the terminal showed.
+fn on_a_terminal(dir: &Path, args: &str) -> (i32, String) {
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_tollgate"));
+    let out = run(Command::new("script").current_dir(dir).args([
+        "-q",
+        "-e",
+        "-c",
+        &command,
+        "/dev/null",
+    ]));
+    (
+        code(&out),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_progress_line_shows_on_a_terminal_once_the_work_takes_a_moment_and_never_with_quiet() {
+    let dir = tempdir();
+    fs::create_dir_all(dir.path().join("src")).expect("mkdir");
+    for i in 0..5 {
+        fs::write(dir.path().join(format!("src/{i}.txt")), "x").expect("write");
+    }
+    let key = private_copy("ed25519", dir.path());
+    let base = format!(
+        "run --step s --key {} -m src --overwrite -d links",
+        key.display()
+    );
+    let (status, screen) = on_a_terminal(dir.path(), &format!("{base} -- sleep 1"));
+    assert_eq!(status, 0, "{screen}");
+    assert!(screen.contains("hashing: 5/5 files, 0.0 MiB"), "{screen:?}");
+    // The line is cleared before the summary, so nothing is left half-written.
+    assert!(screen.contains("\r\x1b[K"), "{screen:?}");
+    let (status, screen) = on_a_terminal(dir.path(), &format!("{base} -q -- sleep 1"));
+    assert_eq!(status, 0, "{screen}");
+    assert!(!screen.contains("hashing:"), "{screen:?}");
+    // Not on a terminal: no progress line in what a CI log captures.
+    let out = run(tollgate()
+        .current_dir(dir.path())
+        .args(["run", "--step", "s", "--key"])
+        .arg(&key)
+        .args([
+            "-m",
+            "src",
+            "--overwrite",
+            "-d",
+            "links",
+            "--",
+            "sleep",
+            "1",
+        ]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("hashing:"), "{}", stderr(&out));
+}
