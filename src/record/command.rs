@@ -21,6 +21,8 @@ pub struct CommandOptions {
     pub current_dir: Option<PathBuf>,
     /// Record the streams without passing them on to the console.
     pub silent: bool,
+    /// Run it with only these variables of the environment (and nothing else), when set.
+    pub keep_env: Option<Vec<String>>,
 }
 
 impl Default for CommandOptions {
@@ -31,6 +33,7 @@ impl Default for CommandOptions {
             timeout: None,
             current_dir: None,
             silent: false,
+            keep_env: None,
         }
     }
 }
@@ -80,6 +83,14 @@ pub fn run_command(
     let (program, args) = argv.split_first().ok_or(CommandError::Empty)?;
     let mut command = Command::new(program);
     command.args(args).stdin(Stdio::inherit());
+    if let Some(keep) = &options.keep_env {
+        command.env_clear();
+        for name in keep {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
+    }
     if let Some(dir) = &options.current_dir {
         command.current_dir(dir);
     }
