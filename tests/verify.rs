@@ -47,7 +47,8 @@ impl Chain {
             ],
             "inspect": [
                 {"_type": "inspection", "name": "check",
-                 "run": ["sh", "-c", "test -f app && touch inspected"],
+                 // The marker's absolute path: the inspection runs in a scratch copy.
+                 "run": ["sh", "-c", format!("test -f app && touch '{}'", self.path("inspected").display())],
                  "expected_materials": [["MATCH", "app", "WITH", "PRODUCTS", "FROM", "build"],
                                         ["DISALLOW", "app"], ["ALLOW", "*"]],
                  "expected_products": [["ALLOW", "*"]]}
@@ -798,19 +799,41 @@ fn e5_a_stale_link_from_an_earlier_run_fails_the_chain() {
 fn i5_inspections_cannot_change_what_was_verified_and_leave_no_links() {
     let chain = Chain::new();
     let mut layout = chain.layout();
-    // An inspection that overwrites build's link after the links were checked.
+    // An inspection that overwrites build's link, drops a file, and fails if it can see a
+    // secret of the verifier's environment.
     let build = format!("build.{}.link", load_public("bob-ed25519").keyid().short());
-    layout["inspect"][0]["run"] =
-        json!(["sh", "-c", format!("test -f app && echo garbage > {build}")]);
+    layout["inspect"][0]["run"] = json!([
+        "sh",
+        "-c",
+        format!(
+            "test -f app && test -z \"$VERIFIER_SECRET\" && echo garbage > {build} && touch dropped"
+        )
+    ]);
     chain.sign_layout(&layout, &[]);
     chain.record(&[]);
-    let out = chain.verify(&[]);
+    let before = fs::read(chain.path(&build)).expect("the build link");
+    let verify = || {
+        run(tollgate()
+            .current_dir(chain.dir.path())
+            .env("VERIFIER_SECRET", "hunter2")
+            .args(["verify", "--layout", "root.layout", "--layout-key"])
+            .arg(example_key("ecdsa-p256", "pub")))
+    };
+    let out = verify();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // It ran in a scratch copy: the working folder is as it was.
+    assert_eq!(
+        fs::read(chain.path(&build)).expect("the build link"),
+        before
+    );
+    assert!(
+        !chain.path("dropped").exists(),
+        "nothing is written into the folder"
+    );
     assert!(
         !chain.path("check.link").exists(),
         "inspection links are not written"
     );
-    // The damage is visible next time: the verdict then fails, on that link.
-    let out = chain.verify(&[]);
-    assert_eq!(code(&out), 1);
+    let out = verify();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
 }

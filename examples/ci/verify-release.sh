@@ -14,9 +14,9 @@
 #              older layout the owner also signed cannot be replayed
 #
 # The two release files are copied into a fresh, empty work folder (the inspections unpack the
-# tarball there and run `sha256sum --check`), so nothing else of the job's checkout can sway
-# them. Verification runs twice, each time in a fresh folder: once for the JSON report kept by
-# the pipeline, once for the sentence a person reads in the job log.
+# tarball in a scratch copy of it and run `sha256sum --check`), so nothing else of the job's
+# checkout can sway them. Verification runs twice, each time in a fresh folder: once for the
+# JSON report kept by the pipeline, once for the sentence a person reads in the job log.
 #
 # Exit code: tollgate verify's: 0 verified, 1 not verified, 2 bad input or usage, 3 internal.
 # Environment: TOLLGATE, the tollgate program (default: tollgate, found on the PATH).

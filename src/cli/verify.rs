@@ -61,7 +61,8 @@ pub struct Args {
     /// How long each inspection may run, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     inspection_timeout: u64,
-    /// Where inspections run [default: the working directory].
+    /// The folder the inspections run on, in a scratch copy that leaves it untouched [default:
+    /// the working directory].
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
     /// The SHA-256 the layout file must have (hex, optionally `sha256:`-prefixed): pins this

@@ -1,5 +1,7 @@
 //! Running inspections: step 12 of the workflow.
 
+use std::path::Path;
+
 use crate::layout::Inspection;
 use crate::link::Link;
 use crate::record::{self, CommandOptions, RecordOptions};
@@ -8,10 +10,45 @@ use crate::rule::RuleKind;
 use super::report::{Check, InspectionReport};
 use super::{Run, Stop};
 
+/// The environment variables an inspection keeps; everything else is cleared.
+const KEPT_ENVIRONMENT: &[&str] = &["PATH", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+
 impl Run<'_> {
-    /// Runs one inspection: records `.` in the working folder, runs the command, records `.`
-    /// again. Its link stays in memory: nothing is written over the inputs (THREATS I5).
-    pub(super) fn inspect(&mut self, inspection: &Inspection) -> Result<Link, Stop> {
+    /// A scratch copy of the working folder (files, folders and symlinks as they are), where
+    /// the inspections run one after another.
+    pub(super) fn scratch(&mut self) -> Result<tempfile::TempDir, Stop> {
+        let source = match &self.options.workdir {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().unwrap_or_else(|_| ".".into()),
+        };
+        let made = tempfile::Builder::new()
+            .prefix("tollgate-inspect-")
+            .tempdir()
+            .map_err(|e| e.to_string())
+            .and_then(|scratch| {
+                copy_tree(&source, scratch.path())
+                    .map_err(|e| format!("copying {}: {e}", source.display()))?;
+                Ok(scratch)
+            });
+        made.map_err(|reason| {
+            self.fail(
+                Check::Inspection,
+                None,
+                format!(
+                    "preparing a scratch copy of the working folder for the inspections: {reason}"
+                ),
+            )
+        })
+    }
+
+    /// Runs one inspection in `scratch`: records `.`, runs the command with a minimal
+    /// environment, records `.` again. Its link stays in memory, and the working folder is
+    /// never touched (THREATS I5).
+    pub(super) fn inspect(
+        &mut self,
+        inspection: &Inspection,
+        scratch: &Path,
+    ) -> Result<Link, Stop> {
         let name = &inspection.name;
         let mut report = InspectionReport {
             name: name.to_string(),
@@ -19,7 +56,7 @@ impl Run<'_> {
             return_value: None,
             rules: Vec::new(),
         };
-        let outcome = self.run_inspection(inspection, &mut report);
+        let outcome = self.run_inspection(inspection, scratch, &mut report);
         self.report.inspections.push(report);
         outcome.map_err(|reason| {
             self.fail(
@@ -35,6 +72,7 @@ impl Run<'_> {
     fn run_inspection(
         &self,
         inspection: &Inspection,
+        scratch: &Path,
         report: &mut InspectionReport,
     ) -> Result<Link, String> {
         if inspection.run.is_empty() {
@@ -42,7 +80,7 @@ impl Run<'_> {
         }
         let (uris, git_files) = named_uris(inspection);
         let options = RecordOptions {
-            base_path: self.options.workdir.clone(),
+            base_path: Some(scratch.to_owned()),
             limits: self.options.limits,
             // A folder a rule names may appear only when the command has run (`.` is always
             // there).
@@ -63,7 +101,8 @@ impl Run<'_> {
             record_streams: true,
             silent: true,
             timeout: Some(self.options.inspection_timeout),
-            current_dir: self.options.workdir.clone(),
+            current_dir: Some(scratch.to_owned()),
+            keep_env: Some(KEPT_ENVIRONMENT.iter().map(|s| s.to_string()).collect()),
             ..CommandOptions::default()
         };
         let outcome =
@@ -136,4 +175,85 @@ fn named_uris(inspection: &Inspection) -> (Vec<String>, bool) {
         }
     }
     (uris, git_files)
+}
+
+/// Copies the tree at `from` into `to`: folders, regular files (with their permissions) and
+/// symlinks that stay inside the tree (as symlinks, never followed); anything else, a symlink
+/// leading out of the tree included, is left out, so nothing the inspections do reaches past
+/// the copy.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    copy_level(from, to, 0)
+}
+
+fn copy_level(from: &Path, to: &Path, depth: usize) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            std::fs::create_dir(&target)?;
+            copy_level(&entry.path(), &target, depth + 1)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        } else if kind.is_symlink() {
+            let link = std::fs::read_link(entry.path())?;
+            if stays_inside(depth, &link) {
+                std::os::unix::fs::symlink(link, &target)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a relative symlink `link`, in a folder `depth` levels below the root, points inside
+/// the tree.
+fn stays_inside(depth: usize, link: &Path) -> bool {
+    use std::path::Component;
+    let mut level = depth as isize;
+    for component in link.components() {
+        match component {
+            Component::Normal(_) => level += 1,
+            Component::ParentDir => level -= 1,
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+        if level < 0 {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_symlinks_that_stay_inside_the_copy_are_copied() {
+        assert!(stays_inside(0, Path::new("a/b")));
+        assert!(stays_inside(1, Path::new("../a")));
+        assert!(stays_inside(2, Path::new("./../../x")));
+        assert!(!stays_inside(0, Path::new("../a")));
+        assert!(!stays_inside(1, Path::new("../../a")));
+        assert!(!stays_inside(3, Path::new("/etc/passwd")));
+        assert!(!stays_inside(0, Path::new("a/../../b")));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let from = dir.path().join("from");
+        std::fs::create_dir_all(from.join("sub")).expect("mkdir");
+        std::fs::write(from.join("sub/file"), "x").expect("write");
+        std::os::unix::fs::symlink("sub/file", from.join("inside")).expect("symlink");
+        std::os::unix::fs::symlink("../outside", from.join("escapes")).expect("symlink");
+        std::os::unix::fs::symlink("/etc", from.join("absolute")).expect("symlink");
+        let to = dir.path().join("to");
+        std::fs::create_dir(&to).expect("mkdir");
+        copy_tree(&from, &to).expect("copy");
+        assert_eq!(std::fs::read(to.join("sub/file")).expect("file"), b"x");
+        assert_eq!(
+            std::fs::read_link(to.join("inside")).expect("link"),
+            Path::new("sub/file")
+        );
+        assert!(to.join("escapes").symlink_metadata().is_err());
+        assert!(to.join("absolute").symlink_metadata().is_err());
+    }
 }

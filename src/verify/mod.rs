@@ -48,7 +48,7 @@ pub struct VerifyOptions {
     pub now: DateTime<Utc>,
     /// How long an inspection may run.
     pub inspection_timeout: Duration,
-    /// Where inspections run (default: the working directory).
+    /// The folder the inspections run on, in a scratch copy (default: the working directory).
     pub workdir: Option<PathBuf>,
     /// The SHA-256 (lowercase hex) the layout file must have: pins one layout, so that an
     /// older one the owner also signed cannot be replayed (THREATS D5).
@@ -282,10 +282,20 @@ impl Run<'_> {
             }
         }
 
-        // 12. Inspections, then their rules.
+        // 12. Inspections, then their rules: in a scratch copy of the working folder, so that
+        // they cannot change what was verified or anything else there (THREATS I5).
         let mut inspected: BTreeMap<StepName, Link> = BTreeMap::new();
+        let scratch = if layout.inspections.is_empty() {
+            None
+        } else {
+            match self.scratch() {
+                Ok(scratch) => Some(scratch),
+                Err(Stop) => return Ok(None),
+            }
+        };
         for inspection in &layout.inspections {
-            match self.inspect(inspection) {
+            let Some(scratch) = &scratch else { break };
+            match self.inspect(inspection, scratch.path()) {
                 Ok(link) => {
                     inspected.insert(inspection.name.clone(), link);
                 }
