@@ -197,8 +197,20 @@ impl Envelope {
                 if signatures.is_empty() {
                     return Err(EnvelopeError::NoSignatures);
                 }
-                let message = json::canonical(&signed)?;
-                let signers = threshold::signers(&message, &signatures, ring);
+                // The canonical bytes go straight into the signature checks where the keys
+                // allow it: a large link's canonical form is never held whole.
+                let streamed = threshold::signers_streaming(
+                    |out| json::canonical_to(&signed, out),
+                    &signatures,
+                    ring,
+                );
+                let signers = match streamed {
+                    Some(signers) => signers?,
+                    None => {
+                        let message = json::canonical(&signed)?;
+                        threshold::signers(&message, &signatures, ring)
+                    }
+                };
                 if let Err(source) = threshold::require(&signers.keys, threshold) {
                     return Err(EnvelopeError::Threshold { source, signers });
                 }

@@ -242,6 +242,17 @@ pub fn canonical<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Jso
     }
 }
 
+/// Writes the canonical form of `value` into `out` as it is made, without holding it whole.
+pub fn canonical_to<T: serde::Serialize + ?Sized, W: std::io::Write>(
+    value: &T,
+    out: W,
+) -> Result<(), JsonError> {
+    let mut ser = serde_json::Serializer::with_formatter(out, CanonicalFormatter);
+    value
+        .serialize(&mut ser)
+        .map_err(|e| JsonError::NotCanonicalizable(e.to_string()))
+}
+
 /// serde_json's compact output, but with strings as securesystemslib writes them: only `"`
 /// and `\` escaped, control characters raw; and no floats.
 struct CanonicalFormatter;

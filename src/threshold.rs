@@ -71,6 +71,85 @@ pub fn signers(message: &[u8], signatures: &[Signature], ring: &KeyRing) -> Sign
     found
 }
 
+/// How many (signature, key) checks [`signers_streaming`] runs side by side at most; beyond
+/// that, hashing the message once per pair costs more than holding it.
+const MAX_STREAMED_PAIRS: usize = 8;
+
+/// [`signers`], with the message written by `write` into the checks as it is made instead of
+/// held whole: each (signature, trusted key) pair is checked as [`signers`] would, and each
+/// signature credited to the first key in [`signers`]'s order that verifies it. `None` when
+/// this cannot be done (a key that is not ed25519, or too many pairs): call [`signers`].
+pub fn signers_streaming<E>(
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), E>,
+    signatures: &[Signature],
+    ring: &KeyRing,
+) -> Option<Result<Signers, E>> {
+    if signatures.len() * ring.len() > MAX_STREAMED_PAIRS {
+        return None;
+    }
+    // One check per pair, in `signers`' candidate order for each signature.
+    let mut checks = Vec::new();
+    for signature in signatures {
+        let hinted = signature
+            .keyid
+            .as_ref()
+            .and_then(|hint| ring.iter().find(|(id, _)| id.as_str() == hint));
+        let candidates = hinted.into_iter().chain(
+            ring.iter()
+                .filter(|(id, _)| Some(*id) != hinted.map(|(h, _)| h)),
+        );
+        let mut row = Vec::new();
+        for (id, key) in candidates {
+            row.push((id.clone(), key.stream_verifier(&signature.sig)?.ok()));
+        }
+        checks.push(row);
+    }
+    let mut feed = Feed(&mut checks);
+    let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, &mut feed);
+    if let Err(e) = write(&mut buffered) {
+        return Some(Err(e));
+    }
+    if std::io::Write::flush(&mut buffered).is_err() {
+        return None;
+    }
+    drop(buffered);
+    let mut found = Signers::default();
+    for row in checks {
+        let verified_by = row
+            .into_iter()
+            .find_map(|(id, check)| check.and_then(|c| c.finish().then_some(id)));
+        match verified_by {
+            Some(keyid) => {
+                if !found.keys.insert(keyid) {
+                    found.repeats += 1;
+                }
+            }
+            None => found.unattributed += 1,
+        }
+    }
+    Some(Ok(found))
+}
+
+/// Feeds every pending check.
+struct Feed<'a>(&'a mut Vec<Vec<(KeyId, Option<crate::keys::StreamCheck>)>>);
+
+impl std::io::Write for Feed<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for row in self.0.iter_mut() {
+            for (_, check) in row.iter_mut() {
+                if let Some(check) = check {
+                    check.update(bytes);
+                }
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Passes when at least `required` distinct trusted keys are in `signed`. A requirement of zero
 /// is raised to one: nothing passes unsigned.
 pub fn require(signed: &BTreeSet<KeyId>, required: usize) -> Result<(), ThresholdError> {
@@ -82,5 +161,81 @@ pub fn require(signed: &BTreeSet<KeyId>, required: usize) -> Result<(), Threshol
             required,
             signed: signed.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::keys::{KeyKind, PrivateKey};
+
+    fn signature(key: &PrivateKey, hint: Option<&PrivateKey>, message: &[u8]) -> Signature {
+        Signature {
+            keyid: hint.map(|k| k.public_key().keyid().to_string()),
+            sig: key.sign(message).expect("sign"),
+        }
+    }
+
+    /// Streaming must credit exactly what checking the whole message credits.
+    #[test]
+    fn streaming_counts_signers_exactly_as_the_whole_message_does() {
+        let message = b"{\"_type\":\"link\",\"name\":\"build\"}".repeat(5000);
+        let alice = PrivateKey::generate(KeyKind::Ed25519).expect("key");
+        let bob = PrivateKey::generate(KeyKind::Ed25519).expect("key");
+        let mallory = PrivateKey::generate(KeyKind::Ed25519).expect("key");
+        let ring = KeyRing::from_keys([alice.public_key().clone(), bob.public_key().clone()])
+            .expect("ring");
+        let mut corrupted = signature(&alice, Some(&alice), &message);
+        corrupted.sig[10] ^= 1;
+        let mut small_order_r = signature(&bob, Some(&bob), &message);
+        small_order_r.sig[..32].copy_from_slice(&{
+            let mut identity = [0u8; 32];
+            identity[0] = 1;
+            identity
+        });
+        let cases: Vec<Vec<Signature>> = vec![
+            vec![signature(&alice, Some(&alice), &message)],
+            // A hint naming the other key: still credited to the key that verifies.
+            vec![signature(&alice, Some(&bob), &message)],
+            vec![
+                signature(&alice, None, &message),
+                signature(&bob, Some(&bob), &message),
+            ],
+            // The same key twice counts once.
+            vec![
+                signature(&alice, Some(&alice), &message),
+                signature(&alice, None, &message),
+            ],
+            vec![signature(&mallory, Some(&mallory), &message)],
+            vec![corrupted],
+            vec![small_order_r],
+            vec![Signature {
+                keyid: None,
+                sig: vec![0; 12],
+            }],
+            // Over another message.
+            vec![signature(&alice, Some(&alice), b"other")],
+        ];
+        for (i, signatures) in cases.iter().enumerate() {
+            let whole = signers(&message, signatures, &ring);
+            let streamed = signers_streaming(
+                |out: &mut dyn Write| out.write_all(&message),
+                signatures,
+                &ring,
+            )
+            .expect("two ed25519 keys stream")
+            .expect("written");
+            assert_eq!(streamed, whole, "case {i}");
+        }
+        // A key that cannot stream, or too many pairs: the caller checks the whole message.
+        let ecdsa = PrivateKey::generate(KeyKind::EcdsaP256).expect("key");
+        let mixed = KeyRing::from_keys([alice.public_key().clone(), ecdsa.public_key().clone()])
+            .expect("ring");
+        let one = [signature(&alice, None, &message)];
+        assert!(signers_streaming(|_: &mut dyn Write| Ok::<(), ()>(()), &one, &mixed).is_none());
+        let many: Vec<Signature> = (0..5).map(|_| signature(&alice, None, &message)).collect();
+        assert!(signers_streaming(|_: &mut dyn Write| Ok::<(), ()>(()), &many, &ring).is_none());
     }
 }

@@ -167,6 +167,28 @@ enum Verifying {
     Rsa(Box<rsa::PublicKey>),
 }
 
+/// A signature check fed the message in pieces (ed25519 only; see
+/// [`PublicKey::stream_verifier`]).
+pub struct StreamCheck(ed25519_dalek::StreamVerifier);
+
+impl StreamCheck {
+    /// Feeds the next piece of the message.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.0.update(piece);
+    }
+
+    /// Whether the signature verifies over everything fed.
+    pub fn finish(self) -> bool {
+        self.0.finalize_and_verify().is_ok()
+    }
+}
+
+impl std::fmt::Debug for StreamCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamCheck")
+    }
+}
+
 /// A public key that can verify signatures, with the key object it came from.
 #[derive(Clone)]
 pub struct PublicKey {
@@ -409,6 +431,29 @@ impl PublicKey {
         let der = spki_der(&self.verifying)?;
         pkcs8::der::pem::encode_string("PUBLIC KEY", LineEnding::LF, &der)
             .map_err(|e| KeyError::Malformed(e.to_string()))
+    }
+
+    /// A check of `signature` over a message fed in pieces, for an ed25519 key; `None` for any
+    /// other key type. It is [`PublicKey::verify`]'s strict check: a non-canonical `S`, a
+    /// small-order key and a small-order or invalid `R` fail at once, before any message.
+    pub fn stream_verifier(&self, signature: &[u8]) -> Option<Result<StreamCheck, SignatureError>> {
+        let Verifying::Ed25519(key) = &self.verifying else {
+            return None;
+        };
+        Some((|| {
+            let sig = ed25519_dalek::Signature::from_slice(signature)
+                .map_err(|_| SignatureError::Encoding("ed25519"))?;
+            let r = curve25519_dalek::edwards::CompressedEdwardsY(sig.r_bytes().to_owned())
+                .decompress()
+                .ok_or(SignatureError::Mismatch)?;
+            if r.is_small_order() || key.is_weak() {
+                return Err(SignatureError::Mismatch);
+            }
+            let stream = key
+                .verify_stream(&sig)
+                .map_err(|_| SignatureError::Mismatch)?;
+            Ok(StreamCheck(stream))
+        })())
     }
 
     /// Checks `signature` over `message`. Ed25519 is verified strictly (canonical `S`, no
