@@ -361,7 +361,7 @@ fn artifacts(
             limit: Limit::Artifacts,
         });
     }
-    let entries = raw
+    let mut entries = raw
         .0
         .into_iter()
         .map(|(path, digests)| {
@@ -375,6 +375,9 @@ fn artifacts(
             Ok((path, set))
         })
         .collect::<Result<Vec<_>, LinkError>>()?;
+    // Parsing grew the list by doubling: give the unused tail back (a large link's list is
+    // its own mapping, so this moves nothing).
+    entries.shrink_to_fit();
     // The raw map is sorted and unique already; this only confirms it.
     let artifacts = Artifacts::from_entries(entries).map_err(|name| LinkError::Schema {
         path: field.to_owned(),
