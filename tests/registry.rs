@@ -386,6 +386,25 @@ fn credentials_come_from_the_environment_or_a_docker_config_and_buy_a_bearer_tok
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
+#[test]
+fn the_referrers_api_is_asked_first() {
+    let dir = tempdir();
+    let fake = FakeRegistry::start_with(Behaviour::Referrers);
+    let out = run(tollgate()
+        .args([
+            "pull",
+            &format!("{}/app:1.0", fake.address),
+            "--insecure-registry",
+            "-o",
+        ])
+        .arg(dir.path().join("pulled.json")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        fs::read(dir.path().join("pulled.json")).expect("pulled"),
+        b"the bundle as it was pushed"
+    );
+}
+
 /// How a fake registry misbehaves.
 #[derive(Clone, Copy, PartialEq)]
 enum Behaviour {
@@ -399,6 +418,8 @@ enum Behaviour {
     /// Serves the image and its attestation (the right blob) only with a bearer token, which
     /// its token endpoint hands out for `user:secret` in basic auth.
     Auth,
+    /// Has the Referrers API (OCI 1.1) and no fallback tag; serves the right blob.
+    Referrers,
 }
 
 /// A registry that misbehaves as told.
@@ -433,6 +454,7 @@ impl FakeRegistry {
         }))
         .expect("json");
         let tag = image_digest.replacen(':', "-", 1);
+        let attestation_digest = sha(&attestation);
         let blob_path = format!("/v2/app/blobs/{}", sha(&promised));
         let own_address = address.clone();
         std::thread::spawn(move || {
@@ -478,9 +500,34 @@ impl FakeRegistry {
                     ("401 Unauthorized", b"{}".to_vec())
                 } else if path == "/v2/app/manifests/1.0" {
                     ("200 OK", image.clone())
-                } else if path == format!("/v2/app/manifests/{tag}") {
+                } else if behaviour == Behaviour::Referrers
+                    && path == format!("/v2/app/referrers/{image_digest}")
+                {
+                    let index = serde_json::json!({
+                        "schemaVersion": 2,
+                        "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": [
+                            // Another tool's referrer, passed over.
+                            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                             "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                             "digest": format!("sha256:{}", "0".repeat(64)), "size": 10},
+                            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                             "artifactType": "application/vnd.tollgate.bundle.v1+json",
+                             "digest": attestation_digest, "size": attestation.len()},
+                        ],
+                    });
+                    ("200 OK", serde_json::to_vec(&index).expect("json"))
+                } else if behaviour == Behaviour::Referrers
+                    && path == format!("/v2/app/manifests/{attestation_digest}")
+                {
                     ("200 OK", attestation.clone())
-                } else if path == blob_path && behaviour == Behaviour::Auth {
+                } else if path == format!("/v2/app/manifests/{tag}")
+                    && behaviour != Behaviour::Referrers
+                {
+                    ("200 OK", attestation.clone())
+                } else if path == blob_path
+                    && matches!(behaviour, Behaviour::Auth | Behaviour::Referrers)
+                {
                     ("200 OK", promised.clone())
                 } else if path == blob_path {
                     ("200 OK", b"other bytes, same length!!".to_vec())
