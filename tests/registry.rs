@@ -517,13 +517,12 @@ impl FakeRegistry {
                         ],
                     });
                     ("200 OK", serde_json::to_vec(&index).expect("json"))
-                } else if behaviour == Behaviour::Referrers
-                    && path == format!("/v2/app/manifests/{attestation_digest}")
+                } else if (behaviour == Behaviour::Referrers
+                    && path == format!("/v2/app/manifests/{attestation_digest}"))
+                    || (behaviour != Behaviour::Referrers
+                        && path == format!("/v2/app/manifests/{tag}"))
                 {
-                    ("200 OK", attestation.clone())
-                } else if path == format!("/v2/app/manifests/{tag}")
-                    && behaviour != Behaviour::Referrers
-                {
+                    // The attestation: by digest through the Referrers API, else by the tag.
                     ("200 OK", attestation.clone())
                 } else if path == blob_path
                     && matches!(behaviour, Behaviour::Auth | Behaviour::Referrers)
