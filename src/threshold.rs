@@ -42,20 +42,27 @@ pub struct ThresholdError {
     pub signed: BTreeSet<KeyId>,
 }
 
+/// The trusted keys to try for `signature`, in order: the one its hint names first, then every
+/// other.
+fn candidates<'r>(
+    signature: &Signature,
+    ring: &'r KeyRing,
+) -> impl Iterator<Item = (&'r KeyId, &'r crate::keys::PublicKey)> {
+    let hinted = signature
+        .keyid
+        .as_ref()
+        .and_then(|hint| ring.iter().find(|(id, _)| id.as_str() == hint));
+    let hinted_id = hinted.map(|(id, _)| id);
+    hinted
+        .into_iter()
+        .chain(ring.iter().filter(move |(id, _)| Some(*id) != hinted_id))
+}
+
 /// Finds which keys of `ring` made `signatures` over `message`.
 pub fn signers(message: &[u8], signatures: &[Signature], ring: &KeyRing) -> Signers {
     let mut found = Signers::default();
     for signature in signatures {
-        // Try the key the hint names first, then every other trusted key.
-        let hinted = signature
-            .keyid
-            .as_ref()
-            .and_then(|hint| ring.iter().find(|(id, _)| id.as_str() == hint));
-        let candidates = hinted.into_iter().chain(
-            ring.iter()
-                .filter(|(id, _)| Some(*id) != hinted.map(|(h, _)| h)),
-        );
-        let verified_by = candidates
+        let verified_by = candidates(signature, ring)
             .filter(|(_, key)| key.verify(message, &signature.sig).is_ok())
             .map(|(id, _)| id.clone())
             .next();
@@ -90,16 +97,8 @@ pub fn signers_streaming<E>(
     // One check per pair, in `signers`' candidate order for each signature.
     let mut checks = Vec::new();
     for signature in signatures {
-        let hinted = signature
-            .keyid
-            .as_ref()
-            .and_then(|hint| ring.iter().find(|(id, _)| id.as_str() == hint));
-        let candidates = hinted.into_iter().chain(
-            ring.iter()
-                .filter(|(id, _)| Some(*id) != hinted.map(|(h, _)| h)),
-        );
         let mut row = Vec::new();
-        for (id, key) in candidates {
+        for (id, key) in candidates(signature, ring) {
             row.push((id.clone(), key.stream_verifier(&signature.sig)?.ok()));
         }
         checks.push(row);
