@@ -171,6 +171,14 @@ fn a_corrupt_incomplete_truncated_or_ambiguous_image_is_refused_and_writes_no_li
     fs::write(dir.path().join("plain.tar"), b"not a tar file at all").expect("write");
     refused("oci:plain.tar", &[], "oci:plain.tar:");
     refused("oci:missing", &[], "oci:missing: no such file or folder");
+    let outside = tempdir();
+    single(outside.path(), "elsewhere", "app");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("away")).expect("symlink");
+    refused(
+        "oci:away/elsewhere.tar",
+        &[],
+        "oci:away/elsewhere.tar: leads outside the recording root",
+    );
     fs::create_dir_all(dir.path().join("empty")).expect("mkdir");
     refused("oci:empty", &[], "no oci-layout: not an OCI image layout");
 

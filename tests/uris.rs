@@ -104,6 +104,10 @@ fn a_dir_uri_that_cannot_be_resolved_is_a_clear_error_and_writes_no_link() {
     let dir = tempdir();
     vendor_tree(dir.path());
     std::os::unix::fs::symlink("vendor", dir.path().join("linked")).expect("symlink");
+    // A folder on the way that leads out of the recording root (THREATS G1).
+    let outside = tempdir();
+    fs::create_dir_all(outside.path().join("secrets")).expect("mkdir");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("away")).expect("symlink");
     let key = private_copy("ed25519", dir.path());
     let record = |path: &str, extra: &[&str]| {
         run(tollgate()
@@ -114,6 +118,10 @@ fn a_dir_uri_that_cannot_be_resolved_is_a_clear_error_and_writes_no_link() {
             .args(extra))
     };
     for (path, message) in [
+        (
+            "dir:away/secrets",
+            "dir:away/secrets: leads outside the recording root",
+        ),
         (
             "dir:missing",
             "dir:missing: no such file or folder (pass --allow-missing",

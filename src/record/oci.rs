@@ -29,6 +29,9 @@ use crate::artifact::{ArtifactPath, Artifacts, DigestSet};
 /// is not one.
 const MAX_JSON: u64 = 4 * 1024 * 1024;
 
+/// The most bytes of JSON documents kept from one archive.
+const MAX_KEPT: u64 = 64 * 1024 * 1024;
+
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -279,6 +282,7 @@ fn read_archive(uri: &str, path: &Path) -> Result<Store, RecordError> {
     let mut archive = tar::Archive::new(BufReader::new(file));
     let mut files = HashMap::new();
     let mut blobs = HashMap::new();
+    let mut kept: u64 = 0;
     for entry in archive.entries().map_err(corrupt)? {
         let entry = entry.map_err(corrupt)?;
         if !entry.header().entry_type().is_file() {
@@ -290,8 +294,12 @@ fn read_archive(uri: &str, path: &Path) -> Result<Store, RecordError> {
             text.strip_prefix("./").unwrap_or(&text).to_owned()
         };
         let size = entry.header().size().map_err(corrupt)?;
-        let keep = size <= MAX_JSON;
+        let keep = size <= MAX_JSON && kept + size <= MAX_KEPT;
         let (read, digest, bytes) = hash_reader(entry, keep).map_err(corrupt)?;
+        // Only what can be one of the image's JSON documents is kept, within a bound: an
+        // archive of many small files cannot fill the memory.
+        let bytes = bytes.filter(|b| b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{'));
+        kept += bytes.as_ref().map_or(0, |b| b.len() as u64);
         if read != size {
             return Err(fail(uri, format!("{name}: truncated archive")));
         }
@@ -380,20 +388,8 @@ fn choose(
 /// Records `oci:PATH` (see the module docs).
 pub fn image(path: &str, options: &RecordOptions) -> Result<Recorded, RecordError> {
     let uri = format!("oci:{path}");
-    let folder = ArtifactPath::new(path).map_err(|e| {
-        fail(
-            &uri,
-            format!("{e}; write the image as a relative path such as oci:dist/image.tar"),
-        )
-    })?;
-    let base = match &options.base_path {
-        Some(base) => base.clone(),
-        None => std::env::current_dir().map_err(|source| RecordError::BasePath {
-            path: ".".into(),
-            source,
-        })?,
-    };
-    let full = base.join(folder.as_str());
+    let (folder, full) =
+        super::uri::under_root(&uri, path, ("image", "oci:dist/image.tar"), options)?;
     let image = match Image::open(&uri, &full) {
         Err(RecordError::Missing(_)) if options.allow_missing => {
             return Ok(Recorded {

@@ -13,6 +13,7 @@
 //! Anything else is a file path, as in the reference (a file named `other:x` is a file).
 
 use std::fmt::Write;
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
@@ -51,15 +52,20 @@ impl<'a> Target<'a> {
     }
 }
 
-/// The one artifact `dir:PATH` stands for: its name and digest.
-pub fn dir_artifact(path: &str, options: &RecordOptions) -> Result<Recorded, RecordError> {
-    let given = format!("dir:{path}");
-    // The folder is named as an artifact name is: relative, normalised, no `./`, no trailing
-    // `/` (the reference records `dir:./x` and `dir:x/` under names no rule for `dir:x` matches).
-    let folder = ArtifactPath::new(path).map_err(|e| RecordError::Uri {
-        uri: given.clone(),
+/// Checks the path of a URI (`dir:PATH`, `oci:PATH`) as an artifact name (relative,
+/// normalised) and finds it under the recording root: its name and its place on disk. A
+/// folder on the way that is a symlink leading out of the root is refused (THREATS G1); the
+/// last component is the caller's to check.
+pub(super) fn under_root(
+    uri: &str,
+    path: &str,
+    (what, example): (&str, &str),
+    options: &RecordOptions,
+) -> Result<(ArtifactPath, PathBuf), RecordError> {
+    let name = ArtifactPath::new(path).map_err(|e| RecordError::Uri {
+        uri: uri.to_owned(),
         reason: format!(
-            "{e}; write the folder as a relative path such as dir:vendor (no ./, .. or trailing /)"
+            "{e}; write the {what} as a relative path such as {example} (no ./, .. or trailing /)"
         ),
     })?;
     let base = match &options.base_path {
@@ -69,7 +75,26 @@ pub fn dir_artifact(path: &str, options: &RecordOptions) -> Result<Recorded, Rec
             source,
         })?,
     };
-    let full = base.join(folder.as_str());
+    let full = base.join(name.as_str());
+    // Where the folders on the way lead; a path that does not exist is the caller's to report.
+    if let (Some(parent), Ok(root)) = (full.parent(), std::fs::canonicalize(&base))
+        && let Ok(resolved) = std::fs::canonicalize(parent)
+        && !resolved.starts_with(&root)
+    {
+        return Err(RecordError::OutsideRoot {
+            path: uri.to_owned(),
+            target: resolved,
+        });
+    }
+    Ok((name, full))
+}
+
+/// The one artifact `dir:PATH` stands for: its name and digest.
+pub fn dir_artifact(path: &str, options: &RecordOptions) -> Result<Recorded, RecordError> {
+    let given = format!("dir:{path}");
+    // The folder is named as an artifact name is: relative, normalised, no `./`, no trailing
+    // `/` (the reference records `dir:./x` and `dir:x/` under names no rule for `dir:x` matches).
+    let (folder, full) = under_root(&given, path, ("folder", "dir:vendor"), options)?;
     match std::fs::symlink_metadata(&full) {
         Ok(meta) if meta.is_dir() => {}
         Ok(meta) if meta.file_type().is_symlink() => {
