@@ -182,17 +182,26 @@ fn named_uris(inspection: &Inspection) -> (Vec<String>, bool) {
 /// leading out of the tree included, is left out, so nothing the inspections do reaches past
 /// the copy.
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    copy_level(from, to, 0)
+    use std::os::unix::fs::MetadataExt;
+    // The copy itself may lie inside the tree (a working folder that holds the temporary
+    // folder): it is not copied into itself.
+    let copy = std::fs::metadata(to)?;
+    copy_level(from, to, 0, (copy.dev(), copy.ino()))
 }
 
-fn copy_level(from: &Path, to: &Path, depth: usize) -> std::io::Result<()> {
+fn copy_level(from: &Path, to: &Path, depth: usize, copy: (u64, u64)) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let kind = entry.file_type()?;
         let target = to.join(entry.file_name());
         if kind.is_dir() {
+            let meta = entry.metadata()?;
+            if (meta.dev(), meta.ino()) == copy {
+                continue;
+            }
             std::fs::create_dir(&target)?;
-            copy_level(&entry.path(), &target, depth + 1)?;
+            copy_level(&entry.path(), &target, depth + 1, copy)?;
         } else if kind.is_file() {
             std::fs::copy(entry.path(), &target)?;
         } else if kind.is_symlink() {
@@ -255,5 +264,12 @@ mod tests {
         );
         assert!(to.join("escapes").symlink_metadata().is_err());
         assert!(to.join("absolute").symlink_metadata().is_err());
+
+        // A copy made inside the tree it copies is not copied into itself.
+        let inner = from.join("scratch");
+        std::fs::create_dir(&inner).expect("mkdir");
+        copy_tree(&from, &inner).expect("copy into itself");
+        assert!(inner.join("sub/file").exists());
+        assert!(!inner.join("scratch").exists());
     }
 }
