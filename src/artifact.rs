@@ -53,23 +53,29 @@ impl ArtifactPath {
         if path.is_empty() {
             return fail("empty");
         }
-        if path.chars().any(char::is_control) {
-            return fail("contains a control character");
+        let bytes = path.as_bytes();
+        // One pass over the bytes: control characters are U+0000-U+001F and U+007F-U+009F,
+        // the last ones written 0xC2 0x80-0x9F in UTF-8.
+        let mut previous = 0u8;
+        for &b in bytes {
+            if b < 0x20 || b == 0x7f || (previous == 0xc2 && (0x80..=0x9f).contains(&b)) {
+                return fail("contains a control character");
+            }
+            if b == b'\\' {
+                return fail("contains a backslash: artifact paths use '/'");
+            }
+            previous = b;
         }
-        if path.contains('\\') {
-            return fail("contains a backslash: artifact paths use '/'");
-        }
-        if path.starts_with('/') {
+        if bytes[0] == b'/' {
             return fail("absolute: artifact paths are relative");
         }
-        let bytes = path.as_bytes();
         if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
             return fail("a drive path: artifact paths are relative");
         }
-        for component in path.split('/') {
+        for component in bytes.split(|&b| b == b'/') {
             match component {
-                "" => return fail("not normalised: empty component ('//' or a trailing '/')"),
-                "." | ".." => return fail("not normalised: '.' or '..' component"),
+                b"" => return fail("not normalised: empty component ('//' or a trailing '/')"),
+                b"." | b".." => return fail("not normalised: '.' or '..' component"),
                 _ => {}
             }
         }
@@ -198,13 +204,7 @@ impl DigestSet {
     /// The digests as (algorithm, lowercase hex), sorted by algorithm.
     pub fn iter(&self) -> impl Iterator<Item = (&str, std::borrow::Cow<'_, str>)> {
         let (single, general) = match &self.0 {
-            Digests::Sha256(bytes) => (
-                Some((
-                    "sha256",
-                    String::from_utf8_lossy(&hex32(bytes)).into_owned().into(),
-                )),
-                &[][..],
-            ),
+            Digests::Sha256(bytes) => (Some(("sha256", hex32_string(bytes).into())), &[][..]),
             Digests::General(pairs) => (None, pairs.as_slice()),
         };
         single
@@ -262,6 +262,11 @@ pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
     out
 }
 
+/// Lowercase hex of a SHA-256 digest, as a string.
+fn hex32_string(bytes: &[u8; 32]) -> String {
+    hex32(bytes).iter().map(|&b| char::from(b)).collect()
+}
+
 /// The 32 bytes written as 64 lowercase hex digits, or `None` for anything else.
 pub(crate) fn unhex32(text: &str) -> Option<[u8; 32]> {
     fn digit(b: u8) -> Option<u8> {
@@ -307,6 +312,14 @@ impl Artifacts {
         // A list grown by doubling may hold twice what it needs; links are kept whole.
         entries.shrink_to_fit();
         Ok(Artifacts(entries))
+    }
+
+    /// Wraps entries already sorted by name with each name once (as a parsed artifact map
+    /// holds them), without checking again.
+    pub(crate) fn from_sorted(mut entries: Vec<(ArtifactPath, DigestSet)>) -> Artifacts {
+        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
+        entries.shrink_to_fit();
+        Artifacts(entries)
     }
 
     /// How many artifacts.
@@ -376,18 +389,41 @@ pub fn ambiguous_names(artifacts: &Artifacts) -> Option<(String, String)> {
                 Cow::Borrowed(name)
             }
         } else {
-            Cow::Owned(name.to_lowercase().nfc().collect())
+            let folded: String = name.to_lowercase().nfc().collect();
+            if folded == name {
+                Cow::Borrowed(name)
+            } else {
+                Cow::Owned(folded)
+            }
         }
     }
-    let mut folded: Vec<(Cow<'_, str>, &str)> = artifacts
+    let pair = |a: &str, b: &str| {
+        let (first, second) = if a < b { (a, b) } else { (b, a) };
+        Some((first.to_owned(), second.to_owned()))
+    };
+    // Two names that are their own folds differ in their folds too: a collision needs a name
+    // that folds to something else. Such a name (few in most trees, none in many) collides
+    // with a name that is its own fold, found by a look-up, or with another such name.
+    let mut changed: Vec<(String, &str)> = artifacts
         .keys()
-        .map(|n| (fold(n.as_str()), n.as_str()))
+        .filter_map(|name| match fold(name.as_str()) {
+            Cow::Owned(folded) => Some((folded, name.as_str())),
+            Cow::Borrowed(_) => None,
+        })
         .collect();
-    folded.sort_unstable();
-    folded
+    for (folded, name) in &changed {
+        if let Some(i) = artifacts.position(folded) {
+            let other = artifacts.0[i].0.as_str();
+            if matches!(fold(other), Cow::Borrowed(_)) {
+                return pair(name, other);
+            }
+        }
+    }
+    changed.sort_unstable();
+    changed
         .windows(2)
         .find(|w| w[0].0 == w[1].0)
-        .map(|w| (w[0].1.to_owned(), w[1].1.to_owned()))
+        .and_then(|w| pair(w[0].1, w[1].1))
 }
 
 /// Collects entries; where a name repeats, the last one counts (as in a JSON object read by
@@ -446,6 +482,19 @@ mod tests {
     }
 
     #[test]
+    fn f4_control_characters_are_exactly_those_unicode_calls_control() {
+        // The byte-level check against the standard library's, for every character.
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let path = format!("a{c}b");
+            let refused = matches!(
+                ArtifactPath::new(&path),
+                Err(ArtifactError::Path { reason, .. }) if reason == "contains a control character"
+            );
+            assert_eq!(refused, c.is_control(), "U+{:04X}", u32::from(c));
+        }
+    }
+
+    #[test]
     fn ordinary_names_accepted() {
         for path in [
             "foo",
@@ -477,6 +526,17 @@ mod tests {
         assert!(ambiguous_names(&set(&["caf\u{e9}", "cafe\u{301}"])).is_some());
         assert!(ambiguous_names(&set(&["dir/A.txt", "dir/a.TXT"])).is_some());
         assert!(ambiguous_names(&set(&["a", "b", "a/b", "ab"])).is_none());
+        // Two names that both fold to a third, absent one; and the pair named in order.
+        assert_eq!(
+            ambiguous_names(&set(&["x/Makefile", "x/MAKEFILE", "y"])),
+            Some(("x/MAKEFILE".into(), "x/Makefile".into()))
+        );
+        assert_eq!(
+            ambiguous_names(&set(&["src/Main.java", "src/main.java", "z"])),
+            Some(("src/Main.java".into(), "src/main.java".into()))
+        );
+        // Upper case and decomposed forms alone, without a twin, are no collision.
+        assert!(ambiguous_names(&set(&["README", "Caf\u{e9}", "nai\u{308}ve"])).is_none());
     }
 
     #[test]

@@ -56,7 +56,10 @@ impl FsError {
 /// than `max + 1` bytes.
 pub fn read_capped(path: &Path, max: u64, limit: Limit) -> Result<Vec<u8>, FsError> {
     let file = File::open(path).map_err(FsError::io(path, "read"))?;
-    let mut bytes = Vec::new();
+    // Sized from the file's length (when within the cap), so that a large link is read
+    // straight into one buffer rather than through a dozen doubling copies.
+    let expected = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(usize::try_from(expected.min(max)).unwrap_or(0));
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(FsError::io(path, "read"))?;

@@ -361,7 +361,7 @@ fn artifacts(
             limit: Limit::Artifacts,
         });
     }
-    let mut entries = raw
+    let entries = raw
         .0
         .into_iter()
         .map(|(path, digests)| {
@@ -375,14 +375,8 @@ fn artifacts(
             Ok((path, set))
         })
         .collect::<Result<Vec<_>, LinkError>>()?;
-    // Parsing grew the list by doubling: give the unused tail back (a large link's list is
-    // its own mapping, so this moves nothing).
-    entries.shrink_to_fit();
-    // The raw map is sorted and unique already; this only confirms it.
-    let artifacts = Artifacts::from_entries(entries).map_err(|name| LinkError::Schema {
-        path: field.to_owned(),
-        message: format!("artifact {name} appears twice"),
-    })?;
+    // A raw map is sorted with each name once: its parser made sure of it.
+    let artifacts = Artifacts::from_sorted(entries);
     if let Some((a, b)) = crate::artifact::ambiguous_names(&artifacts) {
         return Err(LinkError::Ambiguous { field, a, b });
     }

@@ -323,10 +323,7 @@ fn lookup<'a>(artifacts: &'a Artifacts, name: &str) -> Option<&'a DigestSet> {
 
 /// Equal digest sets that include an approved algorithm.
 fn same_digests(ours: &DigestSet, theirs: &DigestSet) -> bool {
-    ours == theirs
-        && ours
-            .iter()
-            .any(|(algorithm, _)| APPROVED.contains(&algorithm))
+    ours == theirs && APPROVED.iter().any(|algorithm| ours.has(algorithm))
 }
 
 /// Why `artifact` reached a `DISALLOW`: what the earlier `MATCH` rules that could have consumed
