@@ -17,7 +17,7 @@ use crate::json::{self, JsonError, PythonStyle};
 use crate::keyring::KeyRing;
 use crate::keys::{KeyError, KeyId, PrivateKey};
 use crate::limits::{Limit, Limits};
-use crate::threshold::{self, Signature, Signers, ThresholdError};
+use crate::threshold::{self, Signature, Signers, StreamedSigners, ThresholdError};
 
 /// The DSSE payload type of in-toto metadata.
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -190,6 +190,23 @@ impl Envelope {
     where
         T: serde::de::DeserializeOwned + serde::Serialize,
     {
+        Envelope::verify_bytes_into(bytes, ring, threshold, limits, |payload: T| payload)
+    }
+
+    /// [`Envelope::verify_bytes_as`], then `convert` applied to the payload. For a classic
+    /// file signed by ed25519 keys, `convert` runs while the last of the canonical bytes are
+    /// still being hashed on another core; its result is returned only if the signatures
+    /// verify.
+    pub fn verify_bytes_into<T, U>(
+        bytes: impl AsRef<[u8]>,
+        ring: &KeyRing,
+        threshold: usize,
+        limits: &Limits,
+        convert: impl FnOnce(T) -> U,
+    ) -> Result<Verified<U>, EnvelopeError>
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize,
+    {
         let decoded = decode::<T>(bytes.as_ref(), limits)?;
         drop(bytes);
         match decoded {
@@ -199,23 +216,23 @@ impl Envelope {
                 }
                 // The canonical bytes go straight into the signature checks where the keys
                 // allow it: a large link's canonical form is never held whole.
-                let streamed = threshold::signers_streaming(
-                    |out| json::canonical_to(&signed, out),
-                    &signatures,
-                    ring,
-                );
-                let signers = match streamed {
-                    Some(signers) => signers?,
+                let (payload, signers) = match StreamedSigners::start(&signatures, ring) {
+                    Some(mut stream) => {
+                        json::canonical_to(&signed, &mut stream)?;
+                        let payload = convert(signed);
+                        (payload, stream.finish())
+                    }
                     None => {
                         let message = json::canonical(&signed)?;
-                        threshold::signers(&message, &signatures, ring)
+                        let signers = threshold::signers(&message, &signatures, ring);
+                        (convert(signed), signers)
                     }
                 };
                 if let Err(source) = threshold::require(&signers.keys, threshold) {
                     return Err(EnvelopeError::Threshold { source, signers });
                 }
                 Ok(Verified {
-                    payload: signed,
+                    payload,
                     format: Format::Classic,
                     signers,
                 })
@@ -224,14 +241,21 @@ impl Envelope {
                 payload_type,
                 payload,
                 signatures,
-            } => Envelope {
-                body: Body::Dsse {
-                    payload_type,
-                    payload,
-                },
-                signatures,
+            } => {
+                let verified: Verified<T> = Envelope {
+                    body: Body::Dsse {
+                        payload_type,
+                        payload,
+                    },
+                    signatures,
+                }
+                .into_verified(ring, threshold)?;
+                Ok(Verified {
+                    payload: convert(verified.payload),
+                    format: verified.format,
+                    signers: verified.signers,
+                })
             }
-            .into_verified(ring, threshold),
         }
     }
 
@@ -438,14 +462,17 @@ impl Envelope {
         Ok(match format {
             Format::Classic => {
                 // The file's text and the signed bytes are two renderings of one payload:
-                // make them on two cores, and put the file together around the signatures.
-                let (signed, body) = std::thread::scope(|scope| {
+                // the text is made on one core while the other makes and signs the canonical
+                // bytes; the file is then put together around the signatures.
+                let (signatures, body) = std::thread::scope(|scope| {
                     let body =
                         scope.spawn(|| json::to_python_json_at(payload, PythonStyle::Indented, 1));
-                    let signed = json::canonical(payload);
-                    (signed, body.join())
+                    let signatures = json::canonical(payload)
+                        .map_err(EnvelopeError::from)
+                        .and_then(|signed| sign_all(&signed));
+                    (signatures, body.join())
                 });
-                let signatures = sign_all(&signed?)?;
+                let signatures = signatures?;
                 match body {
                     Ok(body) => classic_file_around(&body, &signatures),
                     Err(_) => classic_file(payload, &signatures),

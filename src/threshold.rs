@@ -91,61 +91,124 @@ pub fn signers_streaming<E>(
     signatures: &[Signature],
     ring: &KeyRing,
 ) -> Option<Result<Signers, E>> {
-    if signatures.len() * ring.len() > MAX_STREAMED_PAIRS {
-        return None;
-    }
-    // One check per pair, in `signers`' candidate order for each signature.
-    let mut checks = Vec::new();
-    for signature in signatures {
-        let mut row = Vec::new();
-        for (id, key) in candidates(signature, ring) {
-            row.push((id.clone(), key.stream_verifier(&signature.sig)?.ok()));
-        }
-        checks.push(row);
-    }
-    let mut feed = Feed(&mut checks);
-    let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, &mut feed);
-    if let Err(e) = write(&mut buffered) {
-        return Some(Err(e));
-    }
-    if std::io::Write::flush(&mut buffered).is_err() {
-        return None;
-    }
-    drop(buffered);
-    let mut found = Signers::default();
-    for row in checks {
-        let verified_by = row
-            .into_iter()
-            .find_map(|(id, check)| check.and_then(|c| c.finish().then_some(id)));
-        match verified_by {
-            Some(keyid) => {
-                if !found.keys.insert(keyid) {
-                    found.repeats += 1;
-                }
-            }
-            None => found.unattributed += 1,
-        }
-    }
-    Some(Ok(found))
+    let mut stream = StreamedSigners::start(signatures, ring)?;
+    Some(write(&mut stream).map(|()| stream.finish()))
 }
 
-/// Feeds every pending check.
-struct Feed<'a>(&'a mut Vec<Vec<(KeyId, Option<crate::keys::StreamCheck>)>>);
+/// One pending check per (signature, candidate key) pair, rows in signature order and each row
+/// in [`candidates`] order; `None` for a signature that cannot be valid under that key.
+type Checks = Vec<Vec<(KeyId, Option<crate::keys::StreamCheck>)>>;
 
-impl std::io::Write for Feed<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        for row in self.0.iter_mut() {
-            for (_, check) in row.iter_mut() {
-                if let Some(check) = check {
-                    check.update(bytes);
+/// The checks of [`signers_streaming`], fed on a thread of their own: the message is written
+/// into this in pieces, which are hashed there while the writer goes on (with its next piece,
+/// or with other work once the message is whole), and [`finish`](StreamedSigners::finish)
+/// waits for the verdict.
+pub struct StreamedSigners {
+    piece: Vec<u8>,
+    pieces: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    checking: std::thread::JoinHandle<Signers>,
+    signatures: usize,
+}
+
+/// The size of the pieces handed to the checking thread.
+const PIECE: usize = 128 * 1024;
+
+impl StreamedSigners {
+    /// Starts checking `signatures` against `ring`; `None` when the pairs cannot be streamed
+    /// (see [`signers_streaming`]).
+    pub fn start(signatures: &[Signature], ring: &KeyRing) -> Option<StreamedSigners> {
+        if signatures.len() * ring.len() > MAX_STREAMED_PAIRS {
+            return None;
+        }
+        let mut checks: Checks = Vec::new();
+        for signature in signatures {
+            let mut row = Vec::new();
+            for (id, key) in candidates(signature, ring) {
+                row.push((id.clone(), key.stream_verifier(&signature.sig)?.ok()));
+            }
+            checks.push(row);
+        }
+        let (pieces, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let checking = std::thread::spawn(move || {
+            for piece in received {
+                for (_, check) in checks.iter_mut().flatten() {
+                    if let Some(check) = check {
+                        check.update(&piece);
+                    }
                 }
             }
+            let mut found = Signers::default();
+            for row in checks {
+                let verified_by = row
+                    .into_iter()
+                    .find_map(|(id, check)| check.and_then(|c| c.finish().then_some(id)));
+                match verified_by {
+                    Some(keyid) => {
+                        if !found.keys.insert(keyid) {
+                            found.repeats += 1;
+                        }
+                    }
+                    None => found.unattributed += 1,
+                }
+            }
+            found
+        });
+        Some(StreamedSigners {
+            piece: Vec::with_capacity(PIECE),
+            pieces: Some(pieces),
+            checking,
+            signatures: signatures.len(),
+        })
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE));
+        match &self.pieces {
+            Some(pieces) if pieces.send(piece).is_ok() => Ok(()),
+            _ => Err(std::io::Error::other("the signature checks stopped")),
         }
-        Ok(bytes.len())
+    }
+
+    /// The signers, once everything written has been checked. Should the checking thread
+    /// have failed, no signature counts.
+    pub fn finish(mut self) -> Signers {
+        let sent = if self.piece.is_empty() {
+            Ok(())
+        } else {
+            self.send()
+        };
+        self.pieces = None;
+        match (sent, self.checking.join()) {
+            (Ok(()), Ok(found)) => found,
+            _ => Signers {
+                unattributed: self.signatures,
+                ..Signers::default()
+            },
+        }
+    }
+}
+
+impl std::io::Write for StreamedSigners {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let room = PIECE - self.piece.len();
+        let taken = bytes.len().min(room);
+        self.piece.extend_from_slice(&bytes[..taken]);
+        if self.piece.len() == PIECE {
+            self.send()?;
+        }
+        Ok(taken)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for StreamedSigners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamedSigners")
+            .field("signatures", &self.signatures)
+            .finish_non_exhaustive()
     }
 }
 
