@@ -47,6 +47,7 @@ pub mod limits;
 pub mod link;
 pub mod metadata;
 pub mod name;
+mod parallel;
 pub mod pattern;
 pub mod record;
 #[cfg(feature = "registry")]

@@ -295,7 +295,7 @@ pub(super) fn preload(
     bundle: Option<&Bundle>,
     limits: &Limits,
 ) -> BTreeMap<PathBuf, Preloaded> {
-    let jobs: Vec<(PathBuf, &Step)> = layout
+    let mut jobs: Vec<(PathBuf, &Step)> = layout
         .steps
         .iter()
         .flat_map(|step| {
@@ -307,37 +307,26 @@ pub(super) fn preload(
                 .map(move |name| (link_dir.join(name), step))
         })
         .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(1)
-        .min(jobs.len())
-        .max(1);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((path, step)) = jobs.get(index) else {
-                            break;
-                        };
-                        let authorised = layout.keys.subset(&step.pubkeys);
-                        done.push((
-                            path.clone(),
-                            preload_one(path, step, &authorised, bundle, limits),
-                        ));
-                    }
-                    done
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
+    // Largest first, so that the smaller ones even out the cores' loads at the end.
+    jobs.sort_by_cached_key(|(path, _)| {
+        let size = match bundle {
+            Some(bundle) => bundle
+                .links
+                .get(path.to_string_lossy().as_ref())
+                .map_or(0, |bytes| bytes.len() as u64),
+            None => std::fs::metadata(path).map_or(0, |m| m.len()),
+        };
+        std::cmp::Reverse(size)
+    });
+    crate::parallel::map(&jobs, |(path, step)| {
+        let authorised = layout.keys.subset(&step.pubkeys);
+        (
+            path.clone(),
+            preload_one(path, step, &authorised, bundle, limits),
+        )
     })
+    .into_iter()
+    .collect()
 }
 
 fn preload_one(
@@ -352,8 +341,12 @@ fn preload_one(
         Ok(None) => return Preloaded::Missing,
         Err(reason) => return Preloaded::Failed(reason),
     };
-    match Envelope::verify_bytes_as::<RawLink>(bytes, authorised, 1, limits) {
-        Ok(verified) => match Link::from_raw(verified.payload, limits) {
+    // The link is checked and converted while its signature is still being hashed.
+    let verified = Envelope::verify_bytes_into(bytes, authorised, 1, limits, |raw: RawLink| {
+        Link::from_raw(raw, limits)
+    });
+    match verified {
+        Ok(verified) => match verified.payload {
             Ok(link) => Preloaded::Link {
                 signers: verified.signers,
                 link,

@@ -32,7 +32,10 @@ use crate::timestamp;
 
 use params::ParamError;
 use report::{Check, Failure, Report, Verdict, Warning};
-use rules::Side;
+use rules::{ListOutcome, Side};
+
+/// One rule list to apply: which side, its rules, and the link they apply to.
+type RuleList<'a> = (Side, &'a [crate::rule::ArtifactRule], &'a Link);
 
 /// How deep sublayouts may nest.
 const MAX_SUBLAYOUT_DEPTH: usize = 4;
@@ -268,16 +271,27 @@ impl Run<'_> {
         }
 
         // 10-11 after 9: step rules, before any inspection runs.
+        // Every list is evaluated at once, on every core; the outcomes are then filed in
+        // layout order, so that the first failing step is the one reported.
         let links: BTreeMap<StepName, &Link> = chain.iter().map(|(k, v)| (k.clone(), v)).collect();
+        let lists: Vec<RuleList<'_>> = layout
+            .steps
+            .iter()
+            .flat_map(|step| {
+                let link = &chain[&step.name];
+                [
+                    (Side::ExpectedMaterials, &step.expected_materials[..], link),
+                    (Side::ExpectedProducts, &step.expected_products[..], link),
+                ]
+            })
+            .collect();
+        let mut outcomes = crate::parallel::map(&lists, |(side, list, link)| {
+            rules::apply(*side, list, link, &links)
+        })
+        .into_iter();
         for step in &layout.steps {
-            let passed = self.apply_rules(
-                &step.name,
-                [&step.expected_materials, &step.expected_products],
-                &chain[&step.name],
-                &links,
-                Check::StepRules,
-            );
-            if !passed {
+            let both = outcomes.by_ref().take(2).collect();
+            if !self.file_rules(&step.name, both, Check::StepRules) {
                 return Ok(None);
             }
         }
@@ -307,54 +321,49 @@ impl Run<'_> {
             all.insert(name.clone(), link);
         }
         for inspection in &layout.inspections {
-            let passed = self.apply_rules(
-                &inspection.name,
-                [
+            let link = &inspected[&inspection.name];
+            let both = vec![
+                rules::apply(
+                    Side::ExpectedMaterials,
                     &inspection.expected_materials,
+                    link,
+                    &all,
+                ),
+                rules::apply(
+                    Side::ExpectedProducts,
                     &inspection.expected_products,
-                ],
-                &inspected[&inspection.name],
-                &all,
-                Check::InspectionRules,
-            );
-            if !passed {
+                    link,
+                    &all,
+                ),
+            ];
+            if !self.file_rules(&inspection.name, both, Check::InspectionRules) {
                 return Ok(None);
             }
         }
 
         // The summary link a parent layout sees: the first step's materials, the last step's
         // products, byproducts and command.
-        let Some(name) = summary_name else {
-            return Ok(Some(Passed { summary: None }));
-        };
-        let first = layout.steps.first().and_then(|s| chain.get(&s.name));
-        let last = layout.steps.last().and_then(|s| chain.get(&s.name));
-        Ok(Some(Passed {
-            summary: Some(Link {
+        let summary = summary_name.map(|name| {
+            let first = layout.steps.first().and_then(|s| chain.get(&s.name));
+            let last = layout.steps.last().and_then(|s| chain.get(&s.name));
+            Link {
                 name: name.clone(),
                 command: last.map(|l| l.command.clone()).unwrap_or_default(),
                 materials: first.map(|l| l.materials.clone()).unwrap_or_default(),
                 products: last.map(|l| l.products.clone()).unwrap_or_default(),
                 byproducts: last.map(|l| l.byproducts.clone()).unwrap_or_default(),
                 environment: Default::default(),
-            }),
-        }))
+            }
+        });
+        drop(all);
+        // A chain may hold millions of artifacts: the verdict need not wait for it to be freed.
+        crate::parallel::drop_in_background((chain, inspected));
+        Ok(Some(Passed { summary }))
     }
 
-    /// Applies a step's or inspection's two rule lists to its link and files the outcomes in
-    /// the report; on failure the decisive reason is recorded and `false` returned.
-    fn apply_rules(
-        &mut self,
-        item: &StepName,
-        lists: [&Vec<crate::rule::ArtifactRule>; 2],
-        link: &Link,
-        links: &BTreeMap<StepName, &Link>,
-        check: Check,
-    ) -> bool {
-        let outcomes = vec![
-            rules::apply(Side::ExpectedMaterials, lists[0], link, links),
-            rules::apply(Side::ExpectedProducts, lists[1], link, links),
-        ];
+    /// Files the outcomes of a step's or inspection's two rule lists in the report; on failure
+    /// the decisive reason is recorded and `false` returned.
+    fn file_rules(&mut self, item: &StepName, outcomes: Vec<ListOutcome>, check: Check) -> bool {
         self.note_rules(item, &outcomes);
         let failure = outcomes.iter().find_map(|o| o.failure.clone());
         let idle = outcomes.iter().find_map(|o| {
