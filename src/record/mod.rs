@@ -342,18 +342,33 @@ fn record_files(paths: &[String], options: &RecordOptions) -> Result<Recorded, R
         options.normalize_line_endings,
         options.progress.as_ref(),
     )?;
-    let entries = hashed
-        .files
-        .into_iter()
-        .map(|(path, digest)| (path, DigestSet::sha256(&digest)));
-    let artifacts = if options.lstrip_paths.is_empty() {
-        // The same file given twice (`-m a a`, `-m . a`) is recorded once.
-        entries.collect()
-    } else {
-        // Two files that strip to one name are an error.
-        Artifacts::from_entries(entries.collect())
-            .map_err(|name| RecordError::LstripCollision(name.as_str().to_owned()))?
-    };
+    let mut files = hashed.files;
+    files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = files.windows(2).find(|w| w[0].0 == w[1].0) {
+        if !options.lstrip_paths.is_empty() {
+            // Two files that strip to one name are an error.
+            return Err(RecordError::LstripCollision(w[0].0.as_str().to_owned()));
+        }
+        // The same file given twice (`-m a a`, `-m . a`) is recorded once, but only if it
+        // read the same both times.
+        if let Some(w) = files
+            .windows(2)
+            .find(|w| w[0].0 == w[1].0 && w[0].1 != w[1].1)
+        {
+            return Err(RecordError::Changed {
+                path: w[0].0.as_str().to_owned(),
+                what: "it was given twice and read differently each time",
+            });
+        }
+        files.dedup_by(|a, b| a.0 == b.0);
+    }
+    let artifacts = Artifacts::from_entries(
+        files
+            .into_iter()
+            .map(|(path, digest)| (path, DigestSet::sha256(&digest)))
+            .collect(),
+    )
+    .map_err(|name| RecordError::Internal(format!("{name} recorded twice")))?;
     if let Some((a, b)) = crate::artifact::ambiguous_names(&artifacts) {
         return Err(RecordError::Ambiguous(a, b));
     }
