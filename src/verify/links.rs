@@ -295,7 +295,7 @@ pub(super) fn preload(
     bundle: Option<&Bundle>,
     limits: &Limits,
 ) -> BTreeMap<PathBuf, Preloaded> {
-    let mut jobs: Vec<(PathBuf, &Step)> = layout
+    let jobs: Vec<(PathBuf, &Step)> = layout
         .steps
         .iter()
         .flat_map(|step| {
@@ -307,17 +307,6 @@ pub(super) fn preload(
                 .map(move |name| (link_dir.join(name), step))
         })
         .collect();
-    // Largest first, so that the smaller ones even out the cores' loads at the end.
-    jobs.sort_by_cached_key(|(path, _)| {
-        let size = match bundle {
-            Some(bundle) => bundle
-                .links
-                .get(path.to_string_lossy().as_ref())
-                .map_or(0, |bytes| bytes.len() as u64),
-            None => std::fs::metadata(path).map_or(0, |m| m.len()),
-        };
-        std::cmp::Reverse(size)
-    });
     crate::parallel::map(&jobs, |(path, step)| {
         let authorised = layout.keys.subset(&step.pubkeys);
         (
