@@ -207,6 +207,7 @@ impl Envelope {
     where
         T: serde::de::DeserializeOwned + serde::Serialize,
     {
+        let size = bytes.as_ref().len();
         let decoded = decode::<T>(bytes.as_ref(), limits)?;
         drop(bytes);
         match decoded {
@@ -214,9 +215,13 @@ impl Envelope {
                 if signatures.is_empty() {
                     return Err(EnvelopeError::NoSignatures);
                 }
-                // The canonical bytes go straight into the signature checks where the keys
-                // allow it: a large link's canonical form is never held whole.
-                let (payload, signers) = match StreamedSigners::start(&signatures, ring) {
+                // The canonical bytes of a large file go straight into the signature checks
+                // (on a thread of their own) where the keys allow it, and are never held
+                // whole; a small file's are simply made and checked here.
+                let streamed = (size >= STREAM_FROM_BYTES)
+                    .then(|| StreamedSigners::start(&signatures, ring))
+                    .flatten();
+                let (payload, signers) = match streamed {
                     Some(mut stream) => {
                         json::canonical_to(&signed, &mut stream)?;
                         let payload = convert(signed);
@@ -486,6 +491,10 @@ impl Envelope {
         })
     }
 }
+
+/// From this file size on, a classic payload's signatures are checked as its canonical bytes
+/// are made, on another thread; below it, starting that thread costs more than it saves.
+const STREAM_FROM_BYTES: usize = 1024 * 1024;
 
 /// A classic file: `{"signatures": [...], "signed": ...}`, fields in sorted order.
 #[derive(serde::Serialize)]
@@ -832,6 +841,59 @@ mod tests {
                 String::from_utf8(classic_file_around(&body, &signatures)).expect("utf8"),
                 String::from_utf8(classic_file(&payload, &signatures)).expect("utf8")
             );
+        }
+    }
+
+    /// A file large enough for its signature to be hashed on another thread verifies, gives
+    /// the converted payload, and fails once a byte of its payload changes; so does a small
+    /// one, checked in place.
+    #[test]
+    fn large_and_small_classic_files_verify_only_as_signed() {
+        use crate::keys::KeyKind;
+        let key = PrivateKey::generate(KeyKind::Ed25519).expect("key");
+        let ring = KeyRing::from_keys([key.public_key().clone()]).expect("ring");
+        let limits = Limits::default();
+        for count in [10, 40_000] {
+            let materials: serde_json::Map<String, Value> = (0..count)
+                .map(|i| {
+                    let digest = format!("{:064x}", i);
+                    (
+                        format!("src/file{i:06}.c"),
+                        serde_json::json!({ "sha256": digest }),
+                    )
+                })
+                .collect();
+            let payload = serde_json::json!({
+                "_type": "link", "byproducts": {}, "command": [], "environment": {},
+                "materials": materials, "name": "build", "products": {},
+            });
+            let file = Envelope::seal(&payload, Format::Classic, &[&key]).expect("seal");
+            assert_eq!(file.len() >= STREAM_FROM_BYTES, count > 10, "{count}");
+            let verified =
+                Envelope::verify_bytes_into(&file, &ring, 1, &limits, |v: json::Strict| {
+                    v.0["materials"].as_object().map(|m| m.len())
+                })
+                .expect("verifies");
+            assert_eq!(verified.payload, Some(count));
+            assert!(verified.signers.keys.contains(&key.public_key().keyid()));
+            // The last material's digest, changed by one digit.
+            let text = String::from_utf8(file).expect("utf8");
+            let last = format!("{:064x}", count - 1);
+            let forged = text.replacen(&last, &format!("{:064x}", count + 7), 1);
+            assert_ne!(forged, text);
+            match Envelope::verify_bytes_into(
+                forged.as_bytes(),
+                &ring,
+                1,
+                &limits,
+                |v: json::Strict| v,
+            ) {
+                Err(EnvelopeError::Threshold { signers, .. }) => {
+                    assert!(signers.keys.is_empty());
+                    assert_eq!(signers.unattributed, 1);
+                }
+                other => panic!("{count}: {:?}", other.map(|v| v.signers)),
+            }
         }
     }
 }
