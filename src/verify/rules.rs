@@ -192,26 +192,41 @@ pub fn apply(
                         };
                         // Candidates come in name order, and so do their targets (one prefix
                         // swapped for another keeps the order): walk the destination forward.
-                        join_into(&mut target, destination_prefix.as_deref(), relative);
-                        let (at, found) = destination.seek(cursor, target.as_str());
+                        let target = match destination_prefix.as_deref() {
+                            Some(prefix) => {
+                                join_into(&mut target, Some(prefix), relative);
+                                target.as_str()
+                            }
+                            None => relative,
+                        };
+                        let (at, found) = destination.seek(cursor, target);
                         cursor = at;
                         found.is_some_and(|theirs| same_digests(digests, theirs))
                     })
                     .map(|(i, _, _)| i)
                     .collect()
             }
-            RuleKind::Create(pattern) => select(queue, pattern, &mut matched_any, |name| {
-                link.products.contains_key(name) && !link.materials.contains_key(name)
-            }),
-            RuleKind::Delete(pattern) => select(queue, pattern, &mut matched_any, |name| {
-                link.materials.contains_key(name) && !link.products.contains_key(name)
-            }),
-            RuleKind::Modify(pattern) => select(queue, pattern, &mut matched_any, |name| {
-                match (link.materials.get(name), link.products.get(name)) {
-                    (Some(before), Some(after)) => before != after,
-                    _ => false,
-                }
-            }),
+            RuleKind::Create(pattern) => {
+                let mut sides = Sides::new(link);
+                select(queue, pattern, &mut matched_any, |name| {
+                    matches!(sides.look_up(name), (None, Some(_)))
+                })
+            }
+            RuleKind::Delete(pattern) => {
+                let mut sides = Sides::new(link);
+                select(queue, pattern, &mut matched_any, |name| {
+                    matches!(sides.look_up(name), (Some(_), None))
+                })
+            }
+            RuleKind::Modify(pattern) => {
+                let mut sides = Sides::new(link);
+                select(queue, pattern, &mut matched_any, |name| {
+                    match sides.look_up(name) {
+                        (Some(before), Some(after)) => before != after,
+                        _ => false,
+                    }
+                })
+            }
             RuleKind::Allow(pattern) => select(queue, pattern, &mut matched_any, |_| true),
             RuleKind::Disallow(pattern) => {
                 let hits: Vec<String> = queue
@@ -276,11 +291,38 @@ fn side_noun(side: Side) -> &'static str {
     }
 }
 
+/// A link's materials and products, looked up by names that come in ascending order (as the
+/// queue gives them): each side is walked forward once instead of searched afresh.
+struct Sides<'l> {
+    link: &'l Link,
+    materials: usize,
+    products: usize,
+}
+
+impl<'l> Sides<'l> {
+    fn new(link: &'l Link) -> Sides<'l> {
+        Sides {
+            link,
+            materials: 0,
+            products: 0,
+        }
+    }
+
+    /// The digests of `name` among the materials and among the products.
+    fn look_up(&mut self, name: &str) -> (Option<&'l DigestSet>, Option<&'l DigestSet>) {
+        let (materials, before) = self.link.materials.seek(self.materials, name);
+        let (products, after) = self.link.products.seek(self.products, name);
+        self.materials = materials;
+        self.products = products;
+        (before, after)
+    }
+}
+
 fn select<'q>(
     queue: impl Iterator<Item = (usize, &'q str, &'q DigestSet)>,
     pattern: &Pattern,
     matched_any: &mut bool,
-    keep: impl Fn(&str) -> bool,
+    mut keep: impl FnMut(&str) -> bool,
 ) -> Vec<usize> {
     queue
         .filter(|(_, name, _)| {
@@ -423,6 +465,52 @@ mod tests {
                 ArtifactRule::parse(&tokens).expect("rule")
             })
             .collect()
+    }
+
+    proptest::proptest! {
+        /// CREATE, DELETE and MODIFY walk both sides forward as the queue goes; they must
+        /// consume exactly what their definitions say, whatever names the two sides share.
+        #[test]
+        fn create_delete_modify_consume_exactly_their_definitions(
+            materials in proptest::collection::btree_map("[abc]{1,3}", 0u8..3, 0..12),
+            products in proptest::collection::btree_map("[abc]{1,3}", 0u8..3, 0..12),
+            pattern in proptest::sample::select(vec!["*", "a*", "*b", "?"]),
+        ) {
+            let as_entries = |map: &std::collections::BTreeMap<String, u8>| -> Vec<(String, char)> {
+                map.iter().map(|(n, d)| (n.clone(), char::from(b'x' + d))).collect()
+            };
+            let (m, p) = (as_entries(&materials), as_entries(&products));
+            let m: Vec<(&str, char)> = m.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+            let p: Vec<(&str, char)> = p.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+            let step = link("step", &m, &p);
+            let glob = crate::pattern::Pattern::new(pattern).expect("pattern");
+            for (kind, side) in [
+                ("CREATE", Side::ExpectedProducts),
+                ("DELETE", Side::ExpectedMaterials),
+                ("MODIFY", Side::ExpectedMaterials),
+                ("MODIFY", Side::ExpectedProducts),
+            ] {
+                let outcome = apply(side, &rules(&[&format!("{kind} {pattern}")]), &step, &BTreeMap::new());
+                let queue = match side {
+                    Side::ExpectedMaterials => &materials,
+                    Side::ExpectedProducts => &products,
+                };
+                let expected: Vec<String> = queue
+                    .keys()
+                    .filter(|name| glob.matches(name))
+                    .filter(|name| match kind {
+                        "CREATE" => products.contains_key(*name) && !materials.contains_key(*name),
+                        "DELETE" => materials.contains_key(*name) && !products.contains_key(*name),
+                        _ => matches!(
+                            (materials.get(*name), products.get(*name)),
+                            (Some(a), Some(b)) if a != b
+                        ),
+                    })
+                    .cloned()
+                    .collect();
+                proptest::prop_assert_eq!(&outcome.rules[0].consumed, &expected, "{} {:?}", kind, side);
+            }
+        }
     }
 
     #[test]
