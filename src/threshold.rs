@@ -129,30 +129,33 @@ impl StreamedSigners {
             checks.push(row);
         }
         let (pieces, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-        let checking = std::thread::spawn(move || {
-            for piece in received {
-                for (_, check) in checks.iter_mut().flatten() {
-                    if let Some(check) = check {
-                        check.update(&piece);
-                    }
-                }
-            }
-            let mut found = Signers::default();
-            for row in checks {
-                let verified_by = row
-                    .into_iter()
-                    .find_map(|(id, check)| check.and_then(|c| c.finish().then_some(id)));
-                match verified_by {
-                    Some(keyid) => {
-                        if !found.keys.insert(keyid) {
-                            found.repeats += 1;
+        let checking = std::thread::Builder::new()
+            .spawn(move || {
+                for piece in received {
+                    for (_, check) in checks.iter_mut().flatten() {
+                        if let Some(check) = check {
+                            check.update(&piece);
                         }
                     }
-                    None => found.unattributed += 1,
                 }
-            }
-            found
-        });
+                let mut found = Signers::default();
+                for row in checks {
+                    let verified_by = row
+                        .into_iter()
+                        .find_map(|(id, check)| check.and_then(|c| c.finish().then_some(id)));
+                    match verified_by {
+                        Some(keyid) => {
+                            if !found.keys.insert(keyid) {
+                                found.repeats += 1;
+                            }
+                        }
+                        None => found.unattributed += 1,
+                    }
+                }
+                found
+            })
+            // Without a thread to spare, the caller checks the whole message instead.
+            .ok()?;
         Some(StreamedSigners {
             piece: Vec::with_capacity(PIECE),
             pieces: Some(pieces),
