@@ -66,43 +66,38 @@ pub fn signers(message: &[u8], signatures: &[Signature], ring: &KeyRing) -> Sign
             .filter(|(_, key)| key.verify(message, &signature.sig).is_ok())
             .map(|(id, _)| id.clone())
             .next();
-        match verified_by {
-            Some(keyid) => {
-                if !found.keys.insert(keyid) {
-                    found.repeats += 1;
-                }
-            }
-            None => found.unattributed += 1,
-        }
+        found.count(verified_by);
     }
     found
 }
 
-/// How many (signature, key) checks [`signers_streaming`] runs side by side at most; beyond
+impl Signers {
+    /// Counts one signature, which `verified_by` made (or no trusted key did).
+    fn count(&mut self, verified_by: Option<KeyId>) {
+        match verified_by {
+            Some(keyid) => {
+                if !self.keys.insert(keyid) {
+                    self.repeats += 1;
+                }
+            }
+            None => self.unattributed += 1,
+        }
+    }
+}
+
+/// How many (signature, key) checks [`StreamedSigners`] runs side by side at most; beyond
 /// that, hashing the message once per pair costs more than holding it.
 const MAX_STREAMED_PAIRS: usize = 8;
-
-/// [`signers`], with the message written by `write` into the checks as it is made instead of
-/// held whole: each (signature, trusted key) pair is checked as [`signers`] would, and each
-/// signature credited to the first key in [`signers`]'s order that verifies it. `None` when
-/// this cannot be done (a key that is not ed25519, or too many pairs): call [`signers`].
-pub fn signers_streaming<E>(
-    write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), E>,
-    signatures: &[Signature],
-    ring: &KeyRing,
-) -> Option<Result<Signers, E>> {
-    let mut stream = StreamedSigners::start(signatures, ring)?;
-    Some(write(&mut stream).map(|()| stream.finish()))
-}
 
 /// One pending check per (signature, candidate key) pair, rows in signature order and each row
 /// in [`candidates`] order; `None` for a signature that cannot be valid under that key.
 type Checks = Vec<Vec<(KeyId, Option<crate::keys::StreamCheck>)>>;
 
-/// The checks of [`signers_streaming`], fed on a thread of their own: the message is written
-/// into this in pieces, which are hashed there while the writer goes on (with its next piece,
-/// or with other work once the message is whole), and [`finish`](StreamedSigners::finish)
-/// waits for the verdict.
+/// [`signers`], with the message written into this as it is made instead of held whole: each
+/// (signature, trusted key) pair is checked as [`signers`] would, and each signature credited
+/// to the first key in [`signers`]'s order that verifies it. The pieces are hashed on a thread
+/// of their own while the writer goes on (with its next piece, or with other work once the
+/// message is whole), and [`finish`](StreamedSigners::finish) waits for the verdict.
 pub struct StreamedSigners {
     piece: Vec<u8>,
     pieces: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
@@ -114,8 +109,8 @@ pub struct StreamedSigners {
 const PIECE: usize = 128 * 1024;
 
 impl StreamedSigners {
-    /// Starts checking `signatures` against `ring`; `None` when the pairs cannot be streamed
-    /// (see [`signers_streaming`]).
+    /// Starts checking `signatures` against `ring`; `None` when this cannot be done (a key
+    /// that is not ed25519, too many pairs, or no thread to spare): call [`signers`].
     pub fn start(signatures: &[Signature], ring: &KeyRing) -> Option<StreamedSigners> {
         if signatures.len() * ring.len() > MAX_STREAMED_PAIRS {
             return None;
@@ -140,17 +135,10 @@ impl StreamedSigners {
                 }
                 let mut found = Signers::default();
                 for row in checks {
-                    let verified_by = row
-                        .into_iter()
-                        .find_map(|(id, check)| check.and_then(|c| c.finish().then_some(id)));
-                    match verified_by {
-                        Some(keyid) => {
-                            if !found.keys.insert(keyid) {
-                                found.repeats += 1;
-                            }
-                        }
-                        None => found.unattributed += 1,
-                    }
+                    found.count(
+                        row.into_iter()
+                            .find_map(|(id, check)| check.and_then(|c| c.finish().then_some(id))),
+                    );
                 }
                 found
             })
@@ -285,22 +273,20 @@ mod tests {
         ];
         for (i, signatures) in cases.iter().enumerate() {
             let whole = signers(&message, signatures, &ring);
-            let streamed = signers_streaming(
-                |out: &mut dyn Write| out.write_all(&message),
-                signatures,
-                &ring,
-            )
-            .expect("two ed25519 keys stream")
-            .expect("written");
-            assert_eq!(streamed, whole, "case {i}");
+            let mut stream = StreamedSigners::start(signatures, &ring).expect("ed25519 streams");
+            // In uneven pieces, some across the pieces handed to the checking thread.
+            for part in message.chunks(PIECE / 3 + 7) {
+                stream.write_all(part).expect("written");
+            }
+            assert_eq!(stream.finish(), whole, "case {i}");
         }
         // A key that cannot stream, or too many pairs: the caller checks the whole message.
         let ecdsa = PrivateKey::generate(KeyKind::EcdsaP256).expect("key");
         let mixed = KeyRing::from_keys([alice.public_key().clone(), ecdsa.public_key().clone()])
             .expect("ring");
         let one = [signature(&alice, None, &message)];
-        assert!(signers_streaming(|_: &mut dyn Write| Ok::<(), ()>(()), &one, &mixed).is_none());
+        assert!(StreamedSigners::start(&one, &mixed).is_none());
         let many: Vec<Signature> = (0..5).map(|_| signature(&alice, None, &message)).collect();
-        assert!(signers_streaming(|_: &mut dyn Write| Ok::<(), ()>(()), &many, &ring).is_none());
+        assert!(StreamedSigners::start(&many, &ring).is_none());
     }
 }
