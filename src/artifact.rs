@@ -314,8 +314,8 @@ impl Artifacts {
         Ok(Artifacts(entries))
     }
 
-    /// Wraps entries already sorted by name with each name once (as a parsed artifact map
-    /// holds them), without checking again.
+    /// Wraps entries already sorted by name with each name once (as a parsed artifact map, or
+    /// a recording's sorted and deduplicated files, holds them), without checking again.
     pub(crate) fn from_sorted(mut entries: Vec<(ArtifactPath, DigestSet)>) -> Artifacts {
         debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
         entries.shrink_to_fit();

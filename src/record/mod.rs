@@ -362,13 +362,12 @@ fn record_files(paths: &[String], options: &RecordOptions) -> Result<Recorded, R
         }
         files.dedup_by(|a, b| a.0 == b.0);
     }
-    let artifacts = Artifacts::from_entries(
+    let artifacts = Artifacts::from_sorted(
         files
             .into_iter()
             .map(|(path, digest)| (path, DigestSet::sha256(&digest)))
             .collect(),
-    )
-    .map_err(|name| RecordError::Internal(format!("{name} recorded twice")))?;
+    );
     if let Some((a, b)) = crate::artifact::ambiguous_names(&artifacts) {
         return Err(RecordError::Ambiguous(a, b));
     }
