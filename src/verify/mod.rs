@@ -34,8 +34,28 @@ use params::ParamError;
 use report::{Check, Failure, Report, Verdict, Warning};
 use rules::{ListOutcome, Side};
 
-/// One rule list to apply: which side, its rules, and the link they apply to.
-type RuleList<'a> = (Side, &'a [crate::rule::ArtifactRule], &'a Link);
+/// A step's or inspection's two rule lists (`expected_materials`, `expected_products`) and
+/// the link they apply to.
+type RuleLists<'a> = ([&'a [crate::rule::ArtifactRule]; 2], &'a Link);
+
+/// Applies every item's two rule lists to its link, all lists at once on every core; the
+/// outcomes come two per item (materials, then products), in the items' order.
+fn evaluate_rules<'a>(
+    items: impl Iterator<Item = RuleLists<'a>>,
+    links: &BTreeMap<StepName, &Link>,
+) -> Vec<ListOutcome> {
+    let lists: Vec<(Side, &[crate::rule::ArtifactRule], &Link)> = items
+        .flat_map(|([materials, products], link)| {
+            [
+                (Side::ExpectedMaterials, materials, link),
+                (Side::ExpectedProducts, products, link),
+            ]
+        })
+        .collect();
+    crate::parallel::map(&lists, |(side, list, link)| {
+        rules::apply(*side, list, link, links)
+    })
+}
 
 /// How deep sublayouts may nest.
 const MAX_SUBLAYOUT_DEPTH: usize = 4;
@@ -270,24 +290,19 @@ impl Run<'_> {
             }
         }
 
-        // 10-11 after 9: step rules, before any inspection runs.
-        // Every list is evaluated at once, on every core; the outcomes are then filed in
-        // layout order, so that the first failing step is the one reported.
+        // 10-11 after 9: step rules, before any inspection runs. Every list is evaluated at
+        // once; the outcomes are filed in layout order, so that the first failing step is the
+        // one reported.
         let links: BTreeMap<StepName, &Link> = chain.iter().map(|(k, v)| (k.clone(), v)).collect();
-        let lists: Vec<RuleList<'_>> = layout
-            .steps
-            .iter()
-            .flat_map(|step| {
-                let link = &chain[&step.name];
-                [
-                    (Side::ExpectedMaterials, &step.expected_materials[..], link),
-                    (Side::ExpectedProducts, &step.expected_products[..], link),
-                ]
-            })
-            .collect();
-        let mut outcomes = crate::parallel::map(&lists, |(side, list, link)| {
-            rules::apply(*side, list, link, &links)
-        })
+        let mut outcomes = evaluate_rules(
+            layout.steps.iter().map(|step| {
+                (
+                    [&step.expected_materials[..], &step.expected_products[..]],
+                    &chain[&step.name],
+                )
+            }),
+            &links,
+        )
         .into_iter();
         for step in &layout.steps {
             let both = outcomes.by_ref().take(2).collect();
@@ -320,22 +335,21 @@ impl Run<'_> {
         for (name, link) in &inspected {
             all.insert(name.clone(), link);
         }
+        let mut outcomes = evaluate_rules(
+            layout.inspections.iter().map(|inspection| {
+                (
+                    [
+                        &inspection.expected_materials[..],
+                        &inspection.expected_products[..],
+                    ],
+                    &inspected[&inspection.name],
+                )
+            }),
+            &all,
+        )
+        .into_iter();
         for inspection in &layout.inspections {
-            let link = &inspected[&inspection.name];
-            let both = vec![
-                rules::apply(
-                    Side::ExpectedMaterials,
-                    &inspection.expected_materials,
-                    link,
-                    &all,
-                ),
-                rules::apply(
-                    Side::ExpectedProducts,
-                    &inspection.expected_products,
-                    link,
-                    &all,
-                ),
-            ];
+            let both = outcomes.by_ref().take(2).collect();
             if !self.file_rules(&inspection.name, both, Check::InspectionRules) {
                 return Ok(None);
             }
