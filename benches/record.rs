@@ -138,6 +138,37 @@ fn sha256_limit(threads: usize) -> f64 {
     (threads * per_thread) as f64 / start.elapsed().as_secs_f64() / GIB as f64
 }
 
+/// `tollgate run` recording `materials` (in `parent`) with `key`, its link written into
+/// `links`.
+fn tollgate_run(parent: &Path, key: &Path, materials: &str, links: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    c.current_dir(parent)
+        .args(["run", "-q", "--overwrite", "--step", "bench", "--key"])
+        .arg(key)
+        .args(["-m", materials, "-d"])
+        .arg(links)
+        .args(["--", "true"]);
+    c
+}
+
+/// The reference's `in-toto-run` doing what [`tollgate_run`] does.
+fn in_toto_run(
+    reference: &common::Reference,
+    parent: &Path,
+    key: &Path,
+    materials: &str,
+    links: &Path,
+) -> Command {
+    let mut c = reference.tool("in-toto-run");
+    c.current_dir(parent)
+        .args(["-n", "bench", "--signing-key"])
+        .arg(key)
+        .args(["-m", materials, "-d"])
+        .arg(links)
+        .args(["--", "true"]);
+    c
+}
+
 /// The files under `dir`, listed once.
 fn list_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in fs::read_dir(dir).expect("read_dir") {
@@ -217,24 +248,10 @@ fn main() {
         let links = scratch.path().join("links");
         fs::create_dir_all(&links).expect("mkdir");
         let tollgate = support::measure("tollgate", 3, &|| {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-            c.current_dir(&parent)
-                .args(["run", "-q", "--overwrite", "--step", "bench", "--key"])
-                .arg(&key)
-                .args(["-m", tree.name, "-d"])
-                .arg(&links)
-                .args(["--", "true"]);
-            c
+            tollgate_run(&parent, &key, tree.name, &links)
         });
         let in_toto = support::measure("in-toto-run", 3, &|| {
-            let mut c = reference.tool("in-toto-run");
-            c.current_dir(&parent)
-                .args(["-n", "bench", "--signing-key"])
-                .arg(&key)
-                .args(["-m", tree.name, "-d"])
-                .arg(&links)
-                .args(["--", "true"]);
-            c
+            in_toto_run(reference, &parent, &key, tree.name, &links)
         });
         let openssl = support::measure("openssl", 3, &|| {
             let mut c = Command::new("sh");
@@ -294,25 +311,10 @@ fn main() {
         let theirs = scratch.path().join("dir-theirs");
         fs::create_dir_all(&ours).expect("mkdir");
         fs::create_dir_all(&theirs).expect("mkdir");
-        let tollgate = support::measure("tollgate", 3, &|| {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-            c.current_dir(&parent)
-                .args(["run", "-q", "--overwrite", "--step", "bench", "--key"])
-                .arg(&key)
-                .args(["-m", &uri, "-d"])
-                .arg(&ours)
-                .args(["--", "true"]);
-            c
-        });
+        let tollgate =
+            support::measure("tollgate", 3, &|| tollgate_run(&parent, &key, &uri, &ours));
         let in_toto = support::measure("in-toto-run", 3, &|| {
-            let mut c = reference.tool("in-toto-run");
-            c.current_dir(&parent)
-                .args(["-n", "bench", "--signing-key"])
-                .arg(&key)
-                .args(["-m", &uri, "-d"])
-                .arg(&theirs)
-                .args(["--", "true"]);
-            c
+            in_toto_run(reference, &parent, &key, &uri, &theirs)
         });
         // The same digest, or the comparison means nothing.
         let digest = |folder: &std::path::Path| {
