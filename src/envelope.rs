@@ -188,7 +188,7 @@ impl Envelope {
         limits: &Limits,
     ) -> Result<Verified<T>, EnvelopeError>
     where
-        T: serde::de::DeserializeOwned + serde::Serialize,
+        T: serde::de::DeserializeOwned + serde::Serialize + json::Canonical,
     {
         Envelope::verify_bytes_into(bytes, ring, threshold, limits, |payload: T| payload)
     }
@@ -205,7 +205,7 @@ impl Envelope {
         convert: impl FnOnce(T) -> U,
     ) -> Result<Verified<U>, EnvelopeError>
     where
-        T: serde::de::DeserializeOwned + serde::Serialize,
+        T: serde::de::DeserializeOwned + serde::Serialize + json::Canonical,
     {
         let size = bytes.as_ref().len();
         let decoded = decode::<T>(bytes.as_ref(), limits)?;
@@ -223,12 +223,12 @@ impl Envelope {
                     .flatten();
                 let (payload, signers) = match streamed {
                     Some(mut stream) => {
-                        json::canonical_to(&signed, &mut stream)?;
+                        signed.write_canonical(&mut stream)?;
                         let payload = convert(signed);
                         (payload, stream.finish())
                     }
                     None => {
-                        let message = json::canonical(&signed)?;
+                        let message = signed.canonical_bytes()?;
                         let signers = threshold::signers(&message, &signatures, ring);
                         (convert(signed), signers)
                     }

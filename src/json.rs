@@ -253,6 +253,44 @@ pub fn canonical_to<T: serde::Serialize + ?Sized, W: std::io::Write>(
         .map_err(|e| JsonError::NotCanonicalizable(e.to_string()))
 }
 
+/// A payload that writes its own canonical form: the same bytes as [`canonical_to`], made
+/// faster where a payload can be large (a link's artifact maps) by writing them directly
+/// rather than one serde call per quote and colon.
+pub trait Canonical {
+    /// Writes the canonical form of `self` into `out`.
+    fn write_canonical<W: std::io::Write>(&self, out: &mut W) -> Result<(), JsonError>;
+
+    /// The canonical form of `self`, whole.
+    fn canonical_bytes(&self) -> Result<Vec<u8>, JsonError> {
+        let mut out = Vec::with_capacity(4096);
+        self.write_canonical(&mut out)?;
+        Ok(out)
+    }
+}
+
+impl Canonical for Strict {
+    fn write_canonical<W: std::io::Write>(&self, out: &mut W) -> Result<(), JsonError> {
+        canonical_to(self, out)
+    }
+}
+
+/// Writes `text` as a canonical JSON string: quoted, with only `"` and `\` escaped, exactly
+/// as [`canonical_to`] writes strings.
+pub fn write_canonical_str<W: std::io::Write>(out: &mut W, text: &str) -> std::io::Result<()> {
+    let bytes = text.as_bytes();
+    out.write_all(b"\"")?;
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'"' || b == b'\\' {
+            out.write_all(&bytes[start..i])?;
+            out.write_all(if b == b'"' { b"\\\"" } else { b"\\\\" })?;
+            start = i + 1;
+        }
+    }
+    out.write_all(&bytes[start..])?;
+    out.write_all(b"\"")
+}
+
 /// serde_json's compact output, but with strings as securesystemslib writes them: only `"`
 /// and `\` escaped, control characters raw; and no floats.
 struct CanonicalFormatter;

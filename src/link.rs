@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::artifact::{ArtifactError, ArtifactPath, Artifacts, DigestSet};
-use crate::json::Strict;
+use crate::json::{Canonical, JsonError, Strict, write_canonical_str};
 use crate::limits::{Limit, Limits};
 use crate::name::{NameError, StepName};
 
@@ -267,6 +267,78 @@ fn sorted_unique<V, E: serde::de::Error>(entries: &mut [(String, V)]) -> Result<
     Ok(())
 }
 
+impl Canonical for RawLink {
+    /// The same bytes as the derived `Serialize` gives through [`crate::json::canonical`]
+    /// (fields in code-point order, absent ones left out), with the artifact maps, nearly all
+    /// of a large link, written directly.
+    fn write_canonical<W: std::io::Write>(&self, out: &mut W) -> Result<(), JsonError> {
+        let io = |e: std::io::Error| JsonError::NotCanonicalizable(e.to_string());
+        out.write_all(b"{\"_type\":").map_err(io)?;
+        write_canonical_str(out, &self.kind).map_err(io)?;
+        if let Some(byproducts) = &self.byproducts {
+            out.write_all(b",\"byproducts\":").map_err(io)?;
+            byproducts.write_canonical(out)?;
+        }
+        if let Some(command) = &self.command {
+            out.write_all(b",\"command\":").map_err(io)?;
+            crate::json::canonical_to(command, &mut *out)?;
+        }
+        if let Some(environment) = &self.environment {
+            out.write_all(b",\"environment\":").map_err(io)?;
+            environment.write_canonical(out)?;
+        }
+        if let Some(materials) = &self.materials {
+            out.write_all(b",\"materials\":").map_err(io)?;
+            materials.write_canonical(out).map_err(io)?;
+        }
+        out.write_all(b",\"name\":").map_err(io)?;
+        write_canonical_str(out, &self.name).map_err(io)?;
+        if let Some(products) = &self.products {
+            out.write_all(b",\"products\":").map_err(io)?;
+            products.write_canonical(out).map_err(io)?;
+        }
+        out.write_all(b"}").map_err(io)
+    }
+}
+
+impl RawArtifacts {
+    /// The map in canonical form: names are sorted already, and each digest set is sorted.
+    fn write_canonical<W: std::io::Write>(&self, out: &mut W) -> std::io::Result<()> {
+        const SHA256_OPEN: &[u8] = b"{\"sha256\":\"";
+        let mut single = [0u8; SHA256_OPEN.len() + 64 + 2];
+        single[..SHA256_OPEN.len()].copy_from_slice(SHA256_OPEN);
+        single[SHA256_OPEN.len() + 64..].copy_from_slice(b"\"}");
+        out.write_all(b"{")?;
+        for (i, (name, digests)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            write_canonical_str(out, name)?;
+            out.write_all(b":")?;
+            match digests {
+                RawDigests::Sha256(bytes) => {
+                    single[SHA256_OPEN.len()..SHA256_OPEN.len() + 64]
+                        .copy_from_slice(&crate::artifact::hex32(bytes));
+                    out.write_all(&single)?;
+                }
+                RawDigests::Pairs(pairs) => {
+                    out.write_all(b"{")?;
+                    for (j, (algorithm, value)) in pairs.iter().enumerate() {
+                        if j > 0 {
+                            out.write_all(b",")?;
+                        }
+                        write_canonical_str(out, algorithm)?;
+                        out.write_all(b":")?;
+                        write_canonical_str(out, value)?;
+                    }
+                    out.write_all(b"}")?;
+                }
+            }
+        }
+        out.write_all(b"}")
+    }
+}
+
 impl RawLink {
     /// Whether the payload says it is a link.
     pub fn is_link(&self) -> bool {
@@ -381,4 +453,49 @@ fn artifacts(
         return Err(LinkError::Ambiguous { field, a, b });
     }
     Ok(artifacts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct writer against the generic encoder, on links that take every branch: absent
+    /// and present optional fields, escapes, raw control characters and non-ASCII in names,
+    /// one SHA-256 digest and several digests, empty maps.
+    #[test]
+    fn direct_canonical_form_is_the_generic_one() {
+        let sha = "ab".repeat(32);
+        let links = [
+            r#"{"_type":"link","name":"build"}"#.to_owned(),
+            format!(
+                r#"{{"_type":"link","name":"b\"u\\ild","command":["a b","\"q\""],
+                "byproducts":{{"stdout":"x\ny","return-value":0}},
+                "environment":{{"z":[1,{{"b":null,"a":true}}]}},
+                "materials":{{"z":{{"sha256":"{sha}"}},"a \"q\" \\b":{{"sha256":"{sha}"}},
+                              "é\u0001":{{"sha512":"{sha}{sha}","sha256":"{sha}"}}}},
+                "products":{{}}}}"#
+            ),
+            format!(
+                r#"{{"_type":"link","name":"s","products":{{"p":{{"md5":"{}"}}}}}}"#,
+                "0".repeat(32)
+            ),
+            format!(
+                r#"{{"_type":"link","name":"s","materials":{{"p":{{"sha256":"{}"}}}}}}"#,
+                "A".repeat(64)
+            ),
+        ];
+        for text in &links {
+            let raw: RawLink = crate::json::parse_typed(text.as_bytes()).expect("a raw link");
+            let generic = crate::json::canonical(&raw).expect("encodable");
+            let direct = raw.canonical_bytes().expect("encodable");
+            assert_eq!(
+                String::from_utf8_lossy(&direct),
+                String::from_utf8_lossy(&generic),
+                "{text}"
+            );
+            // And both are the canonical form of the plain parsed value.
+            let value = crate::json::parse(text.as_bytes()).expect("json");
+            assert_eq!(direct, crate::json::canonical(&value).expect("encodable"));
+        }
+    }
 }

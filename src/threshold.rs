@@ -190,6 +190,21 @@ impl std::io::Write for StreamedSigners {
         Ok(taken)
     }
 
+    /// The canonical encoder writes many small pieces (a quote, a name, a colon); those that
+    /// fit are copied with no further ado.
+    #[inline]
+    fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.len() < PIECE - self.piece.len() {
+            self.piece.extend_from_slice(bytes);
+            return Ok(());
+        }
+        while !bytes.is_empty() {
+            let taken = self.write(bytes)?;
+            bytes = &bytes[taken..];
+        }
+        Ok(())
+    }
+
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
