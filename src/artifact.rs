@@ -44,9 +44,14 @@ impl ArtifactPath {
 
     /// Checks `path`, keeping its allocation.
     pub fn from_string(path: String) -> Result<ArtifactPath, ArtifactError> {
+        ArtifactPath::from_boxed(path.into_boxed_str())
+    }
+
+    /// Checks `path`, keeping its allocation.
+    pub fn from_boxed(path: Box<str>) -> Result<ArtifactPath, ArtifactError> {
         let fail = |reason| {
             Err(ArtifactError::Path {
-                path: path.to_owned(),
+                path: String::from(&*path),
                 reason,
             })
         };
@@ -54,17 +59,23 @@ impl ArtifactPath {
             return fail("empty");
         }
         let bytes = path.as_bytes();
-        // One pass over the bytes: control characters are U+0000-U+001F and U+007F-U+009F,
+        // Most names are printable ASCII, which one branch-free (vectorised) pass confirms.
+        // Others take the exact pass: control characters are U+0000-U+001F and U+007F-U+009F,
         // the last ones written 0xC2 0x80-0x9F in UTF-8.
-        let mut previous = 0u8;
-        for &b in bytes {
-            if b < 0x20 || b == 0x7f || (previous == 0xc2 && (0x80..=0x9f).contains(&b)) {
-                return fail("contains a control character");
+        let printable_ascii = bytes
+            .iter()
+            .fold(true, |ok, &b| ok & (0x20..0x7f).contains(&b) & (b != b'\\'));
+        if !printable_ascii {
+            let mut previous = 0u8;
+            for &b in bytes {
+                if b < 0x20 || b == 0x7f || (previous == 0xc2 && (0x80..=0x9f).contains(&b)) {
+                    return fail("contains a control character");
+                }
+                if b == b'\\' {
+                    return fail("contains a backslash: artifact paths use '/'");
+                }
+                previous = b;
             }
-            if b == b'\\' {
-                return fail("contains a backslash: artifact paths use '/'");
-            }
-            previous = b;
         }
         if bytes[0] == b'/' {
             return fail("absolute: artifact paths are relative");
@@ -79,7 +90,7 @@ impl ArtifactPath {
                 _ => {}
             }
         }
-        Ok(ArtifactPath(path.into_boxed_str()))
+        Ok(ArtifactPath(path))
     }
 
     /// The path as text.
@@ -252,12 +263,16 @@ impl serde::Serialize for DigestSet {
 }
 
 /// Lowercase hex of a SHA-256 digest, without an allocation.
+/// Arithmetic alone, no table and no branch, so that the compiler vectorises it: a link may
+/// hold a million digests.
 pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    fn digit(value: u8) -> u8 {
+        value + if value < 10 { b'0' } else { b'a' - 10 }
+    }
     let mut out = [0u8; 64];
-    for (i, byte) in bytes.iter().enumerate() {
-        out[2 * i] = DIGITS[usize::from(byte >> 4)];
-        out[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = digit(byte >> 4);
+        pair[1] = digit(byte & 0x0f);
     }
     out
 }
@@ -267,24 +282,28 @@ fn hex32_string(bytes: &[u8; 32]) -> String {
     hex32(bytes).iter().map(|&b| char::from(b)).collect()
 }
 
-/// The 32 bytes written as 64 lowercase hex digits, or `None` for anything else.
+/// The 32 bytes written as 64 lowercase hex digits, or `None` for anything else. A million
+/// digests may be read per link, so the digits are turned into values with arithmetic alone,
+/// no branch and no table, which the compiler vectorises.
 pub(crate) fn unhex32(text: &str) -> Option<[u8; 32]> {
-    fn digit(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            _ => None,
-        }
-    }
-    let text = text.as_bytes();
-    if text.len() != 64 {
-        return None;
+    let text: &[u8; 64] = text.as_bytes().try_into().ok()?;
+    let mut values = [0u8; 64];
+    let mut valid = true;
+    for (value, &c) in values.iter_mut().zip(text) {
+        let digit = c.wrapping_sub(b'0');
+        let letter = c.wrapping_sub(b'a');
+        valid &= (digit < 10) | (letter < 6);
+        *value = if digit < 10 {
+            digit
+        } else {
+            letter.wrapping_add(10)
+        };
     }
     let mut out = [0u8; 32];
-    for (i, pair) in text.chunks_exact(2).enumerate() {
-        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    for (byte, pair) in out.iter_mut().zip(values.chunks_exact(2)) {
+        *byte = pair[0] << 4 | pair[1];
     }
-    Some(out)
+    valid.then_some(out)
 }
 
 /// The artifacts of one side of a link (materials or products): a map from name to digests,
@@ -383,7 +402,11 @@ pub fn ambiguous_names(artifacts: &Artifacts) -> Option<(String, String)> {
     use unicode_normalization::UnicodeNormalization;
     fn fold(name: &str) -> Cow<'_, str> {
         if name.is_ascii() {
-            if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            // Branch-free, so vectorised: nearly every name has no capital.
+            if name
+                .bytes()
+                .fold(false, |upper, b| upper | b.is_ascii_uppercase())
+            {
                 Cow::Owned(name.to_ascii_lowercase())
             } else {
                 Cow::Borrowed(name)
@@ -562,6 +585,35 @@ mod tests {
         }
         assert_eq!(artifacts.seek(0, "zzz"), (1000, None));
         assert_eq!(artifacts.seek(5000, "dir/0001").1, None);
+    }
+
+    #[test]
+    fn sha256_hex_is_read_back_exactly_and_nothing_else_is() {
+        let mut bytes = [0u8; 32];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = (i as u8).wrapping_mul(37).wrapping_add(11);
+        }
+        for case in [[0u8; 32], [0xff; 32], bytes] {
+            let hex = hex32(&case);
+            let text = std::str::from_utf8(&hex).expect("ascii");
+            assert_eq!(text, hex::encode(case));
+            assert_eq!(unhex32(text), Some(case));
+        }
+        let good = hex::encode(bytes);
+        // Every byte value that is not a lowercase hex digit, at every position.
+        for position in 0..64 {
+            for bad in (0u8..=0x7f).filter(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                let mut text = good.clone().into_bytes();
+                text[position] = bad;
+                let text = String::from_utf8(text).expect("ascii");
+                assert_eq!(unhex32(&text), None, "{text:?}");
+            }
+        }
+        let non_ascii = format!("{}é", &good[..62]);
+        assert_eq!(non_ascii.len(), 64);
+        for text in [&good[..63], &format!("{good}0"), "", &non_ascii] {
+            assert_eq!(unhex32(text), None, "{text:?}");
+        }
     }
 
     #[test]

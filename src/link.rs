@@ -101,9 +101,11 @@ pub struct RawLink {
     products: Option<RawArtifacts>,
 }
 
-/// An artifact map as parsed: names to digest sets, sorted, each name once.
+/// An artifact map as parsed: names to digest sets, sorted, each name once. An entry has the
+/// size and layout of a checked one, so that checking turns the list into an [`Artifacts`] in
+/// place, with no second list.
 #[derive(Debug, Clone, Default)]
-pub struct RawArtifacts(Vec<(String, RawDigests)>);
+pub struct RawArtifacts(Vec<(Box<str>, RawDigests)>);
 
 impl<'de> serde::Deserialize<'de> for RawArtifacts {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -119,11 +121,11 @@ impl<'de> serde::Deserialize<'de> for RawArtifacts {
                 self,
                 mut map: A,
             ) -> Result<RawArtifacts, A::Error> {
-                let mut entries: Vec<(String, RawDigests)> =
+                let mut entries: Vec<(Box<str>, RawDigests)> =
                     Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some(name) = map.next_key::<String>()? {
+                while let Some(name) = map.next_key::<Text<'de>>()? {
                     let digests = map.next_value::<RawDigests>()?;
-                    entries.push((name, digests));
+                    entries.push((name.into_boxed_str(), digests));
                 }
                 sorted_unique(&mut entries)?;
                 Ok(RawArtifacts(entries))
@@ -226,6 +228,13 @@ impl Text<'_> {
             Text::Owned(s) => s,
         }
     }
+
+    fn into_boxed_str(self) -> Box<str> {
+        match self {
+            Text::Borrowed(s) => Box::from(s),
+            Text::Owned(s) => s.into_boxed_str(),
+        }
+    }
 }
 
 impl<'de> serde::Deserialize<'de> for Text<'de> {
@@ -255,12 +264,16 @@ impl<'de> serde::Deserialize<'de> for Text<'de> {
 }
 
 /// Sorts map entries by key (they usually arrive sorted) and refuses a key given twice.
-fn sorted_unique<V, E: serde::de::Error>(entries: &mut [(String, V)]) -> Result<(), E> {
+fn sorted_unique<K, V, E>(entries: &mut [(K, V)]) -> Result<(), E>
+where
+    K: Ord + AsRef<str>,
+    E: serde::de::Error,
+{
     if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(crate::json::violation(
-                crate::json::Violation::DuplicateKey(w[0].0.clone()),
+                crate::json::Violation::DuplicateKey(w[0].0.as_ref().to_owned()),
             ));
         }
     }
@@ -442,12 +455,13 @@ fn artifacts(
                 RawDigests::Pairs(pairs) => DigestSet::from_pairs(&path, pairs)
                     .map_err(|source| LinkError::Artifact { field, source })?,
             };
-            let path = ArtifactPath::from_string(path)
+            let path = ArtifactPath::from_boxed(path)
                 .map_err(|source| LinkError::Artifact { field, source })?;
             Ok((path, set))
         })
         .collect::<Result<Vec<_>, LinkError>>()?;
-    // A raw map is sorted with each name once: its parser made sure of it.
+    // Collected in place: a raw entry has the size of a checked one. A raw map is sorted with
+    // each name once: its parser made sure of it.
     let artifacts = Artifacts::from_sorted(entries);
     if let Some((a, b)) = crate::artifact::ambiguous_names(&artifacts) {
         return Err(LinkError::Ambiguous { field, a, b });
