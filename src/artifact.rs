@@ -262,9 +262,8 @@ impl serde::Serialize for DigestSet {
     }
 }
 
-/// Lowercase hex of a SHA-256 digest, without an allocation.
-/// Arithmetic alone, no table and no branch, so that the compiler vectorises it: a link may
-/// hold a million digests.
+/// Lowercase hex of a SHA-256 digest, without an allocation: arithmetic alone, no table and
+/// no branch, so that the compiler vectorises it (a link may hold a million digests).
 pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
     fn digit(value: u8) -> u8 {
         value + if value < 10 { b'0' } else { b'a' - 10 }

@@ -398,8 +398,16 @@ struct PythonFormatter {
 
 impl PythonFormatter {
     fn newline<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        // A link writes three lines an artifact: the indent is copied, never allocated.
+        const SPACES: &[u8; 32] = b"                                ";
         w.write_all(b"\n")?;
-        w.write_all(" ".repeat(self.depth).as_bytes())
+        let mut left = self.depth;
+        while left > 0 {
+            let now = left.min(SPACES.len());
+            w.write_all(&SPACES[..now])?;
+            left -= now;
+        }
+        Ok(())
     }
 
     fn separator<W: ?Sized + std::io::Write>(&self, w: &mut W, first: bool) -> std::io::Result<()> {
@@ -625,6 +633,29 @@ mod tests {
         assert_eq!(
             String::from_utf8(to_python_json(&value, PythonStyle::OneLine)).expect("ascii"),
             "{\"a\": {}, \"b\": [1, {\"c\": \"\\u00e9\\n\\u2713\\ud83d\\ude00\"}], \"d\": []}"
+        );
+    }
+
+    #[test]
+    fn python_indent_grows_one_space_a_level_however_deep() {
+        // Deeper than the indent the formatter copies at once.
+        let depth = 70;
+        let text = "[".repeat(depth) + "1" + &"]".repeat(depth);
+        let value = parse_str(&text).expect("valid json");
+        let mut expected = String::new();
+        for level in 0..depth {
+            expected.push_str("[\n");
+            expected.push_str(&" ".repeat(level + 1));
+        }
+        expected.push('1');
+        for level in (0..depth).rev() {
+            expected.push('\n');
+            expected.push_str(&" ".repeat(level));
+            expected.push(']');
+        }
+        assert_eq!(
+            String::from_utf8(to_python_json(&value, PythonStyle::Indented)).expect("ascii"),
+            expected
         );
     }
 
