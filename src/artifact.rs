@@ -48,7 +48,7 @@ impl ArtifactPath {
     }
 
     /// Checks `path`, keeping its allocation.
-    pub fn from_boxed(path: Box<str>) -> Result<ArtifactPath, ArtifactError> {
+    pub(crate) fn from_boxed(path: Box<str>) -> Result<ArtifactPath, ArtifactError> {
         let fail = |reason| {
             Err(ArtifactError::Path {
                 path: String::from(&*path),

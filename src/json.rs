@@ -294,22 +294,20 @@ impl Canonical for Strict {
 /// as [`canonical_to`] writes strings.
 pub fn write_canonical_str<W: std::io::Write>(out: &mut W, text: &str) -> std::io::Result<()> {
     let bytes = text.as_bytes();
-    // Nearly every string has neither; one branch-free (vectorised) pass says so.
-    if bytes
-        .iter()
-        .fold(true, |plain, &b| plain & (b != b'"') & (b != b'\\'))
-    {
-        out.write_all(b"\"")?;
-        out.write_all(bytes)?;
-        return out.write_all(b"\"");
-    }
     out.write_all(b"\"")?;
+    // Nearly every string has neither; one branch-free (vectorised) pass says so, and only
+    // the others are walked byte by byte.
+    let plain = bytes
+        .iter()
+        .fold(true, |plain, &b| plain & (b != b'"') & (b != b'\\'));
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'"' || b == b'\\' {
-            out.write_all(&bytes[start..i])?;
-            out.write_all(if b == b'"' { b"\\\"" } else { b"\\\\" })?;
-            start = i + 1;
+    if !plain {
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'"' || b == b'\\' {
+                out.write_all(&bytes[start..i])?;
+                out.write_all(if b == b'"' { b"\\\"" } else { b"\\\\" })?;
+                start = i + 1;
+            }
         }
     }
     out.write_all(&bytes[start..])?;
