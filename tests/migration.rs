@@ -717,6 +717,49 @@ fn issue13_quiet_verify_prints_nothing_and_keeps_the_exit_code() {
     assert!(stdout(&out).contains("verified"), "{}", stdout(&out));
 }
 
+#[test]
+fn issue13_older_in_toto_spellings_key_type_and_layout_keys_still_work() {
+    let dir = tempdir();
+    let d = dir.path();
+    let t = test_layout(
+        d,
+        "expires = \"30d\"\n[[step]]\nname = \"build\"\nfunctionaries = [\"keys/alice.pub\"]\n",
+    );
+    let out = run(tollgate()
+        .current_dir(d)
+        .args([
+            "run", "-n", "build", "-t", "ed25519", "-x", "-d", "links", "-k",
+        ])
+        .arg(&t.alice));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("note: --key-type is ignored: Tollgate reads the key type from the key file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = in_dir(
+        d,
+        &[
+            "verify",
+            "--layout",
+            "root.layout",
+            "--layout-keys",
+            "keys/owner.pub",
+            "--key-type",
+            "ed25519",
+            "--link-dir",
+            "links",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--key-type is ignored"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item 4: a retried step.
 

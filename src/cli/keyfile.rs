@@ -35,6 +35,25 @@ pub struct PasswordArgs {
     pub password: Option<Option<String>>,
 }
 
+/// Older in-toto's `-t/--key-type`: Tollgate reads the type from the key file, so the option is
+/// accepted and ignored, with a note.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyTypeArgs {
+    /// Not needed: the key type is read from the key file; accepted and ignored
+    /// [in-toto before 1.0: -t/--key-type].
+    #[arg(short = 't', long = "key-type", value_name = "TYPE", num_args = 1..)]
+    pub key_type: Vec<String>,
+}
+
+impl KeyTypeArgs {
+    /// Says on stderr that the option changes nothing.
+    pub fn note(&self) {
+        if !self.key_type.is_empty() {
+            eprintln!("note: --key-type is ignored: Tollgate reads the key type from the key file");
+        }
+    }
+}
+
 /// The reference's GPG options, refused with what to use instead: Tollgate signs and verifies
 /// with PEM keys only.
 #[derive(Debug, Clone, clap::Args)]

@@ -17,7 +17,7 @@ use tollgate::record::{
 };
 
 use super::failure::{Failure, INTERNAL, USAGE};
-use super::keyfile::{self, GpgArgs, PasswordArgs};
+use super::keyfile::{self, GpgArgs, KeyTypeArgs, PasswordArgs};
 
 /// How artifacts are recorded (shared by every recording command).
 #[derive(Debug, Clone, clap::Args)]
@@ -108,6 +108,8 @@ pub struct KeyArgs {
     password: PasswordArgs,
     #[command(flatten)]
     gpg: GpgArgs,
+    #[command(flatten)]
+    key_type: KeyTypeArgs,
 }
 
 /// Where the link goes.
@@ -235,6 +237,7 @@ fn step_name(name: &str) -> Result<StepName, Failure> {
 fn load_key(args: &KeyArgs) -> Result<PrivateKey, Failure> {
     args.gpg
         .refuse("a PEM private key with --signing-key KEY (or --key KEY)")?;
+    args.key_type.note();
     let path = args
         .key
         .as_ref()

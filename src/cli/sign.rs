@@ -64,6 +64,8 @@ pub struct Args {
     ask: bool,
     #[command(flatten)]
     gpg: GpgArgs,
+    #[command(flatten)]
+    key_type: super::keyfile::KeyTypeArgs,
     /// Print nothing but errors [in-toto-sign: -q/--quiet].
     #[arg(short = 'q', long, conflicts_with = "verbose")]
     quiet: bool,
@@ -77,6 +79,7 @@ pub struct Args {
 pub fn run(mut args: Args) -> Result<(), Failure> {
     args.gpg
         .refuse("PEM keys with --key (private keys to sign, public keys with --verify)")?;
+    args.key_type.note();
     if args.ask && args.password.password.is_none() {
         args.password.password = Some(None);
     }

@@ -52,6 +52,8 @@ pub struct Args {
     layout_keys: Vec<PathBuf>,
     #[command(flatten)]
     gpg: super::keyfile::GpgArgs,
+    #[command(flatten)]
+    key_type: super::keyfile::KeyTypeArgs,
     /// Print nothing: the exit code says it (0 verified, 1 not) [in-toto: -q/--quiet].
     #[arg(short = 'q', long, conflicts_with = "verbose")]
     quiet: bool,
@@ -149,6 +151,7 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 pub fn run(args: Args) -> Result<u8, Failure> {
     args.gpg
         .refuse("the layout owner's PEM public key with --verification-keys PUB")?;
+    args.key_type.note();
     let limits = Limits::default();
     let mut ring = KeyRing::new();
     for path in &args.layout_keys {
