@@ -120,7 +120,16 @@ impl PasswordArgs {
         if let Some(None) = &self.password {
             return rpassword::prompt_password(format!("{purpose}: "))
                 .map(|p| Some(Zeroizing::new(p)))
-                .map_err(|e| Failure::new(USAGE, format!("cannot read a password: {e}")));
+                .map_err(|e| {
+                    Failure::new(
+                        USAGE,
+                        format!("-P/--password: cannot ask for a password: {e}"),
+                    )
+                    .hint(
+                        "without a terminal, give it with --password-file FILE or \
+                             --password-env VAR",
+                    )
+                });
         }
         Ok(None)
     }
