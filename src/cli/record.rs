@@ -115,14 +115,10 @@ pub struct KeyArgs {
 /// Where the link goes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {
-    /// The folder to write the link into (created if missing) [in-toto: -d/--metadata-directory].
-    #[arg(
-        short = 'd',
-        long = "metadata-directory",
-        value_name = "DIR",
-        default_value = "."
-    )]
-    metadata_directory: PathBuf,
+    /// The folder to write the link into (created if missing) [default: the working folder]
+    /// [in-toto: -d/--metadata-directory].
+    #[arg(short = 'd', long = "metadata-directory", value_name = "DIR")]
+    metadata_directory: Option<PathBuf>,
     /// Write a DSSE envelope instead of a classic one [in-toto: --use-dsse].
     #[arg(long = "dsse", alias = "use-dsse")]
     dsse: bool,
@@ -267,7 +263,11 @@ impl ArtifactArgs {
 impl OutputArgs {
     fn output(&self) -> Output<'_> {
         Output {
-            folder: &self.metadata_directory,
+            // The working folder as "", so that messages name `STEP.KEYID8.link`, not `./...`.
+            folder: self
+                .metadata_directory
+                .as_deref()
+                .unwrap_or(std::path::Path::new("")),
             format: if self.dsse {
                 Format::Dsse
             } else {
