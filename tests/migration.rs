@@ -137,6 +137,17 @@ fn issue13_record_start_d_is_still_found_by_stop_d_and_two_unfinished_links_are_
         names(&d.join("links")),
         BTreeSet::from([format!("b.{KEYID8}.link")])
     );
+    // A retried stop job: the link is there, so say that stop already ran.
+    let out = stop();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "no unfinished link in the working folder nor in links (links/b.{KEYID8}.link is \
+             there: this step's `record stop` already ran)"
+        )),
+        "{}",
+        stderr(&out)
+    );
     // An unfinished link in both places: which one is current cannot be told.
     assert_eq!(code(&start(&["-d", "links"])), 0);
     assert_eq!(code(&start(&[])), 0);

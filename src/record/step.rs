@@ -283,9 +283,18 @@ pub fn stop(
     )
     .map_err(|e| match e {
         FsError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            let finished = output.folder.join(link_file_name(step, Some(&keyid)));
+            let done = if finished.exists() {
+                format!(
+                    " ({} is there: this step's `record stop` already ran)",
+                    finished.display()
+                )
+            } else {
+                String::new()
+            };
             fail(format!(
-                "no unfinished link in the working folder{}: run `record start` for step {step} \
-                 with the same key first, from the same folder",
+                "no unfinished link in the working folder{}{done}: run `record start` for step \
+                 {step} with the same key first, from the same folder",
                 if same_folder {
                     String::new()
                 } else {
