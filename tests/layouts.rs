@@ -32,15 +32,35 @@ fn the_demo_passes_the_honest_chain_and_names_the_rule_that_catches_the_tamper()
         text.contains("PASS: 5 step(s) and 2 inspection(s) passed"),
         "{text}"
     );
+    // Issue 13, item 13: what happened first, in plain words, then the rule; the failing
+    // check marked; the backdoor named where the chain shows it.
     assert!(
         text.contains(
-            "FAIL: inspection unpack, expected_materials rule 2 (DISALLOW *): dist/app.tar.gz \
-             was not consumed by any earlier rule; it differs from dist/app.tar.gz among the \
-             products of step sign (also refused: dist/app.tar.gz.sha256)"
+            "FAIL: dist/app.tar.gz is not the file frank signed at step sign: inspection unpack, \
+             expected_materials rule 2 (DISALLOW *): dist/app.tar.gz was not consumed by any \
+             earlier rule; it differs from dist/app.tar.gz among the products of step sign (also \
+             refused: dist/app.tar.gz.sha256)"
         ),
         "{text}"
     );
-    assert!(text.contains("step review: 2 of 2 required key(s) signed"));
+    assert!(
+        text.contains("ok     step review: 2 of 2 required key(s) signed"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "FAILED inspection unpack: `tar -xzf dist/app.tar.gz` exited 0\n   \
+             \x20           expected_materials rule 2 (DISALLOW *) refused:\n   \
+             \x20             dist/app.tar.gz is not the file frank signed at step sign\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "src/backdoor.c is not among the materials bob and alice signed at step review"
+        ),
+        "{text}"
+    );
     // What it kept verifies with the command a user would type, on a fresh copy of what was
     // shipped (the demo's own buyer folder now holds the unpacked source too).
     let links = fs::read_dir(kept.join("links")).expect("links").count();
@@ -85,6 +105,23 @@ fn the_demo_passes_the_honest_chain_and_names_the_rule_that_catches_the_tamper()
         "{}",
         stderr(&out)
     );
+    // `tollgate verify` shows the same per-step summary as the demo (keyids for names).
+    for wanted in [
+        "tollgate: verification FAILED: dist/app.tar.gz is not the file key 077f9619 signed at \
+         step sign: inspection unpack",
+        "  ok     step sign: 1 of 1 required key(s) signed (077f9619)",
+        "  FAILED inspection unpack: `tar -xzf dist/app.tar.gz` exited 0",
+        "src/backdoor.c is not among the materials keys 61dbe027 and b0cf0b49 signed at step \
+         review",
+        "  -      inspection checksum: `sha256sum --check --strict dist/app.tar.gz.sha256` exited \
+         0; its rules were not checked",
+    ] {
+        assert!(
+            stderr(&out).contains(wanted),
+            "no {wanted:?} in {}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]

@@ -466,7 +466,16 @@ fn print_report(report: &Report) {
         })
         .collect();
     for mut line in super::verify::describe(report) {
+        // "the file key 077f9619 signed" reads "the file frank signed"; a bare keyid gets the
+        // name beside it.
         for (short, name) in &names {
+            for (phrase, named) in [
+                (format!("keys {short}"), name.to_string()),
+                (format!("key {short}"), name.to_string()),
+                (format!(" and {short}"), format!(" and {name}")),
+            ] {
+                line = line.replace(&phrase, &named);
+            }
             line = line.replace(short.as_str(), &format!("{name} {short}"));
         }
         println!("   {line}");
