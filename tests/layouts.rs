@@ -392,3 +392,24 @@ fn completions_and_the_manual_page_come_from_the_cli_definition() {
     let page = fs::read_to_string(dir.path().join("tollgate-verify.1")).expect("verify page");
     assert!(page.contains("inspection\\-timeout"), "{page}");
 }
+
+/// `demo --keep` with a relative folder: the tools it runs work in folders of their own, so the
+/// demo must not hand them the relative name (tar failed with "Cannot open").
+#[test]
+fn the_demo_keeps_a_relative_folder() {
+    let dir = tempdir();
+    let out = run(tollgate()
+        .current_dir(dir.path())
+        .args(["demo", "--keep", "kept"]));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("Demo complete: the honest chain passed"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        dir.path()
+            .join("kept/buyer-tampered/dist/app.tar.gz")
+            .is_file()
+    );
+}

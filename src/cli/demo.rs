@@ -137,7 +137,8 @@ pub fn run(args: Args) -> Result<u8, Failure> {
                 .hint("name a folder that does not exist yet"));
             }
             fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
-            dir.clone()
+            // Absolute: the tools run in folders of their own (a relative name broke `tar`).
+            fs::canonicalize(dir).map_err(|e| io("find", dir, e))?
         }
         None => {
             temporary = tempfile::Builder::new()
