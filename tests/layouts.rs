@@ -412,4 +412,19 @@ fn the_demo_keeps_a_relative_folder() {
             .join("kept/buyer-tampered/dist/app.tar.gz")
             .is_file()
     );
+    // The command it suggests works as printed, from the folder it names.
+    let suggested = stdout(&out)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("cd ").map(str::to_owned))
+        .expect("a suggested command");
+    let (folder, command) = suggested
+        .split_once(" && tollgate ")
+        .expect("cd ... && tollgate");
+    assert_eq!(
+        command,
+        "verify --layout ../root.layout --layout-key ../owner.pub --link-dir ../links"
+    );
+    let out = run(tollgate().current_dir(folder).args(command.split(' ')));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("verified: 5 step(s) and 2 inspection(s) passed"));
 }

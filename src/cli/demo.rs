@@ -186,7 +186,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         if args.keep.is_some() {
             println!(
                 "Verify it yourself:\n  cd {}/buyer && tollgate verify --layout ../root.layout \
-                 --layout-key OWNER.pub --link-dir ../links",
+                 --layout-key ../owner.pub --link-dir ../links",
                 demo.root.display()
             );
         }
