@@ -885,7 +885,7 @@ fn issue13_a_link_signed_by_the_wrong_key_is_named_not_hidden() {
         "{text}"
     );
     assert!(
-        text.contains("  FAILED step build: 0 of 1 required key(s) signed ()"),
+        text.contains("  FAILED step build: 0 of 1 required key(s) signed (none)"),
         "{text}"
     );
     assert!(
@@ -945,6 +945,28 @@ fn issue13_a_link_signed_by_the_wrong_key_is_named_not_hidden() {
         stderr(&out).contains(&format!(
             "; it is signed by key {rsa} (not a key of the layout), which step build does not \
              accept: it accepts key {bob}"
+        )),
+        "{}",
+        stderr(&out)
+    );
+
+    // Bob's genuine link under another name is found and said, but not counted.
+    fs::remove_file(chain.link("build", "bob-ed25519")).expect("rm");
+    chain.tollgate_run(
+        "bob-ed25519.pem",
+        &["--step", "build", "-m", "src", "-p", "app", "--", "true"],
+    );
+    fs::rename(
+        chain.link("build", "bob-ed25519"),
+        chain.path("build.0000beef.link"),
+    )
+    .expect("mv");
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains(&format!(
+            "ignored ./build.0000beef.link: signed by key {bob}, which step build accepts, but \
+             links are counted only under the name build.{bob}.link: rename it"
         )),
         "{}",
         stderr(&out)

@@ -296,13 +296,18 @@ fn item_lines(report: &Report) -> Vec<String> {
     let mut lines = Vec::new();
     for step in &report.steps {
         let signers: Vec<&str> = step.signers.iter().map(|k| &k[..k.len().min(8)]).collect();
+        let signers = if signers.is_empty() {
+            "none".to_owned()
+        } else {
+            signers.join(", ")
+        };
         let (mark, note) = mark(report, &step.name, &step.rules);
         lines.push(format!(
             "{mark} step {}: {} of {} required key(s) signed ({}){note}",
             step.name,
             step.signers.len(),
             step.threshold,
-            signers.join(", ")
+            signers
         ));
         if step.signers.len() < step.threshold.max(1) {
             for link in &step.links {

@@ -82,7 +82,7 @@ impl Run<'_> {
                 }
                 Err(reason) => {
                     // Who did sign it, so that the wrong key is named, not only refused.
-                    let signed_by = self.signed_by(&path, step, layout);
+                    let (signed_by, _) = self.signed_by(&path, step, layout);
                     entry.unauthorised_signers =
                         signed_by.iter().map(|s| s.keyid.clone()).collect();
                     entry.reason = Some(match describe_signers(&signed_by, step) {
@@ -105,15 +105,24 @@ impl Run<'_> {
             // Off-spec: the step's other link files (signed by a key it does not accept, the
             // most common real mistake) are read, never counted, so that the failure names
             // them instead of looking like a missing file.
-            for (path, signed_by) in self.stray_links(step, layout, link_dir, &names) {
-                let reason = match describe_signers(&signed_by, step) {
-                    Some(who) => format!("signed by {who}"),
-                    None => "signed by no key this step accepts".to_owned(),
+            for (path, (signed_by, authorised)) in self.stray_links(step, layout, link_dir, &names)
+            {
+                let reason = match (authorised.first(), describe_signers(&signed_by, step)) {
+                    // Named after another keyid (another tool's naming?): said, not counted.
+                    (Some(keyid), _) => format!(
+                        "signed by key {}, which step {} accepts, but links are counted only \
+                         under the name {}: rename it",
+                        keyid.short(),
+                        step.name,
+                        record::link_file_name(&step.name, Some(keyid))
+                    ),
+                    (None, Some(who)) => format!("signed by {who}"),
+                    (None, None) => "holds no signature that could be read".to_owned(),
                 };
                 report.links.push(LinkReport {
                     file: path.display().to_string(),
                     accepted: false,
-                    signers: Vec::new(),
+                    signers: authorised.iter().map(KeyId::to_string).collect(),
                     unauthorised_signers: signed_by.into_iter().map(|s| s.keyid).collect(),
                     reason: Some(reason),
                 });
@@ -201,25 +210,31 @@ impl Run<'_> {
     }
 
     /// Who signed the link file at `path`: for each signature no authorised key made, the
-    /// layout's key that verifies it, or else the keyid it claims. Empty when the file cannot
-    /// be read as an envelope.
-    fn signed_by(&self, path: &Path, step: &Step, layout: &Layout) -> Vec<Signer> {
+    /// layout's key that verifies it, or else the keyid it claims; and the authorised keys
+    /// that signed it. Empty when the file cannot be read as an envelope.
+    fn signed_by(&self, path: &Path, step: &Step, layout: &Layout) -> SignedBy {
         let limits = &self.options.limits;
         let Ok(Some(bytes)) = read_link(path, self.options.bundle.as_deref(), limits) else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let Ok(envelope) = Envelope::from_bytes(&bytes, limits) else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let Ok(message) = envelope.signed_bytes() else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let mut found: Vec<Signer> = Vec::new();
+        let mut authorised: Vec<KeyId> = Vec::new();
         for signature in envelope.signatures() {
             let verified =
                 threshold::signers(&message, std::slice::from_ref(signature), &layout.keys);
             let signer = match verified.keys.into_iter().next() {
-                Some(keyid) if step.pubkeys.contains(&keyid) => continue,
+                Some(keyid) if step.pubkeys.contains(&keyid) => {
+                    if !authorised.contains(&keyid) {
+                        authorised.push(keyid);
+                    }
+                    continue;
+                }
                 Some(keyid) => Signer {
                     steps: layout
                         .steps
@@ -240,7 +255,7 @@ impl Run<'_> {
                 found.push(signer);
             }
         }
-        found
+        (found, authorised)
     }
 
     /// The step's link files not named after one of its keys, at most
@@ -251,7 +266,7 @@ impl Run<'_> {
         layout: &Layout,
         link_dir: &Path,
         considered: &BTreeSet<String>,
-    ) -> Vec<(PathBuf, Vec<Signer>)> {
+    ) -> Vec<(PathBuf, SignedBy)> {
         let prefix = format!("{}.", step.name);
         let is_stray = |file: &str| {
             file.strip_prefix(&prefix)
@@ -506,6 +521,9 @@ fn preload_one(
         Err(e) => Preloaded::Failed(e.to_string()),
     }
 }
+
+/// Who signed a link file: the keys that do not count for the step, and the authorised keys.
+type SignedBy = (Vec<Signer>, Vec<KeyId>);
 
 /// A key that signed a link file but does not count for the step.
 struct Signer {
