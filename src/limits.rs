@@ -21,6 +21,10 @@ pub struct Limits {
     pub max_artifacts: usize,
     /// The most keys one layout may declare. Default 1,024.
     pub max_keys: usize,
+    /// The most link files of a step not named after one of its keys (`STEP.*.link`) that are
+    /// read, when the step falls short of its threshold, to say who signed them; they never
+    /// count. Default 16.
+    pub max_stray_links: usize,
 }
 
 impl Limits {
@@ -30,6 +34,7 @@ impl Limits {
         max_signatures: 64,
         max_artifacts: 2_000_000,
         max_keys: 1024,
+        max_stray_links: 16,
     };
 }
 

@@ -34,7 +34,7 @@ pub struct Signers {
 
 /// Not enough distinct trusted keys signed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} of {required} required distinct trusted keys signed", signed.len())]
+#[error("{} of {required} required keys signed", signed.len())]
 pub struct ThresholdError {
     /// How many distinct keys were required.
     pub required: usize,

@@ -162,7 +162,8 @@ fn a_bundle_missing_a_link_or_holding_an_extra_duplicated_edited_or_cut_one_fail
     check(
         &missing,
         1,
-        "step scan: 0 of 1 required distinct authorised keys signed a link (no link found in the bundle)",
+        "step scan: 0 of 1 required functionaries signed a link (no link found in the bundle); it \
+         accepts links signed by key 4f172783",
     );
 
     // An extra link the layout does not use, manifest and all.
@@ -204,7 +205,7 @@ fn a_bundle_missing_a_link_or_holding_an_extra_duplicated_edited_or_cut_one_fail
     check(
         &forged,
         1,
-        "step build: 0 of 1 required distinct authorised keys signed a link",
+        "step build: 0 of 1 required functionaries signed a link",
     );
 
     // A name twice (the JSON object holds a duplicate key).

@@ -32,15 +32,35 @@ fn the_demo_passes_the_honest_chain_and_names_the_rule_that_catches_the_tamper()
         text.contains("PASS: 5 step(s) and 2 inspection(s) passed"),
         "{text}"
     );
+    // Issue 13, item 13: what happened first, in plain words, then the rule; the failing
+    // check marked; the backdoor named where the chain shows it.
     assert!(
         text.contains(
-            "FAIL: inspection unpack, expected_materials rule 2 (DISALLOW *): dist/app.tar.gz \
-             was not consumed by any earlier rule; it differs from dist/app.tar.gz among the \
-             products of step sign (also refused: dist/app.tar.gz.sha256)"
+            "FAIL: dist/app.tar.gz is not the file frank signed at step sign: inspection unpack, \
+             expected_materials rule 2 (DISALLOW *): dist/app.tar.gz was not consumed by any \
+             earlier rule; it differs from dist/app.tar.gz among the products of step sign (also \
+             refused: dist/app.tar.gz.sha256)"
         ),
         "{text}"
     );
-    assert!(text.contains("step review: 2 of 2 required key(s) signed"));
+    assert!(
+        text.contains("ok     step review: 2 of 2 required key(s) signed"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "FAILED inspection unpack: `tar -xzf dist/app.tar.gz` exited 0\n   \
+             \x20           expected_materials rule 2 (DISALLOW *) refused:\n   \
+             \x20             dist/app.tar.gz is not the file frank signed at step sign\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "src/backdoor.c is not among the materials bob and alice signed at step review"
+        ),
+        "{text}"
+    );
     // What it kept verifies with the command a user would type, on a fresh copy of what was
     // shipped (the demo's own buyer folder now holds the unpacked source too).
     let links = fs::read_dir(kept.join("links")).expect("links").count();
@@ -85,6 +105,23 @@ fn the_demo_passes_the_honest_chain_and_names_the_rule_that_catches_the_tamper()
         "{}",
         stderr(&out)
     );
+    // `tollgate verify` shows the same per-step summary as the demo (keyids for names).
+    for wanted in [
+        "tollgate: verification FAILED: dist/app.tar.gz is not the file key 077f9619 signed at \
+         step sign: inspection unpack",
+        "  ok     step sign: 1 of 1 required key(s) signed (077f9619)",
+        "  FAILED inspection unpack: `tar -xzf dist/app.tar.gz` exited 0",
+        "src/backdoor.c is not among the materials keys 61dbe027 and b0cf0b49 signed at step \
+         review",
+        "  -      inspection checksum: `sha256sum --check --strict dist/app.tar.gz.sha256` exited \
+         0; its rules were not checked",
+    ] {
+        assert!(
+            stderr(&out).contains(wanted),
+            "no {wanted:?} in {}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]
@@ -354,4 +391,40 @@ fn completions_and_the_manual_page_come_from_the_cli_definition() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let page = fs::read_to_string(dir.path().join("tollgate-verify.1")).expect("verify page");
     assert!(page.contains("inspection\\-timeout"), "{page}");
+}
+
+/// `demo --keep` with a relative folder: the tools it runs work in folders of their own, so the
+/// demo must not hand them the relative name (tar failed with "Cannot open").
+#[test]
+fn the_demo_keeps_a_relative_folder() {
+    let dir = tempdir();
+    let out = run(tollgate()
+        .current_dir(dir.path())
+        .args(["demo", "--keep", "kept"]));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("Demo complete: the honest chain passed"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        dir.path()
+            .join("kept/buyer-tampered/dist/app.tar.gz")
+            .is_file()
+    );
+    // The command it suggests works as printed, from the folder it names.
+    let suggested = stdout(&out)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("cd ").map(str::to_owned))
+        .expect("a suggested command");
+    let (folder, command) = suggested
+        .split_once(" && tollgate ")
+        .expect("cd ... && tollgate");
+    assert_eq!(
+        command,
+        "verify --layout ../root.layout --layout-key ../owner.pub --link-dir ../links"
+    );
+    let out = run(tollgate().current_dir(folder).args(command.split(' ')));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("verified: 5 step(s) and 2 inspection(s) passed"));
 }

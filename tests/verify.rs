@@ -243,7 +243,11 @@ fn e3_a_missing_link_fails() {
     fs::remove_file(chain.link("build", "bob-ed25519")).expect("rm");
     fails_like_the_reference(
         &chain,
-        "step build: 0 of 1 required distinct authorised keys signed a link",
+        &format!(
+            "step build: 0 of 1 required functionaries signed a link (no link found in .); it \
+             accepts links signed by key {}",
+            load_public("bob-ed25519").keyid().short()
+        ),
     );
 }
 
@@ -674,11 +678,14 @@ fn match_products_compares_local_files_with_a_link_classic_or_dsse() {
             "a link not signed by the given key: {}",
             stderr(&out)
         );
-        assert!(
-            stderr(&out).contains("signature check failed"),
-            "{}",
-            stderr(&out)
+        // Plain words, naming the keys: no "distinct trusted keys".
+        let wanted = format!(
+            "the link is not signed by the given key {} (its signatures name key {})",
+            load_public("ed25519").keyid().short(),
+            load_public("bob-ed25519").keyid().short()
         );
+        assert!(stderr(&out).contains(&wanted), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("distinct"), "{}", stderr(&out));
 
         let out = matching(&["-p", "app"]);
         assert!(
@@ -836,4 +843,221 @@ fn i5_inspections_cannot_change_what_was_verified_and_leave_no_links() {
     );
     let out = verify();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+fn short(kind: &str) -> String {
+    load_public(kind).keyid().short().to_owned()
+}
+
+fn full(kind: &str) -> String {
+    load_public(kind).keyid().to_string()
+}
+
+/// Issue 13, item 8: the most common real mistake (the wrong CI secret) leaves a link signed
+/// by a key the step does not accept; the failure names the file, who signed it and which keys
+/// the step accepts, in the text and in the JSON report, instead of "no link found".
+#[test]
+fn issue13_a_link_signed_by_the_wrong_key_is_named_not_hidden() {
+    let chain = Chain::honest();
+    fs::remove_file(chain.link("build", "bob-ed25519")).expect("rm");
+    // Alice (the source functionary) records build: her link is build.<alice>.link.
+    chain.tollgate_run(
+        "ed25519.pem",
+        &["--step", "build", "-m", "src", "-p", "app", "--", "true"],
+    );
+    let (alice, bob) = (short("ed25519"), short("bob-ed25519"));
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = stderr(&out);
+    let wanted = format!(
+        "tollgate: verification FAILED: step build: 0 of 1 required functionaries signed a link; \
+         it accepts links signed by key {bob}; ignored ./build.{alice}.link: signed by key \
+         {alice} (a key of step source), which step build does not accept: it accepts key {bob}"
+    );
+    assert!(text.contains(&wanted), "expected {wanted:?} in:\n{text}");
+    assert!(!text.contains("no link found"), "{text}");
+    // The per-step summary marks the failing step and lists what it ignored.
+    assert!(
+        text.contains(&format!(
+            "  -      step source: 1 of 1 required key(s) signed ({alice}); its rules were not \
+             checked"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("  FAILED step build: 0 of 1 required key(s) signed (none)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "          ignored ./build.{alice}.link: signed by key {alice}"
+        )),
+        "{text}"
+    );
+
+    let out = chain.verify(&["--format", "json"]);
+    assert_eq!(code(&out), 1);
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let build = &report["steps"][1];
+    assert_eq!(build["name"], "build");
+    assert_eq!(build["accepted_keys"], json!([full("bob-ed25519")]));
+    assert_eq!(
+        build["links"],
+        json!([{
+            "file": format!("./build.{alice}.link"),
+            "accepted": false,
+            "signers": [],
+            "unauthorised_signers": [full("ed25519")],
+            "reason": format!(
+                "signed by key {alice} (a key of step source), which step build does not \
+                 accept: it accepts key {bob}"
+            ),
+        }])
+    );
+
+    // A key the layout does not hold at all (the RSA key) is named by the keyid it claims.
+    fs::remove_file(chain.path(&format!("build.{alice}.link"))).expect("rm");
+    chain.tollgate_run(
+        "rsa.pem",
+        &["--step", "build", "-m", "src", "-p", "app", "--", "true"],
+    );
+    let rsa = short("rsa");
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains(&format!(
+            "ignored ./build.{rsa}.link: signed by key {rsa} (not a key of the layout), which \
+             step build does not accept: it accepts key {bob}"
+        )),
+        "{}",
+        stderr(&out)
+    );
+
+    // Stored under bob's name, the wrong signer is named too.
+    fs::rename(
+        chain.path(&format!("build.{rsa}.link")),
+        chain.link("build", "bob-ed25519"),
+    )
+    .expect("mv");
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains(&format!(
+            "; it is signed by key {rsa} (not a key of the layout), which step build does not \
+             accept: it accepts key {bob}"
+        )),
+        "{}",
+        stderr(&out)
+    );
+
+    // Bob's genuine link under another name is found and said, but not counted.
+    fs::remove_file(chain.link("build", "bob-ed25519")).expect("rm");
+    chain.tollgate_run(
+        "bob-ed25519.pem",
+        &["--step", "build", "-m", "src", "-p", "app", "--", "true"],
+    );
+    fs::rename(
+        chain.link("build", "bob-ed25519"),
+        chain.path("build.0000beef.link"),
+    )
+    .expect("mv");
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains(&format!(
+            "ignored ./build.0000beef.link: signed by key {bob}, which step build accepts, but \
+             links are counted only under the name build.{bob}.link: rename it"
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Issue 13, item 9: a wrong owner key names the keyid that signed the layout and the one
+/// given; a layout changed after signing says so.
+#[test]
+fn issue13_a_wrong_layout_key_names_who_signed_and_who_was_given() {
+    let chain = Chain::honest();
+    let out = run(tollgate()
+        .current_dir(chain.dir.path())
+        .args(["verify", "--layout", "root.layout", "--layout-key"])
+        .arg(example_key("rsa", "pub")));
+    assert_eq!(code(&out), 1);
+    let wanted = format!(
+        "tollgate: verification FAILED: layout signature: the given layout key(s) {} did not \
+         sign it (its signatures name key(s) {}): pass the public key of the owner who signed it",
+        short("rsa"),
+        short("ecdsa-p256")
+    );
+    assert!(stderr(&out).contains(&wanted), "{}", stderr(&out));
+
+    let text = fs::read_to_string(chain.path("root.layout")).expect("read");
+    fs::write(
+        chain.path("root.layout"),
+        text.replacen("test chain", "test chaim", 1),
+    )
+    .expect("write");
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1);
+    let wanted = format!(
+        "layout signature: the signature by the given layout key(s) {} does not verify: the \
+         layout was changed after it was signed",
+        short("ecdsa-p256")
+    );
+    assert!(stderr(&out).contains(&wanted), "{}", stderr(&out));
+}
+
+/// Issue 13, item 9: a threshold short by one names who signed and who did not; links that
+/// disagree name the artifact and each link's digest.
+#[test]
+fn issue13_a_threshold_names_the_missing_key_and_the_artifact_links_disagree_on() {
+    use sha2::Digest;
+    let chain = Chain::new();
+    let mut layout = chain.layout();
+    let (alice, _) = entry("ed25519");
+    let (bob, _) = entry("bob-ed25519");
+    layout["steps"][1]["pubkeys"] = json!([bob, alice]);
+    layout["steps"][1]["threshold"] = json!(2);
+    chain.sign_layout(&layout, &[]);
+    chain.record(&[]);
+    let (alice, bob) = (short("ed25519"), short("bob-ed25519"));
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1);
+    let wanted = format!(
+        "step build: 1 of 2 required functionaries signed a link; signed by key {bob}; no \
+         accepted link from key {alice}"
+    );
+    assert!(stderr(&out).contains(&wanted), "{}", stderr(&out));
+
+    chain.tollgate_run(
+        "ed25519.pem",
+        &[
+            "--step",
+            "build",
+            "-m",
+            "src",
+            "-p",
+            "app",
+            "--",
+            "sh",
+            "-c",
+            "echo other > app",
+        ],
+    );
+    let digest = |text: &str| hex::encode(sha2::Sha256::digest(text))[..16].to_owned();
+    let (ours, theirs) = (digest("int main;\n"), digest("other\n"));
+    let mut records = [
+        (alice.clone(), format!("sha256 {theirs}")),
+        (bob.clone(), format!("sha256 {ours}")),
+    ];
+    records.sort();
+    let [(first, first_digest), (second, second_digest)] = records;
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1);
+    let wanted = format!(
+        "step build: the links of its functionaries disagree on their materials or products: \
+         product app: build.{first}.link (signed by key {first}) records {first_digest}, \
+         build.{second}.link (signed by key {second}) records {second_digest}"
+    );
+    assert!(stderr(&out).contains(&wanted), "{}", stderr(&out));
 }

@@ -137,7 +137,8 @@ pub fn run(args: Args) -> Result<u8, Failure> {
                 .hint("name a folder that does not exist yet"));
             }
             fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
-            dir.clone()
+            // Absolute: the tools run in folders of their own (a relative name broke `tar`).
+            fs::canonicalize(dir).map_err(|e| io("find", dir, e))?
         }
         None => {
             temporary = tempfile::Builder::new()
@@ -185,7 +186,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         if args.keep.is_some() {
             println!(
                 "Verify it yourself:\n  cd {}/buyer && tollgate verify --layout ../root.layout \
-                 --layout-key OWNER.pub --link-dir ../links",
+                 --layout-key ../owner.pub --link-dir ../links",
                 demo.root.display()
             );
         }
@@ -466,7 +467,16 @@ fn print_report(report: &Report) {
         })
         .collect();
     for mut line in super::verify::describe(report) {
+        // "the file key 077f9619 signed" reads "the file frank signed"; a bare keyid gets the
+        // name beside it.
         for (short, name) in &names {
+            for (phrase, named) in [
+                (format!("keys {short}"), name.to_string()),
+                (format!("key {short}"), name.to_string()),
+                (format!(" and {short}"), format!(" and {name}")),
+            ] {
+                line = line.replace(&phrase, &named);
+            }
             line = line.replace(short.as_str(), &format!("{name} {short}"));
         }
         println!("   {line}");

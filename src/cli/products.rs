@@ -69,14 +69,22 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     };
     args.uris.apply(&mut options);
     let result = products::match_products(&bytes, ring.as_ref(), &paths, &options, &limits)
-        .map_err(|e| {
-            let code = match &e {
+        .map_err(|e| match (&e, &ring) {
+            (
                 products::MatchError::Envelope(tollgate::envelope::EnvelopeError::Threshold {
                     ..
-                }) => NOT_VERIFIED,
-                _ => USAGE,
-            };
-            Failure::new(code, format!("{}: {e}", args.link.display()))
+                }),
+                Some(ring),
+            ) => {
+                let (reason, hint) = not_signed(&bytes, ring, &limits);
+                let failure =
+                    Failure::new(NOT_VERIFIED, format!("{}: {reason}", args.link.display()));
+                match hint {
+                    Some(hint) => failure.hint(hint),
+                    None => failure,
+                }
+            }
+            _ => Failure::new(USAGE, format!("{}: {e}", args.link.display())),
         })?;
     for name in &result.only_in_link {
         println!("only in the link's products: {name}");
@@ -95,5 +103,43 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         Ok(0)
     } else {
         Ok(NOT_VERIFIED)
+    }
+}
+
+/// Why the link's signature did not verify, in plain words: which keys were given, and which
+/// keyids its signatures name; and what to do, when that is to pass another key.
+fn not_signed(bytes: &[u8], ring: &KeyRing, limits: &Limits) -> (String, Option<&'static str>) {
+    let short = |k: &str| k.chars().take(8).collect::<String>();
+    let given: Vec<String> = ring.keyids().map(|k| short(k.as_str())).collect();
+    let named: Vec<String> = tollgate::envelope::Envelope::from_bytes(bytes, limits)
+        .map(|e| {
+            e.signatures()
+                .iter()
+                .filter_map(|s| s.keyid.as_deref().map(short))
+                .collect()
+        })
+        .unwrap_or_default();
+    let list = |ids: &[String]| match ids {
+        [] => "none".to_owned(),
+        ids => ids.join(", "),
+    };
+    let given_named = named.iter().any(|n| given.contains(n));
+    if given_named {
+        let reason = format!(
+            "the signature by the given key {} does not verify: the link was changed after it \
+             was signed",
+            list(&given)
+        );
+        (reason, None)
+    } else {
+        let reason = format!(
+            "the link is not signed by the given key {} (its signatures name key {})",
+            list(&given),
+            list(&named)
+        );
+        (
+            reason,
+            Some("pass the public key of the functionary who signed the link with --key"),
+        )
     }
 }

@@ -10,6 +10,7 @@ use tollgate::fsio;
 use tollgate::keyring::KeyRing;
 use tollgate::limits::{Limit, Limits};
 use tollgate::verify::report::{Report, Warning};
+use tollgate::verify::rules::ListOutcome;
 use tollgate::verify::{self, VerifyOptions};
 
 use super::failure::{Failure, INTERNAL, NOT_VERIFIED, USAGE};
@@ -236,7 +237,12 @@ fn print_text(report: &Report, args: &Args) {
         eprintln!("warning: {}", warning_text(warning));
     }
     if let Some(failure) = &report.failure {
+        // The same per-step summary as on success (and in the demo), on stderr with the
+        // verdict: what passed, and the check that failed, marked.
         eprintln!("tollgate: verification FAILED: {}", failure.reason);
+        for line in item_lines(report) {
+            eprintln!("  {line}");
+        }
         return;
     }
     println!(
@@ -258,29 +264,89 @@ fn warning_text(warning: &Warning) -> String {
     }
 }
 
-/// A line per step and inspection, as far as verification got.
+/// How far an item of the report got: `ok`, `FAILED` (the check that failed, or a rule list
+/// that refused something), or `-` (verification stopped before its rules were checked).
+/// The mark, and what to add to the line.
+fn mark(report: &Report, name: &str, rules: &[ListOutcome]) -> (&'static str, &'static str) {
+    let failed_here = report
+        .failure
+        .as_ref()
+        .is_some_and(|f| f.item.as_deref() == Some(name));
+    if failed_here || rules.iter().any(|r| r.failure.is_some()) {
+        ("FAILED", "")
+    } else if rules.is_empty() && report.failure.is_some() {
+        ("-     ", "; its rules were not checked")
+    } else {
+        ("ok    ", "")
+    }
+}
+
+/// A line for each rule list that refused something, naming the artifacts.
+fn rule_lines(rules: &[ListOutcome], lines: &mut Vec<String>) {
+    for failure in rules.iter().filter_map(|r| r.failure.as_ref()) {
+        lines.push(format!(
+            "          {} rule {} ({}) refused:",
+            failure.side.name(),
+            failure.number,
+            failure.rule
+        ));
+        for refused in &failure.refused {
+            let what = refused
+                .summary
+                .clone()
+                .unwrap_or_else(|| refused.artifact.clone());
+            lines.push(format!("            {what}"));
+        }
+        if failure.artifacts.len() > failure.refused.len() {
+            lines.push(format!(
+                "            and {} more",
+                failure.artifacts.len() - failure.refused.len()
+            ));
+        }
+    }
+}
+
+/// A line per step and inspection, as far as verification got, each marked `ok`, `FAILED` or
+/// `-` (not checked), with the files a failing step ignored and what each refusing rule
+/// found.
 fn item_lines(report: &Report) -> Vec<String> {
     let mut lines = Vec::new();
     for step in &report.steps {
         let signers: Vec<&str> = step.signers.iter().map(|k| &k[..k.len().min(8)]).collect();
+        let signers = if signers.is_empty() {
+            "none".to_owned()
+        } else {
+            signers.join(", ")
+        };
+        let (mark, note) = mark(report, &step.name, &step.rules);
         lines.push(format!(
-            "step {}: {} of {} required key(s) signed ({})",
+            "{mark} step {}: {} of {} required key(s) signed ({}){note}",
             step.name,
             step.signers.len(),
             step.threshold,
-            signers.join(", ")
+            signers
         ));
+        if step.signers.len() < step.threshold.max(1) {
+            for link in &step.links {
+                if let Some(reason) = &link.reason {
+                    lines.push(format!("          ignored {}: {reason}", link.file));
+                }
+            }
+        }
+        rule_lines(&step.rules, &mut lines);
     }
     for inspection in &report.inspections {
         let ran = match inspection.return_value {
             Some(code) => format!("exited {code}"),
             None => "did not run".into(),
         };
+        let (mark, note) = mark(report, &inspection.name, &inspection.rules);
         lines.push(format!(
-            "inspection {}: `{}` {ran}",
+            "{mark} inspection {}: `{}` {ran}{note}",
             inspection.name,
             inspection.run.join(" ")
         ));
+        rule_lines(&inspection.rules, &mut lines);
     }
     lines
 }

@@ -43,17 +43,19 @@ impl Run<'_> {
         let mut report = StepReport {
             name: step.name.to_string(),
             threshold: step.threshold,
+            accepted_keys: step.pubkeys.iter().map(KeyId::to_string).collect(),
             signers: Vec::new(),
             links: Vec::new(),
             rules: Vec::new(),
         };
-        let mut accepted: Vec<(BTreeSet<KeyId>, Link)> = Vec::new();
-        for name in names {
-            let path = link_dir.join(&name);
+        let mut accepted: Vec<(BTreeSet<KeyId>, Link, String)> = Vec::new();
+        for name in &names {
+            let path = link_dir.join(name);
             let mut entry = LinkReport {
                 file: path.display().to_string(),
                 accepted: false,
                 signers: Vec::new(),
+                unauthorised_signers: Vec::new(),
                 reason: None,
             };
             let loaded = match preloaded.remove(&path) {
@@ -76,36 +78,65 @@ impl Run<'_> {
                             link.command, step.expected_command
                         ));
                     }
-                    accepted.push((signers, link));
+                    accepted.push((signers, link, name.clone()));
                 }
-                Err(reason) => entry.reason = Some(reason),
+                Err(reason) => {
+                    // Who did sign it, so that the wrong key is named, not only refused.
+                    let (signed_by, _) = self.signed_by(&path, step, layout);
+                    entry.unauthorised_signers =
+                        signed_by.iter().map(|s| s.keyid.clone()).collect();
+                    entry.reason = Some(match describe_signers(&signed_by, step) {
+                        Some(who) if reason.starts_with("not signed by") => {
+                            format!("{reason}; it is signed by {who}")
+                        }
+                        _ => reason,
+                    });
+                }
             }
             report.links.push(entry);
         }
         // 5. Threshold: distinct authorised keys, counted by the one threshold function.
         let signed: BTreeSet<KeyId> = accepted
             .iter()
-            .flat_map(|(s, _)| s.iter().cloned())
+            .flat_map(|(s, _, _)| s.iter().cloned())
             .collect();
         report.signers = signed.iter().map(KeyId::to_string).collect();
-        self.report.steps.push(report);
         if let Err(e) = threshold::require(&signed, step.threshold) {
-            let ignored = self
-                .report
-                .steps
-                .last()
-                .map(|s| {
-                    s.links
-                        .iter()
-                        .filter_map(|l| l.reason.as_ref().map(|r| format!("{}: {r}", l.file)))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default();
+            // Off-spec: the step's other link files (signed by a key it does not accept, the
+            // most common real mistake) are read, never counted, so that the failure names
+            // them instead of looking like a missing file.
+            for (path, (signed_by, authorised)) in self.stray_links(step, layout, link_dir, &names)
+            {
+                let reason = match (authorised.first(), describe_signers(&signed_by, step)) {
+                    // Named after another keyid (another tool's naming?): said, not counted.
+                    (Some(keyid), _) => format!(
+                        "signed by key {}, which step {} accepts, but links are counted only \
+                         under the name {}: rename it",
+                        keyid.short(),
+                        step.name,
+                        record::link_file_name(&step.name, Some(keyid))
+                    ),
+                    (None, Some(who)) => format!("signed by {who}"),
+                    (None, None) => "holds no signature that could be read".to_owned(),
+                };
+                report.links.push(LinkReport {
+                    file: path.display().to_string(),
+                    accepted: false,
+                    signers: authorised.iter().map(KeyId::to_string).collect(),
+                    unauthorised_signers: signed_by.into_iter().map(|s| s.keyid).collect(),
+                    reason: Some(reason),
+                });
+            }
+            let ignored: Vec<String> = report
+                .links
+                .iter()
+                .filter_map(|l| l.reason.as_ref().map(|r| format!("{}: {r}", l.file)))
+                .collect();
             let mut reason = format!(
-                "step {}: {} of {} required distinct authorised keys signed a link",
+                "step {}: {} of {} required functionaries signed a link",
                 step.name,
                 e.signed.len(),
-                step.threshold
+                e.required
             );
             if signed.is_empty() && ignored.is_empty() {
                 let place = match &self.options.bundle {
@@ -114,15 +145,39 @@ impl Run<'_> {
                 };
                 reason.push_str(&format!(" (no link found in {place})"));
             }
+            let missing: Vec<&str> = step
+                .pubkeys
+                .iter()
+                .filter(|k| !signed.contains(*k))
+                .map(KeyId::short)
+                .collect();
+            if signed.is_empty() {
+                reason.push_str(&format!(
+                    "; it accepts links signed by {}",
+                    keys_phrase(&missing)
+                ));
+            } else {
+                let by: Vec<&str> = signed.iter().map(KeyId::short).collect();
+                reason.push_str(&format!(
+                    "; signed by {}; no accepted link from {}",
+                    keys_phrase(&by),
+                    keys_phrase(&missing)
+                ));
+            }
             if let Some(first) = ignored.first() {
                 reason.push_str(&format!("; ignored {first}"));
+                if ignored.len() > 1 {
+                    reason.push_str(&format!(" (and {} more)", ignored.len() - 1));
+                }
             }
+            self.report.steps.push(report);
             let _ = self.fail(Check::Threshold, Some(&step.name), reason);
             return Ok(None);
         }
+        self.report.steps.push(report);
         // 8. Threshold agreement: every counted link records the same artifacts.
-        let mut links = accepted.into_iter().map(|(_, l)| l);
-        let Some(first) = links.next() else {
+        let mut links = accepted.into_iter();
+        let Some((first_signers, first, first_file)) = links.next() else {
             let _ = self.fail(
                 Check::Threshold,
                 Some(&step.name),
@@ -130,17 +185,126 @@ impl Run<'_> {
             );
             return Ok(None);
         };
-        for other in links {
-            if other.materials != first.materials || other.products != first.products {
-                let _ = self.fail(
-                    Check::ThresholdAgreement,
-                    Some(&step.name),
-                    format!("step {}: the links of its functionaries disagree on their materials or products", step.name),
+        for (other_signers, other, other_file) in links {
+            if let Some(difference) = first_difference(&first, &other) {
+                let by = |signers: &BTreeSet<KeyId>| {
+                    keys_phrase(&signers.iter().map(KeyId::short).collect::<Vec<_>>())
+                };
+                let reason = format!(
+                    "step {}: the links of its functionaries disagree on their materials or \
+                     products: {} {}: {first_file} (signed by {}) records {}, {other_file} \
+                     (signed by {}) records {}",
+                    step.name,
+                    difference.side,
+                    difference.name,
+                    by(&first_signers),
+                    difference.ours,
+                    by(&other_signers),
+                    difference.theirs,
                 );
+                let _ = self.fail(Check::ThresholdAgreement, Some(&step.name), reason);
                 return Ok(None);
             }
         }
         Ok(Some(first))
+    }
+
+    /// Who signed the link file at `path`: for each signature no authorised key made, the
+    /// layout's key that verifies it, or else the keyid it claims; and the authorised keys
+    /// that signed it. Empty when the file cannot be read as an envelope.
+    fn signed_by(&self, path: &Path, step: &Step, layout: &Layout) -> SignedBy {
+        let limits = &self.options.limits;
+        let Ok(Some(bytes)) = read_link(path, self.options.bundle.as_deref(), limits) else {
+            return (Vec::new(), Vec::new());
+        };
+        let Ok(envelope) = Envelope::from_bytes(&bytes, limits) else {
+            return (Vec::new(), Vec::new());
+        };
+        let Ok(message) = envelope.signed_bytes() else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut found: Vec<Signer> = Vec::new();
+        let mut authorised: Vec<KeyId> = Vec::new();
+        for signature in envelope.signatures() {
+            let verified =
+                threshold::signers(&message, std::slice::from_ref(signature), &layout.keys);
+            let signer = match verified.keys.into_iter().next() {
+                Some(keyid) if step.pubkeys.contains(&keyid) => {
+                    if !authorised.contains(&keyid) {
+                        authorised.push(keyid);
+                    }
+                    continue;
+                }
+                Some(keyid) => Signer {
+                    steps: layout
+                        .steps
+                        .iter()
+                        .filter(|s| s.pubkeys.contains(&keyid))
+                        .map(|s| s.name.to_string())
+                        .collect(),
+                    keyid: keyid.to_string(),
+                    in_layout: true,
+                },
+                None => Signer {
+                    keyid: signature.keyid.clone().unwrap_or_default(),
+                    in_layout: false,
+                    steps: Vec::new(),
+                },
+            };
+            if !found.iter().any(|f| f.keyid == signer.keyid) {
+                found.push(signer);
+            }
+        }
+        (found, authorised)
+    }
+
+    /// The step's link files not named after one of its keys, at most
+    /// [`Limits::max_stray_links`] of them, with who signed each.
+    fn stray_links(
+        &self,
+        step: &Step,
+        layout: &Layout,
+        link_dir: &Path,
+        considered: &BTreeSet<String>,
+    ) -> Vec<(PathBuf, SignedBy)> {
+        let prefix = format!("{}.", step.name);
+        let is_stray = |file: &str| {
+            file.strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix(".link"))
+                .is_some_and(|middle| !middle.is_empty() && !middle.contains('.'))
+                && !considered.contains(file)
+        };
+        let mut files: Vec<String> = match &self.options.bundle {
+            Some(bundle) => bundle
+                .links
+                .keys()
+                .filter_map(|name| {
+                    let path = Path::new(name);
+                    (path.parent().unwrap_or(Path::new("")) == link_dir)
+                        .then(|| path.file_name()?.to_str().map(str::to_owned))
+                        .flatten()
+                })
+                .filter(|file| is_stray(file))
+                .collect(),
+            None => match std::fs::read_dir(link_dir) {
+                Ok(entries) => entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                    .filter(|file| is_stray(file))
+                    .collect(),
+                Err(_) => Vec::new(),
+            },
+        };
+        files.sort();
+        files.truncate(self.options.limits.max_stray_links);
+        files
+            .into_iter()
+            .map(|file| {
+                let path = link_dir.join(file);
+                let signed_by = self.signed_by(&path, step, layout);
+                (path, signed_by)
+            })
+            .collect()
     }
 
     /// Reads one link file: `Ok(None)` when it does not exist, `Err(reason)` when it does not
@@ -355,5 +519,111 @@ fn preload_one(
             step.name
         )),
         Err(e) => Preloaded::Failed(e.to_string()),
+    }
+}
+
+/// Who signed a link file: the keys that do not count for the step, and the authorised keys.
+type SignedBy = (Vec<Signer>, Vec<KeyId>);
+
+/// A key that signed a link file but does not count for the step.
+struct Signer {
+    /// The keyid: of the layout's key that verified the signature, else as claimed.
+    keyid: String,
+    /// Whether a key of the layout verified the signature.
+    in_layout: bool,
+    /// The steps that accept the key, if it is in the layout.
+    steps: Vec<String>,
+}
+
+/// "key 1234abcd, which step build does not accept (it is the key of step source)", for every
+/// signer; `None` when there is none.
+fn describe_signers(signers: &[Signer], step: &Step) -> Option<String> {
+    let described: Vec<String> = signers
+        .iter()
+        .map(|s| {
+            let short: String = s.keyid.chars().take(8).collect();
+            let whose = if !s.in_layout {
+                if short.is_empty() {
+                    "a key that names no keyid and is not in the layout".to_owned()
+                } else {
+                    "not a key of the layout".to_owned()
+                }
+            } else if s.steps.is_empty() {
+                "a key of the layout that no step accepts".to_owned()
+            } else {
+                format!("a key of step {}", s.steps.join(", step "))
+            };
+            if short.is_empty() {
+                whose
+            } else {
+                format!("key {short} ({whose})")
+            }
+        })
+        .collect();
+    if described.is_empty() {
+        return None;
+    }
+    let accepted: Vec<&str> = step.pubkeys.iter().map(KeyId::short).collect();
+    Some(format!(
+        "{}, which step {} does not accept: it accepts {}",
+        described.join(" and "),
+        step.name,
+        keys_phrase(&accepted)
+    ))
+}
+
+/// "key 1234abcd", "keys 1234abcd and 5678ef01", "keys a, b and c".
+fn keys_phrase(keys: &[&str]) -> String {
+    match keys {
+        [] => "no key".to_owned(),
+        [one] => format!("key {one}"),
+        [rest @ .., last] => format!("keys {} and {last}", rest.join(", ")),
+    }
+}
+
+/// The first artifact two links of one step disagree on.
+struct Difference {
+    side: &'static str,
+    name: String,
+    ours: String,
+    theirs: String,
+}
+
+fn first_difference(a: &Link, b: &Link) -> Option<Difference> {
+    for (side, ours, theirs) in [
+        ("material", &a.materials, &b.materials),
+        ("product", &a.products, &b.products),
+    ] {
+        let names: BTreeSet<&str> = ours
+            .keys()
+            .chain(theirs.keys())
+            .map(|n| n.as_str())
+            .collect();
+        for name in names {
+            let (x, y) = (ours.get(name), theirs.get(name));
+            if x != y {
+                return Some(Difference {
+                    side,
+                    name: name.to_owned(),
+                    ours: digest_phrase(x),
+                    theirs: digest_phrase(y),
+                });
+            }
+        }
+    }
+    None
+}
+
+/// "sha256 1234abcd…" or "no such artifact".
+fn digest_phrase(digests: Option<&crate::artifact::DigestSet>) -> String {
+    match digests {
+        None => "no such artifact".to_owned(),
+        Some(set) => set
+            .iter()
+            .next()
+            .map(|(algorithm, value)| {
+                format!("{algorithm} {}", value.chars().take(16).collect::<String>())
+            })
+            .unwrap_or_else(|| "no digest".to_owned()),
     }
 }

@@ -32,7 +32,7 @@ use crate::timestamp;
 
 use params::ParamError;
 use report::{Check, Failure, Report, Verdict, Warning};
-use rules::{ListOutcome, Side};
+use rules::{Found, ListOutcome, Refused, Side};
 
 /// A step's or inspection's two rule lists (`expected_materials`, `expected_products`) and
 /// the link they apply to.
@@ -55,6 +55,137 @@ fn evaluate_rules<'a>(
     crate::parallel::map(&lists, |(side, list, link)| {
         rules::apply(*side, list, link, links)
     })
+}
+
+impl Run<'_> {
+    /// What a failed rule list found, in plain words: "dist/app.tar.gz is not the file key
+    /// 077f9619 signed at step sign".
+    fn summary(
+        &self,
+        refused: &Refused,
+        side: Side,
+        rule: &str,
+        explanation: &str,
+        kind: &str,
+        item: &StepName,
+    ) -> Option<String> {
+        let artifact = &refused.artifact;
+        let noun = match side {
+            Side::ExpectedMaterials => "materials",
+            Side::ExpectedProducts => "products",
+        };
+        let Some(compared) = &refused.compared else {
+            return match rule.split(' ').next() {
+                Some("DISALLOW") => Some(format!(
+                    "{artifact} is not expected among the {noun} of {kind} {item}"
+                )),
+                Some("REQUIRE") if explanation.contains("is not among") => Some(format!(
+                    "{artifact} is missing from the {noun} of {kind} {item}"
+                )),
+                _ => None,
+            };
+        };
+        let signers = self
+            .report
+            .steps
+            .iter()
+            .rev()
+            .find(|s| s.name == compared.step)
+            .map(|s| {
+                s.signers
+                    .iter()
+                    .map(|k| k.chars().take(8).collect::<String>())
+                    .collect::<Vec<_>>()
+            });
+        let (verb, place) = match &signers {
+            Some(keys) => {
+                let who = match &keys[..] {
+                    [] => "no key".to_owned(),
+                    [one] => format!("key {one}"),
+                    [rest @ .., last] => format!("keys {} and {last}", rest.join(", ")),
+                };
+                (format!("{who} signed"), format!("step {}", compared.step))
+            }
+            None => (
+                "was recorded".to_owned(),
+                format!("inspection {}", compared.step),
+            ),
+        };
+        let other = if compared.artifact == *artifact {
+            "the file".to_owned()
+        } else {
+            compared.artifact.clone()
+        };
+        Some(match (compared.found, &signers) {
+            (Found::Differs, Some(_)) => format!("{artifact} is not {other} {verb} at {place}"),
+            (Found::Differs, None) => format!("{artifact} is not {other} that {verb} at {place}"),
+            (Found::Missing, Some(_)) => format!(
+                "{artifact} is not among the {} {verb} at {place}",
+                compared.kind
+            ),
+            (Found::Missing, None) => format!(
+                "{artifact} is not among the {} that {verb} at {place}",
+                compared.kind
+            ),
+            (Found::Weak, _) => format!(
+                "{artifact} matches {} of {place} only by a weak digest",
+                compared.artifact
+            ),
+            (Found::NoLink, _) => format!("{place} has no link to compare {artifact} with"),
+        })
+    }
+}
+
+/// Why the layout's signatures did not verify, naming the keys: which keyids its signatures
+/// claim, which given keys did not sign, and whether a given key's signature is there but
+/// does not verify (the layout changed after signing).
+fn layout_signature_failure(envelope: &Envelope, keys: &KeyRing, error: &EnvelopeError) -> String {
+    let EnvelopeError::Threshold { signers, .. } = error else {
+        return format!("layout signature: {error}");
+    };
+    let claimed: Vec<String> = envelope
+        .signatures()
+        .iter()
+        .filter_map(|s| s.keyid.as_deref())
+        .map(|k| k.chars().take(8).collect())
+        .collect();
+    let short = |k: &KeyId| k.short().to_owned();
+    let unsigned: Vec<&KeyId> = keys
+        .keyids()
+        .filter(|k| !signers.keys.contains(*k))
+        .collect();
+    let (broken, absent): (Vec<&KeyId>, Vec<&KeyId>) = unsigned.into_iter().partition(|k| {
+        envelope
+            .signatures()
+            .iter()
+            .any(|s| s.keyid.as_deref() == Some(k.as_str()))
+    });
+    let list = |ids: &[String]| match ids {
+        [] => "none".to_owned(),
+        ids => ids.join(", "),
+    };
+    let mut parts = Vec::new();
+    if !absent.is_empty() {
+        let absent: Vec<String> = absent.into_iter().map(short).collect();
+        parts.push(format!(
+            "the given layout key(s) {} did not sign it (its signatures name key(s) {}): pass \
+             the public key of the owner who signed it",
+            list(&absent),
+            list(&claimed)
+        ));
+    }
+    if !broken.is_empty() {
+        let broken: Vec<String> = broken.into_iter().map(short).collect();
+        parts.push(format!(
+            "the signature by the given layout key(s) {} does not verify: the layout was \
+             changed after it was signed",
+            list(&broken)
+        ));
+    }
+    if parts.is_empty() {
+        return format!("layout signature: {error}");
+    }
+    format!("layout signature: {}", parts.join("; "))
 }
 
 /// How deep sublayouts may nest.
@@ -218,11 +349,8 @@ impl Run<'_> {
             Ok(verified) => verified,
             Err(EnvelopeError::Payload(e)) => return Err(EnvelopeError::Payload(e).into()),
             Err(e) => {
-                let _ = self.fail(
-                    Check::LayoutSignature,
-                    summary_name,
-                    format!("layout signature: {e}"),
-                );
+                let reason = layout_signature_failure(envelope, keys, &e);
+                let _ = self.fail(Check::LayoutSignature, summary_name, reason);
                 return Ok(None);
             }
         };
@@ -377,8 +505,27 @@ impl Run<'_> {
 
     /// Files the outcomes of a step's or inspection's two rule lists in the report; on failure
     /// the decisive reason is recorded and `false` returned.
-    fn file_rules(&mut self, item: &StepName, outcomes: Vec<ListOutcome>, check: Check) -> bool {
+    fn file_rules(
+        &mut self,
+        item: &StepName,
+        mut outcomes: Vec<ListOutcome>,
+        check: Check,
+    ) -> bool {
         self.note_rules(item, &outcomes);
+        let kind = if check == Check::StepRules {
+            "step"
+        } else {
+            "inspection"
+        };
+        for outcome in &mut outcomes {
+            if let Some(failure) = &mut outcome.failure {
+                let (side, rule) = (failure.side, failure.rule.clone());
+                let explanation = failure.explanation.clone();
+                for refused in &mut failure.refused {
+                    refused.summary = self.summary(refused, side, &rule, &explanation, kind, item);
+                }
+            }
+        }
         let failure = outcomes.iter().find_map(|o| o.failure.clone());
         let idle = outcomes.iter().find_map(|o| {
             let (i, rule) = o
@@ -406,11 +553,6 @@ impl Run<'_> {
         if let Some(rules) = filed {
             *rules = outcomes;
         }
-        let kind = if check == Check::StepRules {
-            "step"
-        } else {
-            "inspection"
-        };
         let Some(failure) = failure else {
             if let (true, Some((side, number, rule))) = (self.options.strict_rules, idle) {
                 let reason = format!(
@@ -432,8 +574,14 @@ impl Run<'_> {
                 n - 4
             ),
         };
+        let lead = failure
+            .refused
+            .first()
+            .and_then(|r| r.summary.as_ref())
+            .map(|s| format!("{s}: "))
+            .unwrap_or_default();
         let reason = format!(
-            "{kind} {item}, {} rule {} ({}): {}{others}",
+            "{lead}{kind} {item}, {} rule {} ({}): {}{others}",
             failure.side.name(),
             failure.number,
             failure.rule,

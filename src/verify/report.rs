@@ -64,6 +64,10 @@ pub struct LinkReport {
     pub accepted: bool,
     /// The authorised keys whose signatures on it verified.
     pub signers: Vec<String>,
+    /// Who else signed it: for each signature no authorised key made, the keyid of the
+    /// layout's key that verifies it, or else the keyid the signature claims (unverified, as
+    /// no key of the layout is that key). Filled in for files that did not count.
+    pub unauthorised_signers: Vec<String>,
     /// Why it did not count.
     pub reason: Option<String>,
 }
@@ -75,9 +79,12 @@ pub struct StepReport {
     pub name: String,
     /// How many distinct authorised keys must agree.
     pub threshold: usize,
+    /// The keys the step accepts links from (its functionaries' keyids).
+    pub accepted_keys: Vec<String>,
     /// The distinct authorised keys that signed an accepted link.
     pub signers: Vec<String>,
-    /// The link files considered.
+    /// The link files considered: those named after an authorised key and, when the step
+    /// falls short of its threshold, the step's other link files (reported, never counted).
     pub links: Vec<LinkReport>,
     /// What the rules did (materials, then products), once the step got that far.
     pub rules: Vec<ListOutcome>,

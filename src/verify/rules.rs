@@ -87,6 +87,52 @@ pub struct RuleFailure {
     pub artifacts: Vec<String>,
     /// Why, in words: what happened to the first artifact at fault.
     pub explanation: String,
+    /// The first artifacts at fault (at most [`REFUSED_DETAILS`]), each with what happened to
+    /// it.
+    pub refused: Vec<Refused>,
+}
+
+/// The most refused artifacts a [`RuleFailure`] details.
+pub const REFUSED_DETAILS: usize = 8;
+
+/// One refused artifact, and what happened to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refused {
+    /// The artifact.
+    pub artifact: String,
+    /// What an earlier `MATCH` rule compared it with, if one could have consumed it.
+    pub compared: Option<Comparison>,
+    /// What happened, in plain words, naming who signed what it was compared with (filled in
+    /// by the verifier, which knows the signers); the first artifact's leads the decisive
+    /// reason.
+    pub summary: Option<String>,
+}
+
+/// What a `MATCH` rule compared an artifact with, and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Comparison {
+    /// The step or inspection named by `FROM`.
+    pub step: String,
+    /// `materials` or `products`, of that step.
+    pub kind: &'static str,
+    /// The name looked up there (after the prefixes).
+    pub artifact: String,
+    /// What was found.
+    pub found: Found,
+}
+
+/// What a `MATCH` rule found in the other step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Found {
+    /// The step has no link to compare with.
+    NoLink,
+    /// No artifact of that name.
+    Missing,
+    /// An artifact of that name, with other digests.
+    Differs,
+    /// Equal digests, none of them of an approved algorithm.
+    Weak,
 }
 
 /// The outcome of one rule list.
@@ -134,7 +180,7 @@ pub fn apply(
                   text: &str,
                   index: usize,
                   artifacts: Vec<String>,
-                  explanation: String,
+                  (explanation, refused): (String, Vec<Refused>),
                   (unconsumed_count, unconsumed): (usize, Vec<String>)| {
         traces.push(RuleTrace {
             rule: text.to_owned(),
@@ -153,6 +199,7 @@ pub fn apply(
                 rule: text.to_owned(),
                 artifacts,
                 explanation,
+                refused,
             }),
         }
     };
@@ -234,9 +281,18 @@ pub fn apply(
                     .map(|(_, name, _)| name.to_owned())
                     .collect();
                 if !hits.is_empty() {
-                    let explanation = explain(&hits[0], &rules[..index], link, links, side);
+                    let (explanation, _) = explain(&hits[0], &rules[..index], link, links, side);
+                    let refused = hits
+                        .iter()
+                        .take(REFUSED_DETAILS)
+                        .map(|artifact| Refused {
+                            artifact: artifact.clone(),
+                            compared: explain(artifact, &rules[..index], link, links, side).1,
+                            summary: None,
+                        })
+                        .collect();
                     let left = remaining(&queued);
-                    return failed(traces, &text, index, hits, explanation, left);
+                    return failed(traces, &text, index, hits, (explanation, refused), left);
                 }
                 // Matching nothing is what a DISALLOW is for.
                 matched_any = true;
@@ -252,7 +308,12 @@ pub fn apply(
                     };
                     let left = remaining(&queued);
                     let names = vec![name.to_string()];
-                    return failed(traces, &text, index, names, explanation, left);
+                    let refused = vec![Refused {
+                        artifact: name.to_string(),
+                        compared: None,
+                        summary: None,
+                    }];
+                    return failed(traces, &text, index, names, (explanation, refused), left);
                 }
                 matched_any = true;
                 Vec::new()
@@ -369,14 +430,14 @@ fn same_digests(ours: &DigestSet, theirs: &DigestSet) -> bool {
 }
 
 /// Why `artifact` reached a `DISALLOW`: what the earlier `MATCH` rules that could have consumed
-/// it found, in words.
+/// it found, in words and as data.
 fn explain(
     artifact: &str,
     earlier: &[ArtifactRule],
     link: &Link,
     links: &BTreeMap<StepName, &Link>,
     side: Side,
-) -> String {
+) -> (String, Option<Comparison>) {
     let artifacts = match side {
         Side::ExpectedMaterials => &link.materials,
         Side::ExpectedProducts => &link.products,
@@ -403,9 +464,18 @@ fn explain(
             ArtifactKind::Products => "products",
         };
         let target = join(destination_prefix.as_deref(), relative);
+        let compared = |found| {
+            Some(Comparison {
+                step: from.to_string(),
+                kind: noun,
+                artifact: target.clone(),
+                found,
+            })
+        };
         let Some(other) = links.get(from) else {
-            return format!(
-                "{artifact} was not consumed: step {from} has no link to match it with"
+            return (
+                format!("{artifact} was not consumed: step {from} has no link to match it with"),
+                compared(Found::NoLink),
             );
         };
         let destination = match kind {
@@ -414,18 +484,30 @@ fn explain(
         };
         let ours = lookup(artifacts, artifact);
         return match (lookup(destination, &target), ours) {
-            (None, _) => format!(
-                "{artifact} was not consumed by any earlier rule; it is not among the {noun} of step {from}"
+            (None, _) => (
+                format!(
+                    "{artifact} was not consumed by any earlier rule; it is not among the {noun} of step {from}"
+                ),
+                compared(Found::Missing),
             ),
-            (Some(theirs), Some(ours)) if ours != theirs => format!(
-                "{artifact} was not consumed by any earlier rule; it differs from {target} among the {noun} of step {from}"
+            (Some(theirs), Some(ours)) if ours != theirs => (
+                format!(
+                    "{artifact} was not consumed by any earlier rule; it differs from {target} among the {noun} of step {from}"
+                ),
+                compared(Found::Differs),
             ),
-            _ => format!(
-                "{artifact} was not consumed by any earlier rule; its digests match {target} of step {from} but hold no approved algorithm (sha256 or stronger)"
+            _ => (
+                format!(
+                    "{artifact} was not consumed by any earlier rule; its digests match {target} of step {from} but hold no approved algorithm (sha256 or stronger)"
+                ),
+                compared(Found::Weak),
             ),
         };
     }
-    format!("{artifact} was not consumed by any earlier rule")
+    (
+        format!("{artifact} was not consumed by any earlier rule"),
+        None,
+    )
 }
 
 #[cfg(test)]
