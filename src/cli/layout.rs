@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use tollgate::authoring::check::{self, Finding, Severity};
-use tollgate::authoring::source::{self, Compiled};
+use tollgate::authoring::source::{self, Compiled, SourceError};
 use tollgate::authoring::{show, template};
 use tollgate::document::{self, SignOptions};
 use tollgate::envelope::{Envelope, Format};
@@ -150,6 +150,12 @@ fn new(args: NewArgs) -> Result<u8, Failure> {
 
 /// Compiles a source file, reading functionary keys relative to its folder.
 fn compile_file(path: &Path, limits: &Limits) -> Result<Compiled, Failure> {
+    compile_source(path, limits)?
+        .map_err(|e| Failure::new(USAGE, format!("{}: {e}", path.display())))
+}
+
+/// Compiles a source file: a failure when it cannot be read, else what the compiler said.
+fn compile_source(path: &Path, limits: &Limits) -> Result<Result<Compiled, SourceError>, Failure> {
     let bytes = fsio::read_capped(path, limits.max_metadata_bytes, Limit::MetadataBytes)
         .map_err(Failure::fs)?;
     let text = String::from_utf8(bytes)
@@ -159,8 +165,7 @@ fn compile_file(path: &Path, limits: &Limits) -> Result<Compiled, Failure> {
         let file = folder.join(written);
         keyfile::public_key(&file).map_err(|f| f.message)
     };
-    source::compile(&text, &mut key, Utc::now(), limits)
-        .map_err(|e| Failure::new(USAGE, format!("{}: {e}", path.display())))
+    Ok(source::compile(&text, &mut key, Utc::now(), limits))
 }
 
 fn print_findings(findings: &[Finding]) {
@@ -297,8 +302,15 @@ fn check(args: CheckArgs) -> Result<u8, Failure> {
                 "--key checks a signed layout's signatures; a source has none",
             ));
         }
-        match compile_file(&args.file, &limits) {
-            Ok(compiled) => check::check(&compiled.layout, &compiled.declared, now),
+        let file = args.file.display();
+        match compile_source(&args.file, &limits) {
+            Ok(Ok(compiled)) => check::check(&compiled.layout, &compiled.declared, now),
+            // Every unreadable key file, one finding each.
+            Ok(Err(SourceError::Keys { keys })) => keys
+                .iter()
+                .map(|problem| Finding::error(format!("{file}: {problem}")))
+                .collect(),
+            Ok(Err(e)) => vec![Finding::error(format!("{file}: {e}"))],
             Err(failure) => vec![Finding::error(failure.message)],
         }
     } else {
