@@ -1,11 +1,13 @@
 //! `tollgate layout`: write, build, check, show and sign layouts.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use tollgate::authoring::check::{self, Finding, Severity};
 use tollgate::authoring::source::{self, Compiled, SourceError};
 use tollgate::authoring::{show, template};
+use tollgate::diagram::{self, Syntax};
 use tollgate::document::{self, SignOptions};
 use tollgate::envelope::{Envelope, Format};
 use tollgate::fsio::{self, Mode};
@@ -91,6 +93,22 @@ pub struct ShowArgs {
     /// Owner public key(s) to check the signatures with.
     #[arg(short = 'k', long = "key", value_name = "PUB", num_args = 1..)]
     keys: Vec<PathBuf>,
+    /// Output format: text for people, or a picture of the chain (steps, inspections and an
+    /// arrow per MATCH ... FROM rule) as a Mermaid flowchart (rendered by GitHub and GitLab in
+    /// a ```mermaid block) or a Graphviz digraph (`dot -Tsvg`).
+    #[arg(long, value_enum, default_value = "text")]
+    format: ShowFormat,
+}
+
+/// Output formats of `layout show`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ShowFormat {
+    /// For people.
+    Text,
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// A Graphviz DOT digraph.
+    Dot,
 }
 
 /// Arguments of `layout sign`.
@@ -353,8 +371,11 @@ fn check(args: CheckArgs) -> Result<u8, Failure> {
 fn show(args: ShowArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let now = Utc::now();
+    let mut key_files = BTreeMap::new();
     let (layout, signers, checked) = if is_source(&args.file) {
-        (compile_file(&args.file, &limits)?.layout, Vec::new(), false)
+        let compiled = compile_file(&args.file, &limits)?;
+        key_files = compiled.key_files;
+        (compiled.layout, Vec::new(), false)
     } else {
         let loaded = load_file(&args.file, &args.keys, &limits)?;
         if let Some(error) = loaded
@@ -372,7 +393,12 @@ fn show(args: ShowArgs) -> Result<u8, Failure> {
             .ok_or_else(|| Failure::new(INTERNAL, "a layout that loaded went missing"))?;
         (layout, loaded.signers, !args.keys.is_empty())
     };
-    print!("{}", show::describe(&layout, &signers, checked, now));
+    let text = match args.format {
+        ShowFormat::Text => show::describe(&layout, &signers, checked, now),
+        ShowFormat::Mermaid => diagram::layout(&layout, &key_files, Syntax::Mermaid),
+        ShowFormat::Dot => diagram::layout(&layout, &key_files, Syntax::Dot),
+    };
+    print!("{text}");
     Ok(0)
 }
 

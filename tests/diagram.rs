@@ -1,0 +1,385 @@
+//! Pictures of the supply chain: `layout show --format mermaid|dot` and `verify --format
+//! mermaid|dot`. The DOT output is rendered by Graphviz, which must accept it and draw every
+//! node and arrow; the Mermaid output is checked for its structure.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use crate::common::{code, repo, run, stderr, stdout, tempdir, tollgate};
+
+/// Graphviz's `dot`, installed on first use when missing (CI installs it in `.ci/run`).
+fn dot() -> &'static str {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        let present = |cmd: &str| {
+            Command::new(cmd)
+                .arg("-V")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !present("dot") {
+            let out = Command::new("apt-get")
+                .args(["install", "-y", "-qq", "graphviz"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .output()
+                .expect("run apt-get to install graphviz");
+            assert!(
+                out.status.success(),
+                "graphviz is needed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(present("dot"), "graphviz's dot is not on PATH");
+    });
+    "dot"
+}
+
+/// `text` rendered as SVG by Graphviz; fails on any syntax error or warning.
+fn render_svg(text: &str) -> String {
+    let mut child = Command::new(dot())
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dot");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to dot");
+    let out = child.wait_with_output().expect("dot ran");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "dot refused the picture: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("svg is UTF-8")
+}
+
+/// The `<title>`s of the SVG's nodes or of its edges (`from->to`), sorted.
+fn svg_titles(svg: &str, class: &str) -> Vec<String> {
+    let marker = format!("class=\"{class}\">");
+    svg.split(&marker)
+        .skip(1)
+        .filter_map(|rest| {
+            let start = rest.find("<title>")? + "<title>".len();
+            let end = rest[start..].find("</title>")? + start;
+            Some(
+                rest[start..end]
+                    .replace("&#45;", "-")
+                    .replace("&gt;", ">")
+                    .replace("&lt;", "<")
+                    .replace("&amp;", "&"),
+            )
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+fn sorted(items: impl IntoIterator<Item = impl ToString>) -> Vec<String> {
+    let mut items: Vec<String> = items.into_iter().map(|i| i.to_string()).collect();
+    items.sort();
+    items.dedup();
+    items
+}
+
+fn show(file: &Path, format: &str) -> String {
+    let out = run(tollgate()
+        .args(["layout", "show", "--format", format])
+        .arg(file));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// The arrows of the release layout: (from, to, label) for every MATCH ... FROM.
+const RELEASE_EDGES: [(&str, &str, &str); 12] = [
+    ("s1", "s2", "src/* (materials → products)"),
+    ("s2", "s3", "src/* (products → materials)"),
+    ("s3", "s4", "dist/app.tar.gz (products → materials)"),
+    ("s3", "s5", "dist/app.tar.gz (products → materials)"),
+    ("s3", "s5", "dist/app.tar.gz (products → products)"),
+    ("s5", "i1", "dist/* (products → materials)"),
+    ("s1", "i1", "src/* (materials → products)"),
+    ("s5", "i1", "dist/* (products → products)"),
+    ("s5", "i2", "dist/* (products → materials)"),
+    ("i1", "i2", "src/* (products → materials)"),
+    ("s5", "i2", "dist/* (products → products)"),
+    ("i1", "i2", "src/* (products → products)"),
+];
+
+const RELEASE_NODES: [(&str, &str); 7] = [
+    ("s1", "review"),
+    ("s2", "source"),
+    ("s3", "build"),
+    ("s4", "scan"),
+    ("s5", "sign"),
+    ("i1", "unpack"),
+    ("i2", "checksum"),
+];
+
+#[test]
+fn layout_show_draws_the_release_layout_as_dot_that_graphviz_renders() {
+    let source = repo().join("layouts/release.toml");
+    let text = show(&source, "dot");
+    let svg = render_svg(&text);
+    let nodes = svg_titles(&svg, "node");
+    assert_eq!(nodes, sorted(RELEASE_NODES.map(|(id, _)| id)), "{text}");
+    let edges = svg_titles(&svg, "edge");
+    assert_eq!(
+        edges,
+        sorted(RELEASE_EDGES.map(|(from, to, _)| format!("{from}->{to}"))),
+        "{text}"
+    );
+    // Twelve arrows, some between the same two nodes.
+    assert_eq!(svg.matches("class=\"edge\"").count(), 12, "{svg}");
+    for (_, _, label) in RELEASE_EDGES {
+        assert!(
+            svg.contains(&label.replace('>', "&gt;")),
+            "{label} in {svg}"
+        );
+    }
+    // Functionaries by key file name (a source names them), thresholds, inspection commands.
+    assert!(
+        text.contains(
+            "s1 [label=\"review\\nstep: 2 of 2 key(s) must sign\\ntest-only-alice.pub, \
+             test-only-bob.pub\"];"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "i1 [label=\"unpack\\ninspection: runs tar -xzf dist/app.tar.gz\", style=\"rounded\"];"
+        ),
+        "{text}"
+    );
+    // A built layout has no file names: its keys are shown by keyid.
+    let built = show(&repo().join("layouts/release.layout"), "dot");
+    assert!(!built.contains("test-only-alice.pub"), "{built}");
+    assert!(
+        built.contains("review\\nstep: 2 of 2 key(s) must sign\\n"),
+        "{built}"
+    );
+    render_svg(&built);
+}
+
+#[test]
+fn layout_show_draws_the_release_layout_as_mermaid_with_every_step_and_match() {
+    let text = show(&repo().join("layouts/release.toml"), "mermaid");
+    assert!(text.starts_with("flowchart TD\n"), "{text}");
+    for (id, name) in RELEASE_NODES {
+        let open = if id.starts_with('s') { "[\"" } else { "([\"" };
+        assert_eq!(
+            text.matches(&format!("\n  {id}{open}{name}<br/>")).count(),
+            1,
+            "{id} {name}: {text}"
+        );
+    }
+    let edges: Vec<&str> = text.lines().filter(|l| l.contains("-->")).collect();
+    let expected: Vec<String> = RELEASE_EDGES
+        .iter()
+        .map(|(from, to, label)| format!("  {from} -->|\"{label}\"| {to}"))
+        .collect();
+    assert_eq!(edges, expected, "{text}");
+    // Nothing is coloured when nothing was verified.
+    assert!(!text.contains("classDef"), "{text}");
+}
+
+#[test]
+fn labels_holding_quotes_brackets_and_newlines_stay_inside_their_label() {
+    let dir = tempdir();
+    let key = dir.path().join("k.pub");
+    fs::copy(repo().join("keys-example/test-only-alice.pub"), &key).expect("copy key");
+    let source = dir.path().join("layout.toml");
+    fs::write(
+        &source,
+        r#"expires = "90d"
+[[step]]
+name = "make"
+functionaries = ["k.pub"]
+expected_materials = ["DISALLOW *"]
+expected_products = [["CREATE", "a\"]; b -> x [[]label=\"y"], "DISALLOW *"]
+[[inspection]]
+name = "look"
+run = ["sh", "-c", "echo \"}\"]\nclassDef x; s9[x] #1; |z|"]
+expected_materials = [["MATCH", "a\"]|\n<b>#35;`c`", "WITH", "PRODUCTS", "FROM", "make"], "DISALLOW *"]
+expected_products = ["DISALLOW *"]
+"#,
+    )
+    .expect("write");
+    // DOT: Graphviz reads it, with exactly the two nodes and the one arrow.
+    let text = show(&source, "dot");
+    let svg = render_svg(&text);
+    assert_eq!(svg_titles(&svg, "node"), ["i1", "s1"], "{text}");
+    assert_eq!(svg_titles(&svg, "edge"), ["s1->i1"], "{text}");
+    assert!(
+        text.contains(r#"label="a\"]|\\u{a}<b>#35;`c` (products → materials)""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"runs sh -c echo \"}\"]\nclassDef x; s9[x] #1; |z|""#),
+        "{text}"
+    );
+    // Mermaid: the same text as entity codes, and nothing outside the labels.
+    let text = show(&source, "mermaid");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[1].starts_with("  s1[\"make<br/>"), "{text}");
+    assert_eq!(
+        lines[2],
+        "  i1([\"look<br/>inspection: runs sh -c echo #quot;}#quot;]<br/>classDef x; s9[x] \
+         #35;1; #124;z#124;\"])",
+        "{text}"
+    );
+    assert_eq!(
+        lines[3],
+        "  s1 -->|\"a#quot;]#124;\\u{a}#lt;b#gt;#35;35;#96;c#96; (products → materials)\"| i1",
+        "{text}"
+    );
+}
+
+/// The demo's chain, kept, and a buyer's folder whose tarball the attacker replaced (with a
+/// checksum to match): verification fails at the unpack inspection's materials.
+fn tampered(dir: &Path) -> (PathBuf, PathBuf) {
+    let kept = dir.join("demo");
+    let out = run(tollgate().args(["demo", "--keep"]).arg(&kept));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let received = dir.join("received");
+    fs::create_dir_all(received.join("dist")).expect("mkdir");
+    let tar = run(Command::new("tar")
+        .arg("-czf")
+        .arg(received.join("dist/app.tar.gz"))
+        .arg("src")
+        .current_dir(kept.join("attacker")));
+    assert_eq!(code(&tar), 0, "{}", stderr(&tar));
+    let sum = run(Command::new("sh")
+        .args(["-c", "sha256sum dist/app.tar.gz > dist/app.tar.gz.sha256"])
+        .current_dir(&received));
+    assert_eq!(code(&sum), 0, "{}", stderr(&sum));
+    (kept, received)
+}
+
+fn verify_picture(kept: &Path, workdir: &Path, format: &str) -> std::process::Output {
+    run(tollgate()
+        .args(["verify", "--format", format, "--layout"])
+        .arg(kept.join("root.layout"))
+        .arg("--layout-key")
+        .arg(kept.join("owner.pub"))
+        .arg("--link-dir")
+        .arg(kept.join("links"))
+        .arg("--workdir")
+        .arg(workdir))
+}
+
+#[test]
+fn verify_draws_the_failing_inspection_and_its_rule_red_and_what_passed_green() {
+    let dir = tempdir();
+    let (kept, received) = tampered(dir.path());
+
+    let out = verify_picture(&kept, &received, "mermaid");
+    let text = stdout(&out);
+    assert_eq!(code(&out), 1, "{text}{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("verification FAILED: inspection unpack"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(text.contains("\n  class s1,s2,s3,s4,s5 passed\n"), "{text}");
+    assert!(text.contains("\n  class i1 failed\n"), "{text}");
+    assert!(text.contains("\n  class i2 notreached\n"), "{text}");
+    assert!(
+        text.contains("classDef failed fill:#fce8e6,stroke:#d93025"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAILED<br/>refused by expected_materials rule 2: DISALLOW *<br/>"),
+        "{text}"
+    );
+    // The arrow of the MATCH that should have accepted the refused tarball: sign's products
+    // into unpack's materials, the sixth arrow (from 0: 5).
+    let edges: Vec<&str> = text.lines().filter(|l| l.contains("-->")).collect();
+    assert_eq!(
+        edges[5], "  s5 -->|\"dist/* (products → materials)\"| i1",
+        "{text}"
+    );
+    let styled: Vec<&str> = text.lines().filter(|l| l.contains("linkStyle")).collect();
+    assert_eq!(
+        styled,
+        ["  linkStyle 5 stroke:#d93025,stroke-width:3px,color:#a50e0e"],
+        "{text}"
+    );
+
+    // The same in DOT, which Graphviz renders.
+    let out = verify_picture(&kept, &received, "dot");
+    let text = stdout(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    let svg = render_svg(&text);
+    assert_eq!(
+        svg_titles(&svg, "node"),
+        sorted(RELEASE_NODES.map(|(id, _)| id))
+    );
+    assert!(
+        text.contains(
+            "s5 -> i1 [label=\"dist/* (products → materials)\", color=\"#d93025\", \
+             fontcolor=\"#a50e0e\", penwidth=3];"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("  i1 [")
+            && l.contains("penwidth=3")
+            && l.contains("fillcolor=\"#fce8e6\"")),
+        "{text}"
+    );
+
+    // What was shipped: everything green, exit 0.
+    let honest = dir.path().join("honest");
+    fs::create_dir_all(honest.join("dist")).expect("mkdir");
+    for file in ["app.tar.gz", "app.tar.gz.sha256"] {
+        fs::copy(
+            kept.join("project/dist").join(file),
+            honest.join("dist").join(file),
+        )
+        .expect("copy");
+    }
+    let out = verify_picture(&kept, &honest, "mermaid");
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{text}{}", stderr(&out));
+    assert!(
+        text.contains("\n  class s1,s2,s3,s4,s5,i1,i2 passed\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("failed") && !text.contains("linkStyle"),
+        "{text}"
+    );
+}
+
+#[test]
+fn verify_draws_no_step_of_a_layout_whose_signature_fails() {
+    let dir = tempdir();
+    let (kept, received) = tampered(dir.path());
+    let out = run(tollgate()
+        .args(["verify", "--format", "mermaid", "--layout"])
+        .arg(kept.join("root.layout"))
+        .arg("--layout-key")
+        .arg(repo().join("keys-example/test-only-alice.pub"))
+        .arg("--link-dir")
+        .arg(kept.join("links"))
+        .arg("--workdir")
+        .arg(&received));
+    let text = stdout(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[1].starts_with("  L0{{\"layout<br/>FAILED<br/>layout signature: "),
+        "{text}"
+    );
+    assert_eq!(lines[3], "  class L0 failed", "{text}");
+}
