@@ -383,3 +383,20 @@ fn verify_draws_no_step_of_a_layout_whose_signature_fails() {
     );
     assert_eq!(lines[3], "  class L0 failed", "{text}");
 }
+
+#[test]
+fn the_readme_shows_the_release_layout_as_the_command_draws_it() {
+    let readme = fs::read_to_string(repo().join("README.md")).expect("read README.md");
+    let start = readme
+        .find("```mermaid\n")
+        .expect("README.md has a ```mermaid block")
+        + "```mermaid\n".len();
+    let end = readme[start..].find("```").expect("the block closes") + start;
+    let drawn = show(&repo().join("layouts/release.toml"), "mermaid");
+    assert_eq!(
+        &readme[start..end],
+        drawn,
+        "README.md's picture is out of date: paste `tollgate layout show \
+         layouts/release.toml --format mermaid` into it"
+    );
+}
