@@ -1,6 +1,8 @@
 //! Pictures of the supply chain: `layout show --format mermaid|dot` and `verify --format
 //! mermaid|dot`. The DOT output is rendered by Graphviz, which must accept it and draw every
-//! node and arrow; the Mermaid output is checked for its structure.
+//! node and arrow; the Mermaid output is read by Mermaid's own parser (the npm package, under
+//! Node with jsdom, installed under `target/` on first use), which must find exactly the nodes,
+//! labels, classes and arrows drawn.
 
 use std::fs;
 use std::io::Write;
@@ -79,6 +81,144 @@ fn svg_titles(svg: &str, class: &str) -> Vec<String> {
         })
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
+        .collect()
+}
+
+/// The Mermaid and jsdom versions the parser check uses.
+const MERMAID_PACKAGES: [&str; 2] = ["mermaid@11.17.2", "jsdom@24.1.3"];
+
+/// Reads a flowchart on stdin with Mermaid's parser and prints its nodes and edges as JSON,
+/// the labels decoded as Mermaid renders them (entity codes resolved, `<br>` a newline).
+const MERMAID_CHECK: &str = r#"
+import { JSDOM } from 'jsdom';
+import { readFileSync } from 'node:fs';
+const dom = new JSDOM('<!doctype html><html><body></body></html>');
+globalThis.window = dom.window;
+globalThis.document = dom.window.document;
+const { default: mermaid } = await import('mermaid');
+mermaid.initialize({ startOnLoad: false });
+const named = { quot: '"', lt: '<', gt: '>', amp: '&' };
+const decode = (text) => String(text)
+  .replace(/\uFB02\u00B0\u00B0(\d+)\u00B6\u00DF/g, (_, n) => String.fromCharCode(Number(n)))
+  .replace(/\uFB02\u00B0(\w+)\u00B6\u00DF/g, (_, n) => named[n] ?? `&${n};`)
+  .replace(/<br\s*\/?>/g, '\n');
+try {
+  const diagram = await mermaid.mermaidAPI.getDiagramFromText(readFileSync(0, 'utf8'));
+  const db = diagram.db;
+  const nodes = [...db.getVertices().values()]
+    .map(v => ({ id: v.id, text: decode(v.text), classes: v.classes }));
+  const edges = db.getEdges()
+    .map(e => ({ from: e.start, to: e.end, text: decode(e.text), style: e.style ?? [] }));
+  console.log(JSON.stringify({ type: diagram.type, nodes, edges }));
+} catch (e) {
+  console.error(e.message);
+  process.exit(1);
+}
+"#;
+
+/// The folder holding Mermaid's parser and the script that runs it, installed with npm on
+/// first use (Node and npm come from .ci/run, or are installed here when missing).
+fn mermaid_parser() -> &'static Path {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY.get_or_init(|| {
+        let dir = repo().join("target/mermaid-parser");
+        let has = |cmd: &str| {
+            Command::new(cmd)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !has("node") || !has("npm") {
+            let out = Command::new("apt-get")
+                .args(["install", "-y", "-qq", "nodejs", "npm"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .output()
+                .expect("run apt-get to install node and npm");
+            assert!(
+                out.status.success(),
+                "node and npm are needed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let installed = dir.join("node_modules/mermaid/package.json").is_file()
+            && dir.join("node_modules/jsdom/package.json").is_file();
+        if !installed {
+            fs::create_dir_all(&dir).expect("mkdir target/mermaid-parser");
+            fs::write(dir.join("package.json"), "{\"private\": true}\n").expect("package.json");
+            let out = run(Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent"])
+                .args(MERMAID_PACKAGES)
+                .current_dir(&dir));
+            assert_eq!(code(&out), 0, "npm install: {}", stderr(&out));
+        }
+        fs::write(dir.join("check.mjs"), MERMAID_CHECK).expect("check.mjs");
+        dir
+    })
+}
+
+/// What Mermaid's parser reads in `text`: `{type, nodes: [{id, text, classes}], edges:
+/// [{from, to, text, style}]}`; fails if Mermaid refuses it.
+fn mermaid_parse(text: &str) -> serde_json::Value {
+    let dir = mermaid_parser();
+    let mut child = Command::new("node")
+        .arg(dir.join("check.mjs"))
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to node");
+    let out = child.wait_with_output().expect("node ran");
+    assert!(
+        out.status.success(),
+        "Mermaid refused the picture: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the parser's JSON")
+}
+
+/// The parsed nodes as (id, text, classes joined).
+fn mermaid_nodes(parsed: &serde_json::Value) -> Vec<(String, String, String)> {
+    parsed["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| {
+            let classes: Vec<&str> = n["classes"]
+                .as_array()
+                .expect("classes")
+                .iter()
+                .filter_map(|c| c.as_str())
+                .collect();
+            (
+                n["id"].as_str().expect("id").to_owned(),
+                n["text"].as_str().expect("text").to_owned(),
+                classes.join(" "),
+            )
+        })
+        .collect()
+}
+
+/// The parsed edges as (from, to, label, styled).
+fn mermaid_edges(parsed: &serde_json::Value) -> Vec<(String, String, String, bool)> {
+    parsed["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            (
+                e["from"].as_str().expect("from").to_owned(),
+                e["to"].as_str().expect("to").to_owned(),
+                e["text"].as_str().expect("text").to_owned(),
+                e["style"].as_array().is_some_and(|s| !s.is_empty()),
+            )
+        })
         .collect()
 }
 
@@ -188,6 +328,23 @@ fn layout_show_draws_the_release_layout_as_mermaid_with_every_step_and_match() {
     assert_eq!(edges, expected, "{text}");
     // Nothing is coloured when nothing was verified.
     assert!(!text.contains("classDef"), "{text}");
+
+    // Mermaid's parser reads the same nodes and arrows.
+    let parsed = mermaid_parse(&text);
+    assert_eq!(parsed["type"], "flowchart-v2");
+    let nodes = mermaid_nodes(&parsed);
+    assert_eq!(
+        nodes.iter().map(|n| n.0.as_str()).collect::<Vec<_>>(),
+        RELEASE_NODES.map(|(id, _)| id)
+    );
+    assert_eq!(
+        nodes[0].1,
+        "review\nstep: 2 of 2 key(s) must sign\ntest-only-alice.pub, test-only-bob.pub"
+    );
+    assert_eq!(
+        mermaid_edges(&parsed),
+        RELEASE_EDGES.map(|(from, to, label)| (from.into(), to.into(), label.into(), false))
+    );
 }
 
 #[test]
@@ -240,6 +397,23 @@ expected_products = ["DISALLOW *"]
         lines[3],
         "  s1 -->|\"a#quot;]#124;\\u{a}#lt;b#gt;#35;35;#96;c#96; (products → materials)\"| i1",
         "{text}"
+    );
+    // Mermaid reads two nodes and one arrow, each label exactly as written.
+    let parsed = mermaid_parse(&text);
+    let nodes = mermaid_nodes(&parsed);
+    assert_eq!(nodes.len(), 2, "{parsed}");
+    assert_eq!(
+        nodes[1].1,
+        "look\ninspection: runs sh -c echo \"}\"]\nclassDef x; s9[x] #1; |z|"
+    );
+    assert_eq!(
+        mermaid_edges(&parsed),
+        [(
+            "s1".into(),
+            "i1".into(),
+            "a\"]|\\u{a}<b>#35;`c` (products → materials)".into(),
+            false
+        )]
     );
 }
 
@@ -313,6 +487,27 @@ fn verify_draws_the_failing_inspection_and_its_rule_red_and_what_passed_green() 
         ["  linkStyle 5 stroke:#d93025,stroke-width:3px,color:#a50e0e"],
         "{text}"
     );
+    // As Mermaid reads it: the classes on the nodes, the style on that one arrow.
+    let parsed = mermaid_parse(&text);
+    let classes: Vec<(String, String)> = mermaid_nodes(&parsed)
+        .into_iter()
+        .map(|(id, _, class)| (id, class))
+        .collect();
+    let expected: Vec<(String, String)> = RELEASE_NODES
+        .iter()
+        .map(|(id, _)| {
+            let class = match *id {
+                "i1" => "failed",
+                "i2" => "notreached",
+                _ => "passed",
+            };
+            (id.to_string(), class.to_owned())
+        })
+        .collect();
+    assert_eq!(classes, expected);
+    let edges = mermaid_edges(&parsed);
+    let red: Vec<usize> = (0..edges.len()).filter(|&i| edges[i].3).collect();
+    assert_eq!(red, [5], "{parsed}");
 
     // The same in DOT, which Graphviz renders.
     let out = verify_picture(&kept, &received, "dot");
@@ -382,6 +577,14 @@ fn verify_draws_no_step_of_a_layout_whose_signature_fails() {
         "{text}"
     );
     assert_eq!(lines[3], "  class L0 failed", "{text}");
+    let parsed = mermaid_parse(&text);
+    let nodes = mermaid_nodes(&parsed);
+    assert_eq!(nodes.len(), 1, "{parsed}");
+    assert!(
+        nodes[0].1.starts_with("layout\nFAILED\nlayout signature: "),
+        "{parsed}"
+    );
+    assert_eq!(nodes[0].2, "failed");
 }
 
 #[test]
