@@ -194,21 +194,25 @@ fn graph(
         let status = match report {
             None => Status::Plain,
             Some(report) => {
-                let reached = report
-                    .steps
-                    .iter()
-                    .find(|s| s.name == step.name.as_str())
+                let seen = report.steps.iter().find(|s| s.name == step.name.as_str());
+                let signed_by = seen.map(|s| {
+                    let signers: Vec<&str> =
+                        s.signers.iter().map(|k| &k[..k.len().min(8)]).collect();
+                    signers.join(", ")
+                });
+                let reached = seen
                     .filter(|s| s.rules.len() == 2 && s.rules.iter().all(|o| o.failure.is_none()));
                 if failed_item == Some(step.name.as_str()) {
                     Status::Failed
                 } else if report.passed() || reached.is_some() {
-                    if let Some(s) = reached {
-                        let signers: Vec<&str> =
-                            s.signers.iter().map(|k| &k[..k.len().min(8)]).collect();
-                        lines.push(format!("passed: signed by {}", signers.join(", ")));
+                    if let Some(signers) = signed_by {
+                        lines.push(format!("passed: signed by {signers}"));
                     }
                     Status::Passed
                 } else {
+                    if let Some(signers) = signed_by.filter(|s| !s.is_empty()) {
+                        lines.push(format!("signed by {signers}; rules not checked"));
+                    }
                     Status::NotReached
                 }
             }

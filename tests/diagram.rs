@@ -603,3 +603,57 @@ fn the_readme_shows_the_release_layout_as_the_command_draws_it() {
          layouts/release.toml --format mermaid` into it"
     );
 }
+
+#[test]
+fn verify_draws_a_step_short_of_its_threshold_red_and_the_rest_unfinished() {
+    let dir = tempdir();
+    let (kept, _) = tampered(dir.path());
+    let shipped = dir.path().join("shipped");
+    fs::create_dir_all(shipped.join("dist")).expect("mkdir");
+    for file in ["app.tar.gz", "app.tar.gz.sha256"] {
+        fs::copy(
+            kept.join("project/dist").join(file),
+            shipped.join("dist").join(file),
+        )
+        .expect("copy");
+    }
+    // The scan step's link is lost.
+    for entry in fs::read_dir(kept.join("links")).expect("links") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if name.starts_with("scan.") {
+            fs::remove_file(&path).expect("remove");
+        }
+    }
+    let out = verify_picture(&kept, &shipped, "mermaid");
+    let text = stdout(&out);
+    assert_eq!(code(&out), 1, "{text}{}", stderr(&out));
+    assert!(text.contains("\n  class s4 failed\n"), "{text}");
+    assert!(
+        text.contains("\n  class s1,s2,s3,s5,i1,i2 notreached\n"),
+        "{text}"
+    );
+    let parsed = mermaid_parse(&text);
+    let nodes = mermaid_nodes(&parsed);
+    let scan = &nodes[3];
+    assert_eq!((scan.0.as_str(), scan.2.as_str()), ("s4", "failed"));
+    assert!(
+        scan.1.contains("\nFAILED\n") && scan.1.contains("scan"),
+        "{}",
+        scan.1
+    );
+    // Steps whose links counted say so, but not that they passed.
+    let review = &nodes[0];
+    assert!(
+        review
+            .1
+            .contains("; rules not checked\nnot fully checked: verification stopped first"),
+        "{}",
+        review.1
+    );
+    assert!(!text.contains("passed"), "{text}");
+}

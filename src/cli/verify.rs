@@ -227,6 +227,9 @@ pub fn run(args: Args) -> Result<u8, Failure> {
                 "{}",
                 diagram::verification(layout.as_ref(), &report, &names, syntax)
             );
+            for warning in &report.warnings {
+                eprintln!("warning: {}", warning_text(warning));
+            }
             if let Some(failure) = &report.failure {
                 eprintln!("tollgate: verification FAILED: {}", failure.reason);
             }
