@@ -14,6 +14,7 @@ mod examples;
 mod git;
 mod interop;
 mod layouts;
+mod migration;
 mod oci;
 mod readme;
 mod record;

@@ -64,9 +64,9 @@ impl Failure {
     pub fn key(path: &Path, err: KeyError) -> Failure {
         let failure = Failure::new(USAGE, format!("{}: {err}", path.display()));
         match err {
-            KeyError::PasswordNeeded => {
-                failure.hint("pass --password-file FILE, --password-env VAR, or --prompt")
-            }
+            KeyError::PasswordNeeded => failure.hint(
+                "pass --password-file FILE, --password-env VAR, or -P/--password to be asked",
+            ),
             KeyError::WrongPassword => failure.hint("check the password source"),
             _ => failure,
         }

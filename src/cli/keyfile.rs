@@ -16,14 +16,73 @@ const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
 #[derive(Debug, Clone, clap::Args)]
 pub struct PasswordArgs {
     /// Read the password from the first line of FILE.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["password_env", "prompt"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["password_env", "password"])]
     pub password_file: Option<PathBuf>,
     /// Read the password from the environment variable VAR (for CI).
-    #[arg(long, value_name = "VAR", conflicts_with = "prompt")]
+    #[arg(long, value_name = "VAR", conflicts_with = "password")]
     pub password_env: Option<String>,
-    /// Ask for the password on the terminal.
-    #[arg(short = 'P', long)]
-    pub prompt: bool,
+    /// The password itself or, given bare, ask for it on the terminal. A password on the
+    /// command line is visible to other users of the machine: prefer --password-file or
+    /// --password-env (--prompt is the same) [in-toto: -P/--password [PASSWORD]].
+    #[arg(
+        short = 'P',
+        long = "password",
+        alias = "prompt",
+        value_name = "PASSWORD",
+        num_args = 0..=1,
+        conflicts_with_all = ["password_file", "password_env"]
+    )]
+    pub password: Option<Option<String>>,
+}
+
+/// Older in-toto's `-t/--key-type`: Tollgate reads the type from the key file, so the option is
+/// accepted and ignored, with a note.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyTypeArgs {
+    /// Not needed: the key type is read from the key file; accepted and ignored
+    /// [in-toto before 1.0: -t/--key-type].
+    #[arg(short = 't', long = "key-type", value_name = "TYPE", num_args = 1..)]
+    pub key_type: Vec<String>,
+}
+
+impl KeyTypeArgs {
+    /// Says on stderr that the option changes nothing.
+    pub fn note(&self) {
+        if !self.key_type.is_empty() {
+            eprintln!("note: --key-type is ignored: Tollgate reads the key type from the key file");
+        }
+    }
+}
+
+/// The reference's GPG options, refused with what to use instead: Tollgate signs and verifies
+/// with PEM keys only.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GpgArgs {
+    /// Not supported: GPG keys cannot be used; give a PEM key instead (`tollgate keygen`
+    /// makes one) [in-toto: -g/--gpg [KEYID...]].
+    #[arg(short = 'g', long = "gpg", value_name = "KEYID", num_args = 0..)]
+    pub gpg: Option<Vec<String>>,
+    /// Not supported, as --gpg [in-toto: --gpg-home DIR].
+    #[arg(long = "gpg-home", value_name = "DIR")]
+    pub gpg_home: Option<PathBuf>,
+}
+
+impl GpgArgs {
+    /// Refuses the GPG options; `instead` says which PEM option to use.
+    pub fn refuse(&self, instead: &str) -> Result<(), Failure> {
+        let flag = if self.gpg.is_some() {
+            "--gpg"
+        } else if self.gpg_home.is_some() {
+            "--gpg-home"
+        } else {
+            return Ok(());
+        };
+        Err(Failure::new(
+            USAGE,
+            format!("{flag}: GPG keys are not supported; use {instead}"),
+        )
+        .hint("`tollgate keygen -o KEY` makes a PEM key pair (KEY and KEY.pub)"))
+    }
 }
 
 impl PasswordArgs {
@@ -51,10 +110,26 @@ impl PasswordArgs {
                 )),
             };
         }
-        if self.prompt {
+        if let Some(Some(value)) = &self.password {
+            eprintln!(
+                "warning: a password given on the command line is visible to other users of \
+                 this machine; prefer --password-file or --password-env"
+            );
+            return Ok(Some(Zeroizing::new(value.clone())));
+        }
+        if let Some(None) = &self.password {
             return rpassword::prompt_password(format!("{purpose}: "))
                 .map(|p| Some(Zeroizing::new(p)))
-                .map_err(|e| Failure::new(USAGE, format!("cannot read a password: {e}")));
+                .map_err(|e| {
+                    Failure::new(
+                        USAGE,
+                        format!("-P/--password: cannot ask for a password: {e}"),
+                    )
+                    .hint(
+                        "without a terminal, give it with --password-file FILE or \
+                             --password-env VAR",
+                    )
+                });
         }
         Ok(None)
     }
@@ -78,28 +153,35 @@ pub fn public_key(path: &Path) -> Result<PublicKey, Failure> {
 }
 
 /// Reads a private key file, asking for its password when it is encrypted. Unless
-/// `insecure_permissions`, a key file that others may read is refused, as ssh does.
+/// `insecure_permissions`, a key file that others may read is refused, as ssh does; what the
+/// file holds is checked first, so that a public key given by mistake is told so before it is
+/// told to change its mode.
 pub fn private_key(
     path: &Path,
     password: &PasswordArgs,
     insecure_permissions: bool,
 ) -> Result<PrivateKey, Failure> {
+    let text = Zeroizing::new(read_text(path)?);
+    let encrypted = PrivateKey::pem_is_encrypted(&text);
+    if !encrypted {
+        let key = PrivateKey::from_pem(&text, None).map_err(|e| Failure::key(path, e))?;
+        if !insecure_permissions {
+            check_permissions(path)?;
+        }
+        return Ok(key);
+    }
+    // Encrypted: refuse a readable file before asking for its password.
     if !insecure_permissions {
         check_permissions(path)?;
     }
-    let text = Zeroizing::new(read_text(path)?);
-    let secret = if PrivateKey::pem_is_encrypted(&text) {
-        let from_source = password.read(&format!("password for {}", path.display()))?;
-        match from_source {
-            Some(p) => Some(p),
-            None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => Some(Zeroizing::new(
-                rpassword::prompt_password(format!("password for {}: ", path.display()))
-                    .map_err(|e| Failure::new(USAGE, format!("cannot read a password: {e}")))?,
-            )),
-            None => None,
-        }
-    } else {
-        None
+    let from_source = password.read(&format!("password for {}", path.display()))?;
+    let secret = match from_source {
+        Some(p) => Some(p),
+        None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => Some(Zeroizing::new(
+            rpassword::prompt_password(format!("password for {}: ", path.display()))
+                .map_err(|e| Failure::new(USAGE, format!("cannot read a password: {e}")))?,
+        )),
+        None => None,
     };
     PrivateKey::from_pem(&text, secret.as_ref().map(|p| p.as_bytes()))
         .map_err(|e| Failure::key(path, e))

@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     output: PathBuf,
     /// Encrypt the private key with a password asked for on the terminal.
-    #[arg(long, conflicts_with_all = ["password_file", "password_env"])]
+    #[arg(long, conflicts_with_all = ["password_file", "password_env", "password"])]
     encrypt: bool,
     #[command(flatten)]
     password: PasswordArgs,

@@ -26,7 +26,13 @@ use clap::{Parser, Subcommand};
 
 /// in-toto supply-chain security: keys, signed layouts and links, verification.
 #[derive(Debug, Parser)]
-#[command(name = "tollgate", version, about, max_term_width = 100)]
+#[command(
+    name = "tollgate",
+    version,
+    propagate_version = true,
+    about,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -76,12 +82,50 @@ enum Command {
     Man(docs::ManArgs),
 }
 
+/// `run` and `mock` take the command after `--`; a command written without it is an
+/// unexpected argument to clap (the command itself, or one of its options), which does not say
+/// where it belongs.
+fn command_hint(err: &clap::Error) -> Option<String> {
+    if err.kind() != clap::error::ErrorKind::UnknownArgument {
+        return None;
+    }
+    let mut argv = std::env::args().skip(1);
+    let subcommand = argv.next()?;
+    if subcommand != "run" && subcommand != "mock" {
+        return None;
+    }
+    let words: Vec<String> = argv.collect();
+    if words.iter().any(|w| w == "--") {
+        return None;
+    }
+    // The first word that is no file here but a program on PATH is most likely the command.
+    let at = words.iter().position(|w| {
+        !w.starts_with('-') && !std::path::Path::new(w).exists() && record::on_path(w)
+    });
+    let command = match at {
+        Some(at) => words[at..].join(" "),
+        None => match err.get(clap::error::ContextKind::InvalidArg)? {
+            clap::error::ContextValue::String(word) if !word.starts_with('-') => {
+                format!("{word} ...")
+            }
+            _ => return None,
+        },
+    };
+    Some(format!(
+        "if `{command}` is the command to record, put `--` before it: tollgate {subcommand} \
+         [OPTIONS] -- {command}"
+    ))
+}
+
 /// Runs the command line and turns its outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
+            if let Some(hint) = command_hint(&err) {
+                eprintln!("  hint: {hint}");
+            }
             return match err.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     ExitCode::SUCCESS

@@ -14,24 +14,30 @@ use super::keyfile;
 /// Arguments of `tollgate match-products`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The link whose products to compare with (classic or DSSE).
+    /// The link whose products to compare with (classic or DSSE) [in-toto: -l/--link].
     #[arg(short = 'l', long, value_name = "FILE")]
     link: PathBuf,
     /// Public key(s) of the functionary; one must have signed the link. Without it the
     /// signature is not checked (and a warning says so).
     #[arg(short = 'k', long = "key", value_name = "PUB", num_args = 1..)]
     keys: Vec<PathBuf>,
-    /// Local files and folders to compare [default: the working directory].
+    /// Local files and folders to compare [default: the working directory]
+    /// [in-toto: -p/--paths].
     #[arg(short = 'p', long, value_name = "PATH", num_args = 1..)]
     paths: Vec<String>,
-    /// Gitignore-style patterns of files to leave out (replaces the defaults).
+    /// Gitignore-style patterns of files to leave out (replaces the defaults)
+    /// [in-toto: -e/--exclude].
     #[arg(short = 'e', long, value_name = "PATTERN", num_args = 1..)]
     exclude: Option<Vec<String>>,
-    /// Strip this prefix from local names (the first that matches).
+    /// Strip this prefix from local names (the first that matches) [in-toto: --lstrip-paths].
     #[arg(long, value_name = "PREFIX", num_args = 1..)]
     lstrip_paths: Vec<String>,
     #[command(flatten)]
     uris: super::record::UriArgs,
+    /// Accepted for in-toto-match-products' command lines; Tollgate always lists every
+    /// difference [in-toto: -v/--verbose].
+    #[arg(short = 'v', long)]
+    verbose: bool,
 }
 
 /// Runs `tollgate match-products`; returns 0 when everything matched, 1 when not.

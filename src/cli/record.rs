@@ -17,19 +17,20 @@ use tollgate::record::{
 };
 
 use super::failure::{Failure, INTERNAL, USAGE};
-use super::keyfile::{self, PasswordArgs};
+use super::keyfile::{self, GpgArgs, KeyTypeArgs, PasswordArgs};
 
 /// How artifacts are recorded (shared by every recording command).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ArtifactArgs {
-    /// Record artifact names relative to DIR instead of the working directory.
+    /// Record artifact names relative to DIR instead of the working directory
+    /// [in-toto: --base-path].
     #[arg(long, value_name = "DIR")]
     base_path: Option<PathBuf>,
-    /// Strip this prefix from artifact names (the first that matches).
+    /// Strip this prefix from artifact names (the first that matches) [in-toto: --lstrip-paths].
     #[arg(long, value_name = "PREFIX", num_args = 1..)]
     lstrip_paths: Vec<String>,
     /// Gitignore-style patterns of files not to record; replaces the defaults
-    /// (*.link*, .git, *.pyc, *~).
+    /// (*.link*, .git, *.pyc, *~) [in-toto: --exclude].
     #[arg(long, value_name = "PATTERN", num_args = 1..)]
     exclude: Option<Vec<String>>,
     /// Also leave out what the tree's .gitignore files ignore.
@@ -49,9 +50,14 @@ pub struct ArtifactArgs {
     /// Hashing threads [default: one per core].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// No progress display.
-    #[arg(short = 'q', long)]
+    /// No progress display and no report of what was written; errors are still shown
+    /// [in-toto: -q/--quiet].
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
     quiet: bool,
+    /// Accepted for in-toto's command lines; Tollgate always reports what it wrote
+    /// [in-toto: -v/--verbose].
+    #[arg(short = 'v', long)]
+    verbose: bool,
 }
 
 /// How `git:` and `oci:` artifacts are resolved (recording, and `match-products`).
@@ -86,31 +92,38 @@ impl UriArgs {
 /// The signing key and where the link goes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeyArgs {
-    /// The functionary's private key.
-    #[arg(short = 'k', long = "key", alias = "signing-key", value_name = "KEY")]
-    key: PathBuf,
+    /// The functionary's private key (PEM) [in-toto: --signing-key].
+    #[arg(
+        short = 'k',
+        long = "key",
+        alias = "signing-key",
+        value_name = "KEY",
+        required_unless_present_any = ["gpg", "gpg_home"]
+    )]
+    key: Option<PathBuf>,
     /// Use a private key file that others can read.
     #[arg(long)]
     insecure_key_permissions: bool,
     #[command(flatten)]
     password: PasswordArgs,
+    #[command(flatten)]
+    gpg: GpgArgs,
+    #[command(flatten)]
+    key_type: KeyTypeArgs,
 }
 
 /// Where the link goes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {
-    /// The folder to write the link into (created if missing).
-    #[arg(
-        short = 'd',
-        long = "metadata-directory",
-        value_name = "DIR",
-        default_value = "."
-    )]
-    metadata_directory: PathBuf,
-    /// Write a DSSE envelope instead of a classic one.
+    /// The folder to write the link into (created if missing) [default: the working folder]
+    /// [in-toto: -d/--metadata-directory].
+    #[arg(short = 'd', long = "metadata-directory", value_name = "DIR")]
+    metadata_directory: Option<PathBuf>,
+    /// Write a DSSE envelope instead of a classic one [in-toto: --use-dsse].
     #[arg(long = "dsse", alias = "use-dsse")]
     dsse: bool,
-    /// Replace an existing link of the same name.
+    /// Replace an existing link of the same name, as in-toto does (by default Tollgate refuses,
+    /// so that a step recorded twice is noticed): pass it when a CI job is retried.
     #[arg(long)]
     overwrite: bool,
     /// Write the link as an in-toto Statement v1 (link predicate v0.3) in a DSSE envelope,
@@ -122,26 +135,27 @@ pub struct OutputArgs {
 /// Arguments of `tollgate run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The step's name, as the layout names it.
+    /// The step's name, as the layout names it [in-toto: -n/--step-name].
     #[arg(short = 'n', long = "step", alias = "step-name", value_name = "NAME")]
     step: String,
-    /// Files and folders the step reads, hashed before the command runs.
+    /// Files and folders the step reads, hashed before the command runs [in-toto: -m].
     #[arg(short = 'm', long, value_name = "PATH", num_args = 1..)]
     materials: Vec<String>,
-    /// Files and folders the step writes, hashed after the command runs.
+    /// Files and folders the step writes, hashed after the command runs [in-toto: -p].
     #[arg(short = 'p', long, value_name = "PATH", num_args = 1..)]
     products: Vec<String>,
-    /// Also record the command's stdout and stderr in the link.
+    /// Also record the command's stdout and stderr in the link [in-toto: -s].
     #[arg(short = 's', long)]
     record_streams: bool,
     /// The most bytes of each stream recorded; the rest still reaches the console.
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
     max_stream_bytes: usize,
-    /// Record without running a command.
+    /// Record without running a command [in-toto: -x].
     #[arg(short = 'x', long, conflicts_with = "command")]
     no_command: bool,
-    /// Kill the command after SECS seconds (no limit by default).
-    #[arg(long, value_name = "SECS")]
+    /// Kill the command after SECS seconds [default: no limit; in-toto-run's --run-timeout
+    /// kills it after 10 s] [in-toto: --run-timeout].
+    #[arg(long, alias = "run-timeout", value_name = "SECS")]
     timeout: Option<u64>,
     #[command(flatten)]
     key: KeyArgs,
@@ -166,7 +180,7 @@ pub enum RecordCommand {
 /// What `record start` and `record stop` share.
 #[derive(Debug, clap::Args)]
 pub struct StageArgs {
-    /// The step's name.
+    /// The step's name [in-toto: -n/--step-name].
     #[arg(short = 'n', long = "step", alias = "step-name", value_name = "NAME")]
     step: String,
     #[command(flatten)]
@@ -180,7 +194,7 @@ pub struct StageArgs {
 /// Arguments of `tollgate record start`.
 #[derive(Debug, clap::Args)]
 pub struct StartArgs {
-    /// Files and folders the step reads.
+    /// Files and folders the step reads [in-toto: -m].
     #[arg(short = 'm', long, value_name = "PATH", num_args = 1..)]
     materials: Vec<String>,
     #[command(flatten)]
@@ -190,7 +204,7 @@ pub struct StartArgs {
 /// Arguments of `tollgate record stop`.
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
-    /// Files and folders the step wrote.
+    /// Files and folders the step wrote [in-toto: -p].
     #[arg(short = 'p', long, value_name = "PATH", num_args = 1..)]
     products: Vec<String>,
     #[command(flatten)]
@@ -200,7 +214,7 @@ pub struct StopArgs {
 /// Arguments of `tollgate mock`.
 #[derive(Debug, clap::Args)]
 pub struct MockArgs {
-    /// The step's name.
+    /// The step's name [in-toto: -n/--step-name].
     #[arg(short = 'n', long = "step", alias = "step-name", value_name = "NAME")]
     step: String,
     #[command(flatten)]
@@ -217,7 +231,14 @@ fn step_name(name: &str) -> Result<StepName, Failure> {
 }
 
 fn load_key(args: &KeyArgs) -> Result<PrivateKey, Failure> {
-    keyfile::private_key(&args.key, &args.password, args.insecure_key_permissions)
+    args.gpg
+        .refuse("a PEM private key with --signing-key KEY (or --key KEY)")?;
+    args.key_type.note();
+    let path = args
+        .key
+        .as_ref()
+        .ok_or_else(|| Failure::new(USAGE, "no signing key given: pass --signing-key KEY"))?;
+    keyfile::private_key(path, &args.password, args.insecure_key_permissions)
 }
 
 impl ArtifactArgs {
@@ -242,7 +263,11 @@ impl ArtifactArgs {
 impl OutputArgs {
     fn output(&self) -> Output<'_> {
         Output {
-            folder: &self.metadata_directory,
+            // The working folder as "", so that messages name `STEP.KEYID8.link`, not `./...`.
+            folder: self
+                .metadata_directory
+                .as_deref()
+                .unwrap_or(std::path::Path::new("")),
             format: if self.dsse {
                 Format::Dsse
             } else {
@@ -317,14 +342,18 @@ fn step_failure(err: StepError) -> Failure {
         StepError::Command(CommandError::Spawn { .. }) => {
             failure.hint("no link was written; check the command name and PATH")
         }
-        StepError::Write(tollgate::fsio::FsError::Exists(_)) => {
-            failure.hint("pass --overwrite to replace it")
-        }
+        StepError::Write(tollgate::fsio::FsError::Exists(_)) => failure.hint(
+            "this step was recorded here before with this key (a retried job?): pass --overwrite \
+             to replace the link, as in-toto-run does, or remove the old one",
+        ),
         _ => failure,
     }
 }
 
-fn report(outcome: &Outcome) {
+fn report(outcome: &Outcome, quiet: bool) {
+    if quiet {
+        return;
+    }
     for name in &outcome.notes.unfollowed_symlink_dirs {
         eprintln!("note: {name}: symlink to a folder, not followed (pass --follow-symlink-dirs)");
     }
@@ -343,8 +372,7 @@ fn report(outcome: &Outcome) {
 pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let step = step_name(&args.step)?;
     if args.command.is_empty() && !args.no_command {
-        return Err(Failure::new(USAGE, "no command given")
-            .hint("put the command after `--`, or pass --no-command to record without one"));
+        return Err(missing_command(&args));
     }
     statement_needs_products(&args.output, &args.products)?;
     let key = load_key(&args.key)?;
@@ -367,11 +395,57 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let outcome = record::run(&request, &key, &args.output.output());
     drop(display);
     let outcome = outcome.map_err(step_failure)?;
-    report(&outcome);
+    report(&outcome, args.artifacts.quiet);
     let code = exit_code(outcome.return_value);
     // The process ends next; freeing a million-artifact link would only delay it.
     std::mem::forget(outcome);
     Ok(code)
+}
+
+/// No command after `--`. `-m` and `-p` take every word up to the next flag, so a command
+/// written without `--` ends up among them: find it (the first word that is no file here but a
+/// program on PATH) and show where the `--` goes.
+fn missing_command(args: &RunArgs) -> Failure {
+    let base = args.artifacts.base_path.clone().unwrap_or_default();
+    let lists = [
+        ("-m", "material", &args.materials),
+        ("-p", "product", &args.products),
+    ];
+    for (flag, side, words) in lists {
+        let found = words
+            .iter()
+            .position(|w| !w.contains(':') && !base.join(w).exists() && on_path(w));
+        if let Some(at) = found {
+            let (paths, command) = words.split_at(at);
+            let command = command.join(" ");
+            let before = if paths.is_empty() {
+                String::new()
+            } else {
+                format!("{flag} {} ", paths.join(" "))
+            };
+            return Failure::new(
+                USAGE,
+                format!(
+                    "no command given: `{command}` was read as {side} paths ({flag} takes every \
+                     word up to the next flag)"
+                ),
+            )
+            .hint(format!(
+                "put the command after `--`: ... {before}-- {command}"
+            ));
+        }
+    }
+    Failure::new(USAGE, "no command given")
+        .hint("put the command after `--`, or pass --no-command to record without one")
+}
+
+/// Whether `word` names a program on PATH.
+pub(super) fn on_path(word: &str) -> bool {
+    if word.contains('/') || word.is_empty() {
+        return false;
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(word).is_file()))
 }
 
 /// The exit code that passes on the command's: its own, or 128 + the signal that killed it.
@@ -423,7 +497,7 @@ pub fn record(command: RecordCommand) -> Result<u8, Failure> {
     let outcome = stage(&step, paths, &options, &key, &args.output.output());
     drop(display);
     let outcome = outcome.map_err(step_failure)?;
-    report(&outcome);
+    report(&outcome, args.artifacts.quiet);
     Ok(0)
 }
 
@@ -433,6 +507,6 @@ pub fn mock(args: MockArgs) -> Result<u8, Failure> {
     let options = args.artifacts.options(None);
     let outcome = record::mock(&step, &args.command, &options, &args.output.output())
         .map_err(step_failure)?;
-    report(&outcome);
+    report(&outcome, args.artifacts.quiet);
     Ok(exit_code(outcome.return_value))
 }

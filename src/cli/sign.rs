@@ -10,7 +10,7 @@ use tollgate::limits::{Limit, Limits};
 use tollgate::metadata::{Kind, Metadata};
 
 use super::failure::{Failure, USAGE};
-use super::keyfile::{self, PasswordArgs};
+use super::keyfile::{self, GpgArgs, PasswordArgs};
 
 /// Arguments of `tollgate sign`.
 #[derive(Debug, clap::Args)]
@@ -18,7 +18,7 @@ use super::keyfile::{self, PasswordArgs};
 pub struct Args {
     /// The layout or link file: a classic or DSSE envelope, or a bare unsigned payload.
     file: Option<PathBuf>,
-    /// The same, in in-toto-sign's spelling.
+    /// The same, in in-toto-sign's spelling [in-toto-sign: -f/--file].
     #[arg(
         short = 'f',
         long = "file",
@@ -26,17 +26,25 @@ pub struct Args {
         conflicts_with = "file"
     )]
     file_flag: Option<PathBuf>,
-    /// Private keys to sign with or, with --verify, public keys that must all have signed.
-    #[arg(short = 'k', long = "key", value_name = "KEY", num_args = 1.., required = true)]
+    /// Private keys to sign with or, with --verify, public keys that must all have signed
+    /// [in-toto-sign: -k/--key].
+    #[arg(
+        short = 'k',
+        long = "key",
+        value_name = "KEY",
+        num_args = 1..,
+        required_unless_present_any = ["gpg", "gpg_home"]
+    )]
     keys: Vec<PathBuf>,
-    /// Check that every given public key signed the file, instead of signing.
+    /// Check that every given public key signed the file, instead of signing
+    /// [in-toto-sign: --verify].
     #[arg(long, conflicts_with_all = ["append", "output", "dsse", "classic"])]
     verify: bool,
-    /// Keep the existing signatures and add these (layouts only).
+    /// Keep the existing signatures and add these (layouts only) [in-toto-sign: -a/--append].
     #[arg(short = 'a', long)]
     append: bool,
     /// Where to write the signed file [default: a layout in place; a link to
-    /// NAME.KEYID8.link beside it].
+    /// NAME.KEYID8.link beside it] [in-toto-sign: -o/--output].
     #[arg(short = 'o', long, value_name = "PATH")]
     output: Option<PathBuf>,
     /// Write a DSSE envelope.
@@ -50,10 +58,31 @@ pub struct Args {
     insecure_key_permissions: bool,
     #[command(flatten)]
     password: PasswordArgs,
+    /// Ask for the password of an encrypted key on the terminal, as -P does
+    /// [in-toto-sign: -p/--prompt].
+    #[arg(short = 'p')]
+    ask: bool,
+    #[command(flatten)]
+    gpg: GpgArgs,
+    #[command(flatten)]
+    key_type: super::keyfile::KeyTypeArgs,
+    /// Print nothing but errors [in-toto-sign: -q/--quiet].
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Accepted for in-toto-sign's command lines; Tollgate always says what it signed or
+    /// checked [in-toto-sign: -v/--verbose].
+    #[arg(short = 'v', long)]
+    verbose: bool,
 }
 
 /// Runs `tollgate sign`.
-pub fn run(args: Args) -> Result<(), Failure> {
+pub fn run(mut args: Args) -> Result<(), Failure> {
+    args.gpg
+        .refuse("PEM keys with --key (private keys to sign, public keys with --verify)")?;
+    args.key_type.note();
+    if args.ask && args.password.password.is_none() {
+        args.password.password = Some(None);
+    }
     let file = args
         .file
         .clone()
@@ -63,7 +92,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let bytes = fsio::read_capped(&file, limits.max_metadata_bytes, Limit::MetadataBytes)
         .map_err(Failure::fs)?;
     if args.verify {
-        verify(&file, &bytes, &args.keys, &limits)
+        verify(&file, &bytes, &args.keys, &limits, args.quiet)
     } else {
         sign(&file, &bytes, &args, &limits)
     }
@@ -74,6 +103,7 @@ fn verify(
     bytes: &[u8],
     key_paths: &[PathBuf],
     limits: &Limits,
+    quiet: bool,
 ) -> Result<(), Failure> {
     let mut ring = KeyRing::new();
     for path in key_paths {
@@ -83,6 +113,9 @@ fn verify(
     }
     let checked =
         document::verify_all(bytes, &ring, limits).map_err(|e| Failure::document(file, e))?;
+    if quiet {
+        return Ok(());
+    }
     let kind = checked.metadata.kind().name();
     println!(
         "{}: {kind} signed by all {} given key(s) ({} envelope)",
@@ -139,6 +172,9 @@ fn sign(file: &Path, bytes: &[u8], args: &Args, limits: &Limits) -> Result<(), F
     };
     fsio::write_atomic(&output, &signed.envelope.to_bytes(), Mode::Public, true)
         .map_err(Failure::fs)?;
+    if args.quiet {
+        return Ok(());
+    }
     if signed.dropped > 0 {
         eprintln!(
             "note: replaced {} earlier signature(s); use --append to keep them",

@@ -19,7 +19,7 @@ use super::keyfile;
 /// Arguments of `tollgate verify`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The signed layout.
+    /// The signed layout [in-toto: -l/--layout].
     #[arg(
         short = 'l',
         long,
@@ -40,17 +40,29 @@ pub struct Args {
     #[cfg(feature = "registry")]
     #[command(flatten)]
     registry: super::registry::RegistryArgs,
-    /// The owner's public key(s); every one must have signed the layout.
+    /// The owner's public key(s); every one must have signed the layout
+    /// [in-toto: --verification-keys].
     #[arg(
         short = 'k',
         long = "layout-key",
-        alias = "verification-keys",
+        aliases = ["verification-keys", "layout-keys"],
         value_name = "PUB",
         num_args = 1..,
-        required = true
+        required_unless_present_any = ["gpg", "gpg_home"]
     )]
     layout_keys: Vec<PathBuf>,
-    /// The folder holding the links.
+    #[command(flatten)]
+    gpg: super::keyfile::GpgArgs,
+    #[command(flatten)]
+    key_type: super::keyfile::KeyTypeArgs,
+    /// Print nothing: the exit code says it (0 verified, 1 not) [in-toto: -q/--quiet].
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Accepted for in-toto-verify's command lines; Tollgate always reports each step
+    /// [in-toto: -v/--verbose].
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// The folder holding the links [in-toto: --link-dir].
     #[arg(long, value_name = "DIR", default_value = ".")]
     link_dir: PathBuf,
     /// A value for a `{NAME}` parameter in the layout.
@@ -59,7 +71,8 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
-    /// How long each inspection may run, in seconds.
+    /// How long each inspection may run, in seconds (in-toto-verify's default is 10)
+    /// [in-toto: --inspection-timeout].
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     inspection_timeout: u64,
     /// The folder the inspections run on, in a scratch copy that leaves it untouched [default:
@@ -142,6 +155,9 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 
 /// Runs `tollgate verify`; returns 0 when the chain verified, 1 when it did not.
 pub fn run(args: Args) -> Result<u8, Failure> {
+    args.gpg
+        .refuse("the layout owner's PEM public key with --verification-keys PUB")?;
+    args.key_type.note();
     let limits = Limits::default();
     let mut ring = KeyRing::new();
     for path in &args.layout_keys {
@@ -215,6 +231,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
                 .map_err(|e| Failure::new(INTERNAL, e.to_string()))?;
             println!("{text}");
         }
+        Format::Text if args.quiet => {}
         Format::Text => print_text(&report, &args),
         Format::Mermaid | Format::Dot => {
             let syntax = match args.format {

@@ -201,7 +201,8 @@ pub fn run(
 }
 
 /// `record start`: records the materials and writes a signed unfinished link,
-/// `.STEP.KEYID8.link-unfinished`.
+/// `.STEP.KEYID8.link-unfinished`, into the output folder: the working folder unless told
+/// otherwise, as the reference does.
 pub fn start(
     step: &StepName,
     materials: &[String],
@@ -233,7 +234,12 @@ pub fn start(
 }
 
 /// `record stop`: reads the unfinished link, which this key must have signed, records the
-/// products, writes the final link and removes the unfinished one.
+/// products, writes the final link into the output folder and removes the unfinished one.
+///
+/// The unfinished link is looked for where the reference keeps it, in the working folder
+/// (`in-toto-record start` has no output folder, and `in-toto-record stop -d DIR` writes only
+/// the final link into DIR), and then in the output folder, where `record start -d DIR` put it.
+/// Both holding one is refused: which is current cannot be told.
 pub fn stop(
     step: &StepName,
     products: &[String],
@@ -242,7 +248,30 @@ pub fn stop(
     output: &Output<'_>,
 ) -> Result<Outcome, StepError> {
     let keyid = key.public_key().keyid();
-    let unfinished = output.folder.join(unfinished_file_name(step, &keyid));
+    let name = unfinished_file_name(step, &keyid);
+    let here = PathBuf::from(&name);
+    let there = output.folder.join(&name);
+    let same_folder = match (
+        std::fs::canonicalize("."),
+        std::fs::canonicalize(output.folder),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => output.folder.as_os_str().is_empty() || output.folder == Path::new("."),
+    };
+    let unfinished = match (here.exists(), !same_folder && there.exists()) {
+        (true, true) => {
+            return Err(StepError::Unfinished {
+                path: there,
+                reason: format!(
+                    "a second unfinished link for step {step}, besides {}; remove the one left \
+                     from an abandoned `record start`",
+                    here.display()
+                ),
+            });
+        }
+        (false, true) => there,
+        _ => here,
+    };
     let fail = |reason: String| StepError::Unfinished {
         path: unfinished.clone(),
         reason,
@@ -254,8 +283,23 @@ pub fn stop(
     )
     .map_err(|e| match e {
         FsError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            let finished = output.folder.join(link_file_name(step, Some(&keyid)));
+            let done = if finished.exists() {
+                format!(
+                    " ({} is there: this step's `record stop` already ran)",
+                    finished.display()
+                )
+            } else {
+                String::new()
+            };
             fail(format!(
-                "no unfinished link: run `record start` for step {step} with the same key first"
+                "no unfinished link in the working folder{}{done}: run `record start` for step \
+                 {step} with the same key first, from the same folder",
+                if same_folder {
+                    String::new()
+                } else {
+                    format!(" nor in {}", output.folder.display())
+                }
             ))
         }
         other => fail(other.to_string()),
