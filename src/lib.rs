@@ -36,6 +36,7 @@
 pub mod artifact;
 pub mod authoring;
 pub mod bundle;
+pub mod diagram;
 pub mod document;
 pub mod envelope;
 pub mod fsio;

@@ -428,3 +428,80 @@ fn the_demo_keeps_a_relative_folder() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("verified: 5 step(s) and 2 inspection(s) passed"));
 }
+
+#[test]
+fn every_template_checks_clean_once_its_keys_exist_and_check_names_every_missing_key() {
+    for (template, names) in [
+        ("minimal", &["builder"][..]),
+        (
+            "release",
+            &["alice", "bob", "carol", "dan", "erin", "frank"][..],
+        ),
+    ] {
+        let dir = tempdir();
+        let source = dir.path().join("layout.toml");
+        let out = run(tollgate()
+            .args(["layout", "new", "--template", template, "-o"])
+            .arg(&source));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+        // Before the keys exist: one error per key file, not only the first.
+        let out = run(tollgate().args(["layout", "check"]).arg(&source));
+        let text = stdout(&out);
+        assert_eq!(code(&out), 1, "{template}: {text}");
+        for name in names {
+            assert!(
+                text.contains(&format!("functionary key \"keys/{name}.pub\"")),
+                "{template}: {name}: {text}"
+            );
+        }
+        assert!(
+            text.contains(&format!("{} error(s), 0 warning(s)", names.len())),
+            "{template}: {text}"
+        );
+
+        // Once they do, the template has no findings at all.
+        for name in names {
+            keygen(dir.path(), name);
+        }
+        let out = run(tollgate()
+            .args(["layout", "check", "--deny-warnings"])
+            .arg(&source));
+        let text = stdout(&out);
+        assert_eq!(code(&out), 0, "{template}: {text}");
+        assert_eq!(
+            text,
+            format!("{}: 0 error(s), 0 warning(s)\n", source.display()),
+            "{template}"
+        );
+    }
+}
+
+#[test]
+fn a_step_written_with_single_brackets_is_explained() {
+    let dir = tempdir();
+    let source = dir.path().join("layout.toml");
+    fs::write(
+        &source,
+        "expires = \"90d\"\n\n[step]\nname = \"build\"\nfunctionaries = []\n",
+    )
+    .expect("write");
+    for command in ["check", "build"] {
+        let mut cmd = tollgate();
+        cmd.args(["layout", command]).arg(&source);
+        if command == "build" {
+            cmd.args(["--key", "owner.pem"]);
+        }
+        let out = run(&mut cmd);
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert_eq!(code(&out), if command == "check" { 1 } else { 2 }, "{text}");
+        assert!(
+            text.contains(
+                "layout.toml: line 3: [step] is one table, but a layout source lists each step \
+                 in its own [[step]] (two pairs of brackets): write [[step]]"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("expected a sequence"), "{text}");
+    }
+}

@@ -9,6 +9,7 @@ mod bundles;
 mod chain;
 mod cli;
 mod container;
+mod diagram;
 mod examples;
 mod git;
 mod interop;

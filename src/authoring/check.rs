@@ -9,6 +9,8 @@
 //! - a step whose products no later step or inspection matches: nothing checks them;
 //! - a pattern that nothing the step records could match, when the source declares what the
 //!   step records;
+//! - a step whose declared materials or products all fall to a `DISALLOW` before any rule
+//!   accepts them: verification fails whenever the step records anything there;
 //! - an expiry already past (an error: verification fails) or more than a year away.
 
 use std::collections::BTreeMap;
@@ -151,6 +153,7 @@ pub fn check(
                 later_match(&items, position, rule, at, &mut findings);
                 unmatchable(item, field, rule, declared, at, &mut findings);
             }
+            all_refused(item, field, rules, declared, &mut findings);
         }
     }
     unconsumed_products(layout, &items, &mut findings);
@@ -288,6 +291,86 @@ fn unmatchable(
         message: format!(
             "no artifact the step records as {side} ({shown}) could match {}",
             pattern.as_str()
+        ),
+    });
+}
+
+/// A rule's pattern as it applies to full artifact names (with a `MATCH`'s `IN` prefix), or
+/// `None` for `REQUIRE`, which consumes nothing.
+fn consuming_pattern(rule: &ArtifactRule) -> Option<Pattern> {
+    match rule.kind() {
+        RuleKind::Match {
+            pattern,
+            source_prefix: Some(prefix),
+            ..
+        } => Pattern::new(&format!("{}/{}", literal(prefix), pattern.as_str())).ok(),
+        RuleKind::Match { pattern, .. }
+        | RuleKind::Create(pattern)
+        | RuleKind::Delete(pattern)
+        | RuleKind::Modify(pattern)
+        | RuleKind::Allow(pattern)
+        | RuleKind::Disallow(pattern) => Some(pattern.clone()),
+        RuleKind::Require(_) => None,
+    }
+}
+
+/// Flags a rule list under which every path the step declares meets a `DISALLOW` before any
+/// rule that could accept it: whatever the step records there fails verification.
+fn all_refused(
+    item: &Item<'_>,
+    field: &'static str,
+    rules: &[ArtifactRule],
+    declared: &BTreeMap<StepName, Declared>,
+    findings: &mut Vec<Finding>,
+) {
+    let Some(paths) = declared.get(item.name).and_then(|d| match field {
+        "expected_materials" => d.materials.as_ref(),
+        _ => d.products.as_ref(),
+    }) else {
+        return;
+    };
+    // For each declared path, the DISALLOW rule it meets first, if it meets one before a rule
+    // that could consume it.
+    let mut first_refusal = None;
+    for path in paths {
+        let deciding = rules
+            .iter()
+            .enumerate()
+            .find(|(_, rule)| consuming_pattern(rule).is_some_and(|p| p.could_match_within(path)));
+        match deciding {
+            Some((index, rule)) if matches!(rule.kind(), RuleKind::Disallow(_)) => {
+                first_refusal.get_or_insert((index, rule));
+            }
+            _ => return,
+        }
+    }
+    let Some((index, rule)) = first_refusal else {
+        return; // nothing declared
+    };
+    let side = if field == "expected_materials" {
+        "materials"
+    } else {
+        "products"
+    };
+    let example = match paths.first() {
+        Some(path) if field == "expected_materials" => format!("ALLOW {path}/*"),
+        Some(path) => format!("CREATE {path}/*"),
+        None => "ALLOW ...".to_owned(),
+    };
+    findings.push(Finding {
+        severity: Severity::Warning,
+        location: Some(Location {
+            kind: item.kind,
+            name: item.name.to_string(),
+            field: Some(field),
+            rule: Some(index + 1),
+            rule_text: Some(rule.tokens().join(" ")),
+        }),
+        message: format!(
+            "every artifact the step records as {side} ({}) is disallowed before any rule \
+             accepts it: verification fails whenever the step records any; add a rule that \
+             accepts them (such as {example}) before this one",
+            paths.join(", ")
         ),
     });
 }
@@ -525,6 +608,133 @@ expected_products = ["ALLOW *"]
         let text =
             with("CREATE dist/app", "CREATE build/app").replacen("products = [\"dist\"]\n", "", 1);
         assert!(!findings(&text).iter().any(|f| f.contains("could match")));
+    }
+
+    #[test]
+    fn declared_products_that_all_fall_to_disallow_are_flagged() {
+        // The build step records dist, but its products list refuses everything.
+        let text = with(
+            "expected_products = [\"CREATE dist/app\", \"DISALLOW *\"]",
+            "expected_products = [\"DISALLOW *\"]",
+        );
+        only(
+            &findings(&text),
+            "warning: step build, expected_products rule 1 (DISALLOW *): every artifact the \
+             step records as products (dist) is disallowed before any rule accepts it: \
+             verification fails whenever the step records any; add a rule that accepts them \
+             (such as CREATE dist/*) before this one",
+        );
+        // A rule for another folder does not accept dist; REQUIRE consumes nothing.
+        let text = with(
+            "expected_products = [\"CREATE dist/app\", \"DISALLOW *\"]",
+            "expected_products = [\"REQUIRE dist/app\", \"CREATE build/*\", \"DISALLOW dist/*\", \
+             \"DISALLOW *\"]",
+        );
+        only(
+            &findings(&text),
+            "expected_products rule 3 (DISALLOW dist/*): every artifact",
+        );
+        // The same on the materials side.
+        let text = with(
+            "expected_materials = [\"MATCH src/* WITH PRODUCTS FROM source\", \"DISALLOW *\"]",
+            "expected_materials = [\"DISALLOW *\"]",
+        );
+        only(
+            &findings(&text),
+            "step build, expected_materials rule 1 (DISALLOW *): every artifact the step \
+             records as materials (src) is disallowed",
+        );
+        // One declared path accepted is enough; so is nothing declared, or declaring nothing.
+        let text = with("products = [\"dist\"]", "products = [\"dist\", \"tmp\"]").replacen(
+            "\"CREATE dist/app\", \"DISALLOW *\"",
+            "\"CREATE dist/app\", \"DISALLOW tmp/*\"",
+            1,
+        );
+        assert!(!findings(&text).iter().any(|f| f.contains("every artifact")));
+        for products in ["", "products = []\n"] {
+            let text = with(
+                "expected_products = [\"CREATE dist/app\", \"DISALLOW *\"]",
+                "expected_products = [\"DISALLOW *\"]",
+            )
+            .replacen("products = [\"dist\"]\n", products, 1);
+            assert!(!findings(&text).iter().any(|f| f.contains("every artifact")));
+        }
+        assert!(!findings(CLEAN).iter().any(|f| f.contains("every artifact")));
+    }
+
+    #[test]
+    fn every_unreadable_key_file_is_named() {
+        let key = PrivateKey::generate(KeyKind::Ed25519).expect("key");
+        let mut resolve = |path: &str| {
+            if path == "k.pub" {
+                Ok(key.public_key().clone())
+            } else {
+                Err(format!("{path}: cannot read"))
+            }
+        };
+        let text = with("[\"k.pub\"]", "[\"keys/a.pub\", \"k.pub\"]").replacen(
+            "[\"k.pub\"]",
+            "[\"keys/b.pub\"]",
+            1,
+        );
+        match source::compile(&text, &mut resolve, now(), &Limits::default()) {
+            Err(SourceError::Keys { keys }) => {
+                let named: Vec<(&str, &str)> = keys
+                    .iter()
+                    .map(|k| (k.location.as_str(), k.path.as_str()))
+                    .collect();
+                assert_eq!(
+                    named,
+                    [
+                        ("step[0] \"source\"", "keys/a.pub"),
+                        ("step[1] \"build\"", "keys/b.pub")
+                    ]
+                );
+                assert_eq!(keys[1].reason, "keys/b.pub: cannot read");
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn a_single_bracket_step_says_to_write_two() {
+        for (from, to, table, line) in [
+            (
+                "[[step]]\nname = \"build\"",
+                "[step]\nname = \"build\"",
+                "step",
+                9,
+            ),
+            (
+                "[[step]]\nname = \"source\"",
+                "  [ step ]  # the first\nname = \"source\"",
+                "step",
+                3,
+            ),
+            ("[[inspection]]", "[inspection]", "inspection", 16),
+        ] {
+            match compile(&with(from, to)) {
+                Err(e @ SourceError::SingleTable { .. }) => {
+                    assert_eq!(
+                        e.to_string(),
+                        format!(
+                            "line {line}: [{table}] is one table, but a layout source lists \
+                             each {table} in its own [[{table}]] (two pairs of brackets): write \
+                             [[{table}]]"
+                        )
+                    );
+                }
+                other => panic!("{to}: {:?}", other.map(|_| ())),
+            }
+        }
+        // The file names of the keys are kept for people.
+        let compiled = compile(CLEAN).expect("compiles");
+        assert_eq!(
+            compiled.key_files.values().collect::<Vec<_>>(),
+            ["k.pub"],
+            "{:?}",
+            compiled.key_files
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::keys::PublicKey;
+use crate::keys::{KeyId, PublicKey};
 use crate::layout::{Layout, LayoutError};
 use crate::limits::Limits;
 use crate::name::StepName;
@@ -51,19 +51,40 @@ pub enum SourceError {
          \"2027-06-30\", or a time such as \"2027-06-30T00:00:00Z\""
     )]
     Expires(String),
-    /// A functionary's key file could not be read.
-    #[error("{location}: functionary key {path:?}: {reason}")]
-    Key {
-        /// Which step.
-        location: String,
-        /// The key file as written.
-        path: String,
-        /// What is wrong.
-        reason: String,
+    /// `[step]` or `[inspection]` with one pair of brackets: TOML then reads one table, but
+    /// the source wants a list of them.
+    #[error(
+        "line {line}: [{table}] is one table, but a layout source lists each {table} in its own \
+         [[{table}]] (two pairs of brackets): write [[{table}]]"
+    )]
+    SingleTable {
+        /// `step` or `inspection`.
+        table: &'static str,
+        /// The header's line, from 1.
+        line: usize,
+    },
+    /// Functionary key files that could not be read: every one, so that a single run names
+    /// them all.
+    #[error("{}", keys.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Keys {
+        /// Each unreadable key file, in source order.
+        keys: Vec<KeyProblem>,
     },
     /// The compiled layout does not load (a rule, a threshold, a name ...).
     #[error(transparent)]
     Layout(#[from] LayoutError),
+}
+
+/// A functionary key file that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: functionary key {path:?}: {reason}")]
+pub struct KeyProblem {
+    /// Which step (`step[0] "build"`).
+    pub location: String,
+    /// The key file as written.
+    pub path: String,
+    /// What is wrong.
+    pub reason: String,
 }
 
 /// One or more words: a string split at whitespace, or a list taken as it is.
@@ -147,6 +168,9 @@ pub struct Compiled {
     pub layout: Layout,
     /// Per step, the paths its functionary records.
     pub declared: BTreeMap<StepName, Declared>,
+    /// Each functionary key's file as the source names it (the first name, if several name
+    /// the same key), for pictures and messages that people read.
+    pub key_files: BTreeMap<KeyId, String>,
 }
 
 /// Compiles a source. `key` reads a functionary's public key from the path written in the
@@ -157,21 +181,35 @@ pub fn compile(
     now: DateTime<Utc>,
     limits: &Limits,
 ) -> Result<Compiled, SourceError> {
-    let raw: RawSource = toml::from_str(text).map_err(|e| SourceError::Toml(e.to_string()))?;
+    let raw: RawSource = toml::from_str(text).map_err(|e| match single_table(text) {
+        Some((table, line)) => SourceError::SingleTable { table, line },
+        None => SourceError::Toml(e.to_string()),
+    })?;
     let expires = parse_expiry(&raw.expires, now)?;
     let mut keys = Map::new();
+    let mut key_files = BTreeMap::new();
+    let mut problems = Vec::new();
     let mut steps = Vec::with_capacity(raw.steps.len());
     let mut declared = Vec::with_capacity(raw.steps.len());
     for (index, step) in raw.steps.iter().enumerate() {
         let location = format!("step[{index}] {:?}", step.name);
         let mut pubkeys = Vec::with_capacity(step.functionaries.len());
         for path in &step.functionaries {
-            let public = key(path).map_err(|reason| SourceError::Key {
-                location: location.clone(),
-                path: path.clone(),
-                reason,
-            })?;
+            let public = match key(path) {
+                Ok(public) => public,
+                Err(reason) => {
+                    problems.push(KeyProblem {
+                        location: location.clone(),
+                        path: path.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
             let keyid = public.keyid();
+            key_files
+                .entry(keyid.clone())
+                .or_insert_with(|| path.clone());
             keys.insert(keyid.to_string(), public.to_layout_entry(&keyid));
             pubkeys.push(keyid.to_string());
         }
@@ -191,6 +229,9 @@ pub fn compile(
                 products: step.products.clone(),
             },
         ));
+    }
+    if !problems.is_empty() {
+        return Err(SourceError::Keys { keys: problems });
     }
     let inspections: Vec<Value> = raw
         .inspections
@@ -219,7 +260,29 @@ pub fn compile(
         .into_iter()
         .filter_map(|(name, paths)| StepName::new(&name).ok().map(|n| (n, paths)))
         .collect();
-    Ok(Compiled { layout, declared })
+    Ok(Compiled {
+        layout,
+        declared,
+        key_files,
+    })
+}
+
+/// The first `[step]` or `[inspection]` header written with one pair of brackets, and its
+/// line: serde's own error for it ("invalid type: map, expected a sequence") does not say
+/// what to write instead.
+fn single_table(text: &str) -> Option<(&'static str, usize)> {
+    text.lines().enumerate().find_map(|(index, line)| {
+        let header = line.split('#').next().unwrap_or("").trim();
+        let inner = header.strip_prefix('[')?.strip_suffix(']')?;
+        if inner.starts_with('[') {
+            return None;
+        }
+        match inner.trim() {
+            "step" => Some(("step", index + 1)),
+            "inspection" => Some(("inspection", index + 1)),
+            _ => None,
+        }
+    })
 }
 
 fn rules(list: &[Words]) -> Vec<Vec<String>> {

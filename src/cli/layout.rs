@@ -1,11 +1,13 @@
 //! `tollgate layout`: write, build, check, show and sign layouts.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use tollgate::authoring::check::{self, Finding, Severity};
-use tollgate::authoring::source::{self, Compiled};
+use tollgate::authoring::source::{self, Compiled, SourceError};
 use tollgate::authoring::{show, template};
+use tollgate::diagram::{self, Syntax};
 use tollgate::document::{self, SignOptions};
 use tollgate::envelope::{Envelope, Format};
 use tollgate::fsio::{self, Mode};
@@ -91,6 +93,22 @@ pub struct ShowArgs {
     /// Owner public key(s) to check the signatures with.
     #[arg(short = 'k', long = "key", value_name = "PUB", num_args = 1..)]
     keys: Vec<PathBuf>,
+    /// Output format: text for people, or a picture of the chain (steps, inspections and an
+    /// arrow per MATCH ... FROM rule) as a Mermaid flowchart (rendered by GitHub and GitLab in
+    /// a ```mermaid block) or a Graphviz digraph (`dot -Tsvg`).
+    #[arg(long, value_enum, default_value = "text")]
+    format: ShowFormat,
+}
+
+/// Output formats of `layout show`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ShowFormat {
+    /// For people.
+    Text,
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// A Graphviz DOT digraph.
+    Dot,
 }
 
 /// Arguments of `layout sign`.
@@ -150,6 +168,12 @@ fn new(args: NewArgs) -> Result<u8, Failure> {
 
 /// Compiles a source file, reading functionary keys relative to its folder.
 fn compile_file(path: &Path, limits: &Limits) -> Result<Compiled, Failure> {
+    compile_source(path, limits)?
+        .map_err(|e| Failure::new(USAGE, format!("{}: {e}", path.display())))
+}
+
+/// Compiles a source file: a failure when it cannot be read, else what the compiler said.
+fn compile_source(path: &Path, limits: &Limits) -> Result<Result<Compiled, SourceError>, Failure> {
     let bytes = fsio::read_capped(path, limits.max_metadata_bytes, Limit::MetadataBytes)
         .map_err(Failure::fs)?;
     let text = String::from_utf8(bytes)
@@ -159,8 +183,7 @@ fn compile_file(path: &Path, limits: &Limits) -> Result<Compiled, Failure> {
         let file = folder.join(written);
         keyfile::public_key(&file).map_err(|f| f.message)
     };
-    source::compile(&text, &mut key, Utc::now(), limits)
-        .map_err(|e| Failure::new(USAGE, format!("{}: {e}", path.display())))
+    Ok(source::compile(&text, &mut key, Utc::now(), limits))
 }
 
 fn print_findings(findings: &[Finding]) {
@@ -297,8 +320,15 @@ fn check(args: CheckArgs) -> Result<u8, Failure> {
                 "--key checks a signed layout's signatures; a source has none",
             ));
         }
-        match compile_file(&args.file, &limits) {
-            Ok(compiled) => check::check(&compiled.layout, &compiled.declared, now),
+        let file = args.file.display();
+        match compile_source(&args.file, &limits) {
+            Ok(Ok(compiled)) => check::check(&compiled.layout, &compiled.declared, now),
+            // Every unreadable key file, one finding each.
+            Ok(Err(SourceError::Keys { keys })) => keys
+                .iter()
+                .map(|problem| Finding::error(format!("{file}: {problem}")))
+                .collect(),
+            Ok(Err(e)) => vec![Finding::error(format!("{file}: {e}"))],
             Err(failure) => vec![Finding::error(failure.message)],
         }
     } else {
@@ -341,8 +371,11 @@ fn check(args: CheckArgs) -> Result<u8, Failure> {
 fn show(args: ShowArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
     let now = Utc::now();
+    let mut key_files = BTreeMap::new();
     let (layout, signers, checked) = if is_source(&args.file) {
-        (compile_file(&args.file, &limits)?.layout, Vec::new(), false)
+        let compiled = compile_file(&args.file, &limits)?;
+        key_files = compiled.key_files;
+        (compiled.layout, Vec::new(), false)
     } else {
         let loaded = load_file(&args.file, &args.keys, &limits)?;
         if let Some(error) = loaded
@@ -360,7 +393,12 @@ fn show(args: ShowArgs) -> Result<u8, Failure> {
             .ok_or_else(|| Failure::new(INTERNAL, "a layout that loaded went missing"))?;
         (layout, loaded.signers, !args.keys.is_empty())
     };
-    print!("{}", show::describe(&layout, &signers, checked, now));
+    let text = match args.format {
+        ShowFormat::Text => show::describe(&layout, &signers, checked, now),
+        ShowFormat::Mermaid => diagram::layout(&layout, &key_files, Syntax::Mermaid),
+        ShowFormat::Dot => diagram::layout(&layout, &key_files, Syntax::Dot),
+    };
+    print!("{text}");
     Ok(0)
 }
 

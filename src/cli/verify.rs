@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tollgate::bundle::Bundle;
+use tollgate::diagram::{self, Syntax};
 use tollgate::fsio;
 use tollgate::keyring::KeyRing;
 use tollgate::limits::{Limit, Limits};
@@ -140,6 +141,11 @@ enum Format {
     Text,
     /// The whole report, for pipelines.
     Json,
+    /// The layout as a Mermaid flowchart, passing steps green, the failing one and the rule
+    /// that refused red (see `layout show --format mermaid`).
+    Mermaid,
+    /// The same picture as a Graphviz DOT digraph.
+    Dot,
 }
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
@@ -228,6 +234,24 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         }
         Format::Text if args.quiet => {}
         Format::Text => print_text(&report, &args),
+        Format::Mermaid | Format::Dot => {
+            let syntax = match args.format {
+                Format::Dot => Syntax::Dot,
+                _ => Syntax::Mermaid,
+            };
+            let layout = diagram::verified_layout(&bytes, &ring, &report, &options);
+            let names = BTreeMap::new();
+            print!(
+                "{}",
+                diagram::verification(layout.as_ref(), &report, &names, syntax)
+            );
+            for warning in &report.warnings {
+                eprintln!("warning: {}", warning_text(warning));
+            }
+            if let Some(failure) = &report.failure {
+                eprintln!("tollgate: verification FAILED: {}", failure.reason);
+            }
+        }
     }
     Ok(if report.passed() { 0 } else { NOT_VERIFIED })
 }
