@@ -74,8 +74,9 @@ pub enum KeyError {
     #[error("key object: {0}")]
     KeyObject(String),
     /// The private key is encrypted with a scheme Tollgate does not decrypt (legacy PKCS#5 v1.5
-    /// and PKCS#12 schemes other than `pbeWithMD5AndDES-CBC`, or a PBES2 cipher other than
-    /// AES): no password could open it, so it is not reported as a wrong password.
+    /// and PKCS#12 schemes other than `pbeWithMD5AndDES-CBC`, or PBES2 with a cipher or PRF
+    /// other than AES, 3DES and HMAC-SHA1/SHA-2): no password could open it, so it is not
+    /// reported as a wrong password.
     #[error("the private key is encrypted with {scheme}, which Tollgate does not decrypt")]
     UnsupportedEncryption {
         /// The encryption scheme, by its name or OID.

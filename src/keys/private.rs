@@ -3,10 +3,12 @@
 //! Key material lives in types that zeroise on drop, and no `Debug` output shows it.
 //!
 //! Encrypted PKCS#8 is read in PBES2 with AES (what Tollgate, OpenSSL 1.1+ and
-//! pyca/cryptography write) and in the legacy PBES1 `pbeWithMD5AndDES-CBC` (OpenSSL 1.0's
-//! default for `openssl pkcs8 -topk8`, which the reference reads too);
-//! [`PrivateKey::legacy_encryption`] says when a file uses the latter, so that the caller can
-//! suggest re-encrypting it. Any other legacy scheme is refused by name.
+//! pyca/cryptography write), in PBES2 as OpenSSL 1.0 wrote it (3DES, PBKDF2 with HMAC-SHA1),
+//! and in the legacy PBES1 `pbeWithMD5AndDES-CBC` (OpenSSL 1.0's default for
+//! `openssl pkcs8 -topk8`): the reference reads them all. [`PrivateKey::legacy_encryption`]
+//! says when a file uses the last, so that the caller can suggest re-encrypting it. Any other
+//! scheme (PBES2 with single DES, which the reference refuses too, PKCS#12 schemes, ...) is
+//! refused by name.
 
 use std::fmt;
 
@@ -105,20 +107,27 @@ impl PrivateKey {
     }
 
     /// The legacy scheme an encrypted PKCS#8 PEM uses, by name, when it is one Tollgate reads
-    /// but should not be kept (`pbeWithMD5AndDES-CBC`: 56-bit DES under an MD5 key
-    /// derivation); `None` for PBES2 and for anything else.
+    /// but that should not be kept because it encrypts with single (56-bit) DES under an MD5
+    /// key derivation: `pbeWithMD5AndDES-CBC`. `None` for anything else.
     pub fn legacy_encryption(pem: &str) -> Option<&'static str> {
         let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).ok()?;
         if label != "ENCRYPTED PRIVATE KEY" {
             return None;
         }
-        (encryption_oid(&der)? == pbes1::PBE_WITH_MD5_AND_DES_CBC_OID)
-            .then_some("pbeWithMD5AndDES-CBC")
+        let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).ok()?;
+        match &info.encryption_algorithm {
+            pkcs5::EncryptionScheme::Pbes1(algorithm)
+                if algorithm.encryption == pbes1::EncryptionScheme::PbeWithMd5AndDesCbc =>
+            {
+                Some("pbeWithMD5AndDES-CBC")
+            }
+            _ => None,
+        }
     }
 
     /// Reads a private key from PEM: PKCS#8 (`PRIVATE KEY`), encrypted PKCS#8
-    /// (`ENCRYPTED PRIVATE KEY`, needs `password`; PBES2 with AES, or the legacy PBES1
-    /// `pbeWithMD5AndDES-CBC`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`): the
+    /// (`ENCRYPTED PRIVATE KEY`, needs `password`; PBES2 with AES or 3DES, or the legacy
+    /// PBES1 `pbeWithMD5AndDES-CBC`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`): the
     /// forms the reference's `--signing-key` reads.
     pub fn from_pem(pem: &str, password: Option<&[u8]>) -> Result<PrivateKey, KeyError> {
         let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes())
@@ -127,7 +136,7 @@ impl PrivateKey {
         let signing = match label {
             "PRIVATE KEY" => from_pkcs8_der(&der)?,
             "ENCRYPTED PRIVATE KEY" => {
-                // A scheme no password can open is said before any password is asked for.
+                // A scheme no password can open is named, whether or not a password is given.
                 let info = match pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice()) {
                     Ok(info) => info,
                     Err(e) => {
@@ -136,7 +145,7 @@ impl PrivateKey {
                                 scheme: scheme_name(&oid),
                             },
                             Some(_) => KeyError::UnsupportedEncryption {
-                                scheme: "PBES2 with a cipher other than AES".into(),
+                                scheme: "PBES2 with a cipher other than AES or 3DES".into(),
                             },
                             None => KeyError::Malformed(e.to_string()),
                         });
@@ -164,7 +173,7 @@ impl PrivateKey {
                                 pkcs5::Error::UnsupportedAlgorithm { oid },
                             )) => {
                                 return Err(KeyError::UnsupportedEncryption {
-                                    scheme: format!("PBES2 with cipher {oid}"),
+                                    scheme: format!("PBES2 with algorithm {oid}"),
                                 });
                             }
                             Err(_) => return Err(KeyError::WrongPassword),

@@ -8,6 +8,9 @@
 #   md5-des-ed25519.pem, md5-des-p256.pem, md5-des-rsa.pem: PBES1 pbeWithMD5AndDES-CBC
 #       (Tollgate reads them and warns); the .pub next to each is its public key.
 #   sha1-3des-ed25519.pem: PKCS#12 pbeWithSHAAnd3-KeyTripleDES-CBC (refused by name).
+#   pbes2-des3-sha1-ed25519.pem: PBES2, 3DES, PBKDF2-HMAC-SHA1 (OpenSSL 1.0's `-v2 des3`).
+#   pbes2-des-sha1-ed25519.pem: PBES2, single DES, PBKDF2-HMAC-SHA1 (refused by name, as the
+#       reference refuses it).
 #   p521.pem (PKCS#8), p521-sec1.pem (SEC1 "EC PRIVATE KEY"), p521.pub: ECDSA on P-521.
 set -eu
 cd "$(dirname "$0")"
@@ -35,3 +38,11 @@ rm -f ./*.plain
 key p521 -algorithm EC -pkeyopt ec_paramgen_curve:P-521 -pkeyopt ec_param_enc:named_curve
 mv p521.plain p521.pem
 openssl ec -in p521.pem -out p521-sec1.pem
+key pbes2-des3-sha1-ed25519 -algorithm ed25519
+openssl pkcs8 -topk8 -v2 des3 -v2prf hmacWithSHA1 -in pbes2-des3-sha1-ed25519.plain \
+    -out pbes2-des3-sha1-ed25519.pem -passout "pass:$password"
+key pbes2-des-sha1-ed25519 -algorithm ed25519
+# shellcheck disable=SC2086
+openssl pkcs8 -topk8 -v2 des -v2prf hmacWithSHA1 $legacy -in pbes2-des-sha1-ed25519.plain \
+    -out pbes2-des-sha1-ed25519.pem -passout "pass:$password"
+rm -f ./*.plain
