@@ -6,6 +6,11 @@
 //!   over `PAE(payloadType, payload)`, the payload bytes exactly as stored. They are verified
 //!   first; the payload type is checked next; only then is the payload parsed (THREATS C1, C5).
 //!
+//! A signature entry may also carry `"cert": ""`, as in-toto-golang wrote for years: the empty
+//! field holds nothing and is accepted (a classic signature covers `signed` only, so it changes
+//! no signed byte); a certificate in it is refused, because Tollgate does not support
+//! in-toto-golang's X.509 functionaries. Any other field in a signature is an error.
+//!
 //! Every envelope is decoded under [`Limits`]: its size before parsing and its number of
 //! signatures before any cryptography.
 
@@ -89,6 +94,17 @@ pub enum EnvelopeError {
         index: usize,
         /// What is wrong.
         reason: String,
+    },
+    /// A signature carries an X.509 certificate, as in-toto-golang's X.509 functionaries
+    /// write; Tollgate does not verify certificate chains.
+    #[error(
+        "signature {index} carries an X.509 certificate (\"cert\"): in-toto-golang's X.509 \
+         functionaries are not supported by Tollgate yet; have the functionary sign with a key \
+         the layout lists under \"keys\""
+    )]
+    Certificate {
+        /// The signature's position in the list.
+        index: usize,
     },
     /// The payload is not valid base64 (THREATS C3).
     #[error("DSSE payload: invalid base64: {0}")]
@@ -769,6 +785,9 @@ fn decode<S: serde::de::DeserializeOwned>(
 struct RawSignature {
     keyid: Option<String>,
     sig: String,
+    /// in-toto-golang's certificate field: accepted when empty, refused otherwise.
+    #[serde(default)]
+    cert: Option<String>,
 }
 
 fn decode_signatures(
@@ -786,6 +805,9 @@ fn decode_signatures(
     list.into_iter()
         .enumerate()
         .map(|(index, raw)| {
+            if raw.cert.as_deref().is_some_and(|cert| !cert.is_empty()) {
+                return Err(EnvelopeError::Certificate { index });
+            }
             if raw.sig.is_empty() {
                 return Err(EnvelopeError::SignatureEncoding {
                     index,

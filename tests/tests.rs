@@ -8,6 +8,7 @@ mod attestations;
 mod bundles;
 mod chain;
 mod cli;
+mod compat;
 mod container;
 mod diagram;
 mod examples;

@@ -825,6 +825,7 @@ fn keys_round_trip_through_pem_and_sign_in_every_kind() {
         KeyKind::Ed25519,
         KeyKind::EcdsaP256,
         KeyKind::EcdsaP384,
+        KeyKind::EcdsaP521,
         KeyKind::Rsa(2048),
     ] {
         let key = PrivateKey::generate(kind).expect("generate");

@@ -15,6 +15,16 @@ pub const USAGE: u8 = 2;
 /// An internal or I/O error.
 pub const INTERNAL: u8 = 3;
 
+/// The `openssl` command that re-encrypts a legacy-encrypted private key with PBES2 and
+/// AES-256 (OpenSSL 3 reads the old schemes only with its legacy provider loaded).
+pub fn reencrypt_command(path: &Path) -> String {
+    let shown = path.display();
+    format!(
+        "`openssl pkcs8 -topk8 -v2 aes-256-cbc -iter 600000 -provider legacy -provider default \
+         -in {shown} -out {shown}.new` (then replace the file with {shown}.new)"
+    )
+}
+
 /// A failed command.
 #[derive(Debug)]
 pub struct Failure {
@@ -68,6 +78,10 @@ impl Failure {
                 "pass --password-file FILE, --password-env VAR, or -P/--password to be asked",
             ),
             KeyError::WrongPassword => failure.hint("check the password source"),
+            KeyError::UnsupportedEncryption { .. } => failure.hint(format!(
+                "re-encrypt it with AES (PBES2), which Tollgate and the reference read: {}",
+                reencrypt_command(path)
+            )),
             _ => failure,
         }
     }

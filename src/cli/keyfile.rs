@@ -183,8 +183,17 @@ pub fn private_key(
         )),
         None => None,
     };
-    PrivateKey::from_pem(&text, secret.as_ref().map(|p| p.as_bytes()))
-        .map_err(|e| Failure::key(path, e))
+    let key = PrivateKey::from_pem(&text, secret.as_ref().map(|p| p.as_bytes()))
+        .map_err(|e| Failure::key(path, e))?;
+    if let Some(scheme) = PrivateKey::legacy_encryption(&text) {
+        eprintln!(
+            "warning: {}: the key is encrypted with {scheme}, a legacy scheme (56-bit DES) \
+             whose password can be found by brute force; re-encrypt it: {}",
+            path.display(),
+            super::failure::reencrypt_command(path)
+        );
+    }
+    Ok(key)
 }
 
 #[cfg(unix)]

@@ -16,6 +16,8 @@ enum KeyType {
     Ecdsa,
     /// ECDSA on P-384.
     EcdsaP384,
+    /// ECDSA on P-521 (`ecdsa-sha2-nistp521`, as in-toto-golang and securesystemslib name it).
+    EcdsaP521,
     /// RSA, signing with RSA-PSS-SHA256.
     Rsa,
 }
@@ -45,6 +47,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         KeyType::Ed25519 => KeyKind::Ed25519,
         KeyType::Ecdsa => KeyKind::EcdsaP256,
         KeyType::EcdsaP384 => KeyKind::EcdsaP384,
+        KeyType::EcdsaP521 => KeyKind::EcdsaP521,
         KeyType::Rsa => KeyKind::Rsa(args.bits),
     };
     let mut public_path = args.output.clone().into_os_string();

@@ -9,8 +9,8 @@
 //!   fingerprints, never keyids.
 //! - its **key object**, `{"keytype", "scheme", "keyval": {"public"}}`, the form inside layouts.
 //!
-//! Supported: ed25519 (strict verification), ECDSA P-256 and P-384 with DER signatures
-//! (SHA-256 and SHA-384), and RSA-PSS with SHA-256 and MGF1-SHA-256 (any salt length on
+//! Supported: ed25519 (strict verification), ECDSA P-256, P-384 and P-521 with DER signatures
+//! (SHA-256, SHA-384 and SHA-512), and RSA-PSS with SHA-256 and MGF1-SHA-256 (any salt length on
 //! verification, as securesystemslib does). RSA moduli must be 2048 to 8192 bits.
 
 mod private;
@@ -73,6 +73,15 @@ pub enum KeyError {
     /// The key object is not of the securesystemslib form.
     #[error("key object: {0}")]
     KeyObject(String),
+    /// The private key is encrypted with a scheme Tollgate does not decrypt (legacy PKCS#5 v1.5
+    /// and PKCS#12 schemes other than `pbeWithMD5AndDES-CBC`, or PBES2 with a cipher or PRF
+    /// other than AES, 3DES and HMAC-SHA1/SHA-2): no password could open it, so it is not
+    /// reported as a wrong password.
+    #[error("the private key is encrypted with {scheme}, which Tollgate does not decrypt")]
+    UnsupportedEncryption {
+        /// The encryption scheme, by its name or OID.
+        scheme: String,
+    },
     /// The private key is encrypted and no password was given.
     #[error("the private key is encrypted: give its password")]
     PasswordNeeded,
@@ -134,6 +143,9 @@ pub enum Scheme {
     EcdsaP256,
     /// `ecdsa-sha2-nistp384`: ECDSA on P-384 over SHA-384, DER signatures.
     EcdsaP384,
+    /// `ecdsa-sha2-nistp521`: ECDSA on P-521 over SHA-512, DER signatures (in-toto-golang
+    /// and securesystemslib support it).
+    EcdsaP521,
     /// `rsassa-pss-sha256`: RSA-PSS, SHA-256, MGF1-SHA-256.
     RsaPssSha256,
 }
@@ -145,6 +157,7 @@ impl Scheme {
             Scheme::Ed25519 => "ed25519",
             Scheme::EcdsaP256 => "ecdsa-sha2-nistp256",
             Scheme::EcdsaP384 => "ecdsa-sha2-nistp384",
+            Scheme::EcdsaP521 => "ecdsa-sha2-nistp521",
             Scheme::RsaPssSha256 => "rsassa-pss-sha256",
         }
     }
@@ -153,7 +166,7 @@ impl Scheme {
     pub fn keytype(self) -> &'static str {
         match self {
             Scheme::Ed25519 => "ed25519",
-            Scheme::EcdsaP256 | Scheme::EcdsaP384 => "ecdsa",
+            Scheme::EcdsaP256 | Scheme::EcdsaP384 | Scheme::EcdsaP521 => "ecdsa",
             Scheme::RsaPssSha256 => "rsa",
         }
     }
@@ -164,6 +177,7 @@ enum Verifying {
     Ed25519(ed25519_dalek::VerifyingKey),
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
+    P521(p521::ecdsa::VerifyingKey),
     Rsa(Box<rsa::PublicKey>),
 }
 
@@ -260,7 +274,9 @@ impl PublicKey {
     /// Reads a securesystemslib key object, `{"keytype", "scheme", "keyval": {"public"}}`, as
     /// a layout's `keys` map holds it. `keyid_hash_algorithms` (legacy key files) is accepted
     /// and kept, because the legacy keyid hashes it; any other field is an error, and so is
-    /// private key material.
+    /// private key material. An empty `keyval.private` (older in-toto versions and
+    /// in-toto-golang wrote `"private": ""` into layouts) holds none and is accepted; keyids
+    /// never hash it.
     pub fn from_key_object(value: &Value) -> Result<PublicKey, KeyError> {
         let object = value
             .as_object()
@@ -285,11 +301,25 @@ impl PublicKey {
             .get("keyval")
             .and_then(Value::as_object)
             .ok_or_else(|| KeyError::KeyObject("\"keyval\" must be an object".into()))?;
-        if keyval.keys().any(|k| k != "public") {
-            return Err(KeyError::KeyObject(
-                "\"keyval\" may hold only \"public\": never put private key material in a layout"
-                    .into(),
-            ));
+        for (field, value) in keyval {
+            match (field.as_str(), value) {
+                ("public", _) => {}
+                // Older in-toto versions wrote `"private": ""`: no key material.
+                ("private", Value::String(text)) if text.is_empty() => {}
+                ("private", _) => {
+                    return Err(KeyError::KeyObject(
+                        "\"keyval.private\" is not empty: a layout must not hold private key \
+                         material; remove the field (an empty \"private\": \"\" is accepted) and \
+                         rotate the key, which anyone who saw this file may hold"
+                            .into(),
+                    ));
+                }
+                _ => {
+                    return Err(KeyError::KeyObject(format!(
+                        "\"keyval\" may hold only \"public\" (unknown field {field:?})"
+                    )));
+                }
+            }
         }
         let public = keyval
             .get("public")
@@ -316,12 +346,16 @@ impl PublicKey {
             "ed25519" => Scheme::Ed25519,
             "ecdsa-sha2-nistp256" => Scheme::EcdsaP256,
             "ecdsa-sha2-nistp384" => Scheme::EcdsaP384,
+            "ecdsa-sha2-nistp521" => Scheme::EcdsaP521,
             "rsassa-pss-sha256" => Scheme::RsaPssSha256,
             _ => return Err(mismatch("unsupported scheme")),
         };
         // Older securesystemslib wrote the scheme name as the ECDSA keytype.
         let keytype_fits = keytype == scheme.keytype()
-            || (matches!(scheme, Scheme::EcdsaP256 | Scheme::EcdsaP384) && keytype == scheme_name);
+            || (matches!(
+                scheme,
+                Scheme::EcdsaP256 | Scheme::EcdsaP384 | Scheme::EcdsaP521
+            ) && keytype == scheme_name);
         if !keytype_fits {
             return Err(mismatch("the scheme belongs to another key type"));
         }
@@ -478,6 +512,12 @@ impl PublicKey {
                 key.verify(message, &sig)
                     .map_err(|_| SignatureError::Mismatch)
             }
+            Verifying::P521(key) => {
+                let sig = p521::ecdsa::Signature::from_der(signature)
+                    .map_err(|_| SignatureError::Encoding("ecdsa-sha2-nistp521"))?;
+                key.verify(message, &sig)
+                    .map_err(|_| SignatureError::Mismatch)
+            }
             Verifying::Rsa(key) => {
                 use rsa::traits::PublicKeyParts;
                 if signature.len() != key.size() {
@@ -529,9 +569,11 @@ fn decode_spki(der: &[u8]) -> Result<(Verifying, Scheme), KeyError> {
                 Ok((Verifying::P256(key), Scheme::EcdsaP256))
             } else if let Ok(key) = p384::ecdsa::VerifyingKey::from_public_key_der(der) {
                 Ok((Verifying::P384(key), Scheme::EcdsaP384))
+            } else if let Ok(key) = p521::ecdsa::VerifyingKey::from_public_key_der(der) {
+                Ok((Verifying::P521(key), Scheme::EcdsaP521))
             } else {
                 Err(KeyError::Unsupported(
-                    "an ECDSA key on a curve other than P-256 or P-384".into(),
+                    "an ECDSA key on a curve other than P-256, P-384 or P-521".into(),
                 ))
             }
         }
@@ -575,6 +617,7 @@ fn spki_der(verifying: &Verifying) -> Result<Vec<u8>, KeyError> {
         Verifying::Ed25519(k) => k.to_public_key_der(),
         Verifying::P256(k) => k.to_public_key_der(),
         Verifying::P384(k) => k.to_public_key_der(),
+        Verifying::P521(k) => k.to_public_key_der(),
         Verifying::Rsa(k) => k.to_public_key_der(),
     }
     .map_err(|e| KeyError::Malformed(e.to_string()))?;

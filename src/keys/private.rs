@@ -1,10 +1,22 @@
 //! Private keys: generation, PEM files (PKCS#8, encrypted PKCS#8, PKCS#1, SEC1) and signing.
 //!
 //! Key material lives in types that zeroise on drop, and no `Debug` output shows it.
+//!
+//! Encrypted PKCS#8 is read in PBES2 with AES (what Tollgate, OpenSSL 1.1+ and
+//! pyca/cryptography write), in PBES2 as OpenSSL 1.0 wrote it (3DES, PBKDF2 with HMAC-SHA1),
+//! and in the legacy PBES1 `pbeWithMD5AndDES-CBC` (OpenSSL 1.0's default for
+//! `openssl pkcs8 -topk8`): the reference reads them all. [`PrivateKey::legacy_encryption`]
+//! says when a file uses the last, so that the caller can suggest re-encrypting it. Any other
+//! scheme (PBES2 with single DES, which the reference refuses too, PKCS#12 schemes, ...) is
+//! refused by name.
 
 use std::fmt;
 
+use md5::{Digest, Md5};
+use pkcs8::der::asn1::ObjectIdentifier;
 use pkcs8::der::pem::LineEnding;
+use pkcs8::der::{AnyRef, Decode, Reader};
+use pkcs8::pkcs5::{self, pbes1};
 use pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rand_core::TryRng;
 use rsa::signature::Signer;
@@ -23,6 +35,8 @@ pub enum KeyKind {
     EcdsaP256,
     /// ECDSA on P-384.
     EcdsaP384,
+    /// ECDSA on P-521.
+    EcdsaP521,
     /// RSA with a modulus of the given number of bits, signing with RSA-PSS-SHA256.
     Rsa(usize),
 }
@@ -31,6 +45,7 @@ enum Signing {
     Ed25519(ed25519_dalek::SigningKey),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
+    P521(p521::ecdsa::SigningKey),
     Rsa(Box<rsa::PrivateKey>),
 }
 
@@ -61,6 +76,14 @@ impl PrivateKey {
             KeyKind::EcdsaP384 => Signing::P384(random_scalar::<_, 48>(|b| {
                 p384::ecdsa::SigningKey::from_slice(b).ok()
             })?),
+            // A P-521 scalar is 521 bits in 66 bytes: the top seven bits are cleared so that
+            // nearly every draw is below the group order.
+            KeyKind::EcdsaP521 => Signing::P521(random_scalar::<_, 66>(|b| {
+                let mut bytes = Zeroizing::new([0u8; 66]);
+                bytes.copy_from_slice(b);
+                bytes[0] &= 0x01;
+                p521::ecdsa::SigningKey::from_slice(bytes.as_ref()).ok()
+            })?),
             KeyKind::Rsa(bits) => {
                 if !(super::RSA_MIN_BITS..=super::RSA_MAX_BITS).contains(&bits) {
                     return Err(KeyError::RsaSize { bits });
@@ -83,9 +106,29 @@ impl PrivateKey {
         )
     }
 
+    /// The legacy scheme an encrypted PKCS#8 PEM uses, by name, when it is one Tollgate reads
+    /// but that should not be kept because it encrypts with single (56-bit) DES under an MD5
+    /// key derivation: `pbeWithMD5AndDES-CBC`. `None` for anything else.
+    pub fn legacy_encryption(pem: &str) -> Option<&'static str> {
+        let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).ok()?;
+        if label != "ENCRYPTED PRIVATE KEY" {
+            return None;
+        }
+        let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).ok()?;
+        match &info.encryption_algorithm {
+            pkcs5::EncryptionScheme::Pbes1(algorithm)
+                if algorithm.encryption == pbes1::EncryptionScheme::PbeWithMd5AndDesCbc =>
+            {
+                Some("pbeWithMD5AndDES-CBC")
+            }
+            _ => None,
+        }
+    }
+
     /// Reads a private key from PEM: PKCS#8 (`PRIVATE KEY`), encrypted PKCS#8
-    /// (`ENCRYPTED PRIVATE KEY`, needs `password`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1
-    /// (`EC PRIVATE KEY`): the forms the reference's `--signing-key` reads.
+    /// (`ENCRYPTED PRIVATE KEY`, needs `password`; PBES2 with AES or 3DES, or the legacy
+    /// PBES1 `pbeWithMD5AndDES-CBC`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`): the
+    /// forms the reference's `--signing-key` reads.
     pub fn from_pem(pem: &str, password: Option<&[u8]>) -> Result<PrivateKey, KeyError> {
         let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes())
             .map_err(|e| KeyError::Pem(e.to_string()))?;
@@ -93,13 +136,55 @@ impl PrivateKey {
         let signing = match label {
             "PRIVATE KEY" => from_pkcs8_der(&der)?,
             "ENCRYPTED PRIVATE KEY" => {
-                let password = password.ok_or(KeyError::PasswordNeeded)?;
-                let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
-                    .map_err(|e| KeyError::Malformed(e.to_string()))?;
-                let plain = info
-                    .decrypt(password)
-                    .map_err(|_| KeyError::WrongPassword)?;
-                from_pkcs8_der(plain.as_bytes())?
+                // A scheme no password can open is named, whether or not a password is given.
+                let info = match pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice()) {
+                    Ok(info) => info,
+                    Err(e) => {
+                        return Err(match encryption_oid(&der) {
+                            Some(oid) if !is_pbes2(&oid) => KeyError::UnsupportedEncryption {
+                                scheme: scheme_name(&oid),
+                            },
+                            Some(_) => KeyError::UnsupportedEncryption {
+                                scheme: "PBES2 with a cipher other than AES or 3DES".into(),
+                            },
+                            None => KeyError::Malformed(e.to_string()),
+                        });
+                    }
+                };
+                let plain = match &info.encryption_algorithm {
+                    pkcs5::EncryptionScheme::Pbes1(algorithm) => {
+                        if algorithm.encryption != pbes1::EncryptionScheme::PbeWithMd5AndDesCbc {
+                            return Err(KeyError::UnsupportedEncryption {
+                                scheme: scheme_name(&algorithm.oid()),
+                            });
+                        }
+                        let password = password.ok_or(KeyError::PasswordNeeded)?;
+                        decrypt_md5_des(
+                            password,
+                            &algorithm.parameters,
+                            info.encrypted_data.as_bytes(),
+                        )?
+                    }
+                    _ => {
+                        let password = password.ok_or(KeyError::PasswordNeeded)?;
+                        match info.decrypt(password) {
+                            Ok(plain) => Zeroizing::new(plain.as_bytes().to_vec()),
+                            Err(pkcs8::Error::EncryptedPrivateKey(
+                                pkcs5::Error::UnsupportedAlgorithm { oid },
+                            )) => {
+                                return Err(KeyError::UnsupportedEncryption {
+                                    scheme: format!("PBES2 with algorithm {oid}"),
+                                });
+                            }
+                            Err(_) => return Err(KeyError::WrongPassword),
+                        }
+                    }
+                };
+                // A wrong password that happens to leave valid padding gives garbage.
+                from_pkcs8_der(&plain).map_err(|e| match e {
+                    KeyError::Malformed(_) => KeyError::WrongPassword,
+                    other => other,
+                })?
             }
             "RSA PRIVATE KEY" => {
                 use rsa::pkcs1::DecodeRsaPrivateKey;
@@ -113,9 +198,12 @@ impl PrivateKey {
                     Signing::P256(key.into())
                 } else if let Ok(key) = p384::SecretKey::from_sec1_der(&der) {
                     Signing::P384(key.into())
+                } else if let Ok(key) = p521::SecretKey::from_sec1_der(&der) {
+                    Signing::P521(key.into())
                 } else {
                     return Err(KeyError::Unsupported(
-                        "an EC key that is not on P-256 or P-384, or a malformed SEC1 file".into(),
+                        "an EC key that is not on P-256, P-384 or P-521, or a malformed SEC1 file"
+                            .into(),
                     ));
                 }
             }
@@ -129,6 +217,7 @@ impl PrivateKey {
             Signing::Ed25519(k) => (Verifying::Ed25519(k.verifying_key()), Scheme::Ed25519),
             Signing::P256(k) => (Verifying::P256(*k.verifying_key()), Scheme::EcdsaP256),
             Signing::P384(k) => (Verifying::P384(*k.verifying_key()), Scheme::EcdsaP384),
+            Signing::P521(k) => (Verifying::P521(*k.verifying_key()), Scheme::EcdsaP521),
             Signing::Rsa(k) => {
                 use rsa::traits::PublicKeyParts;
                 let bits = k.n().bit_width() as usize;
@@ -164,6 +253,7 @@ impl PrivateKey {
             .to_pkcs8_der(),
             Signing::P256(k) => k.to_pkcs8_der(),
             Signing::P384(k) => k.to_pkcs8_der(),
+            Signing::P521(k) => k.to_pkcs8_der(),
             Signing::Rsa(k) => k.to_pkcs8_der(),
         }
         .map_err(|e| KeyError::Crypto(e.to_string()))?;
@@ -195,8 +285,8 @@ impl PrivateKey {
             .map_err(|e| KeyError::Crypto(e.to_string()))
     }
 
-    /// Signs `message` under the key's scheme: raw ed25519, DER ECDSA over SHA-256 (P-256) or
-    /// SHA-384 (P-384), or RSA-PSS-SHA256 with a salt as long as the digest.
+    /// Signs `message` under the key's scheme: raw ed25519, DER ECDSA over SHA-256 (P-256),
+    /// SHA-384 (P-384) or SHA-512 (P-521), or RSA-PSS-SHA256 with a salt as long as the digest.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let crypto = |e: rsa::signature::Error| KeyError::Crypto(e.to_string());
         Ok(match &self.signing {
@@ -207,6 +297,10 @@ impl PrivateKey {
             }
             Signing::P384(k) => {
                 let sig: p384::ecdsa::Signature = k.try_sign(message).map_err(crypto)?;
+                sig.to_der().as_bytes().to_vec()
+            }
+            Signing::P521(k) => {
+                let sig: p521::ecdsa::Signature = k.try_sign(message).map_err(crypto)?;
                 sig.to_der().as_bytes().to_vec()
             }
             Signing::Rsa(k) => k
@@ -251,9 +345,11 @@ fn from_pkcs8_der(der: &[u8]) -> Result<Signing, KeyError> {
                 Ok(Signing::P256(key))
             } else if let Ok(key) = p384::ecdsa::SigningKey::from_pkcs8_der(der) {
                 Ok(Signing::P384(key))
+            } else if let Ok(key) = p521::ecdsa::SigningKey::from_pkcs8_der(der) {
+                Ok(Signing::P521(key))
             } else {
                 Err(KeyError::Unsupported(
-                    "an ECDSA key on a curve other than P-256 or P-384".into(),
+                    "an ECDSA key on a curve other than P-256, P-384 or P-521".into(),
                 ))
             }
         }
@@ -262,6 +358,80 @@ fn from_pkcs8_der(der: &[u8]) -> Result<Signing, KeyError> {
         ))),
         other => Err(KeyError::Unsupported(format!("key algorithm {other}"))),
     }
+}
+
+/// The OID of an `EncryptedPrivateKeyInfo`'s encryption algorithm, read on its own so that a
+/// scheme the PKCS#8 decoder does not know can still be named.
+fn encryption_oid(der: &[u8]) -> Option<ObjectIdentifier> {
+    let outer = AnyRef::from_der(der).ok()?;
+    outer
+        .sequence(|reader| {
+            let algorithm: spki::AlgorithmIdentifierRef<'_> = reader.decode()?;
+            let _data: AnyRef<'_> = reader.decode()?;
+            Ok::<_, pkcs8::der::Error>(algorithm.oid)
+        })
+        .ok()
+}
+
+fn is_pbes2(oid: &ObjectIdentifier) -> bool {
+    *oid == pkcs5::pbes2::PBES2_OID
+}
+
+/// The name of a legacy password-based encryption scheme (PKCS#5 v1.5 and PKCS#12), or its
+/// OID when it is none of them.
+fn scheme_name(oid: &ObjectIdentifier) -> String {
+    let name = match oid.to_string().as_str() {
+        "1.2.840.113549.1.5.1" => "pbeWithMD2AndDES-CBC",
+        "1.2.840.113549.1.5.3" => "pbeWithMD5AndDES-CBC",
+        "1.2.840.113549.1.5.4" => "pbeWithMD2AndRC2-CBC",
+        "1.2.840.113549.1.5.6" => "pbeWithMD5AndRC2-CBC",
+        "1.2.840.113549.1.5.10" => "pbeWithSHA1AndDES-CBC",
+        "1.2.840.113549.1.5.11" => "pbeWithSHA1AndRC2-CBC",
+        "1.2.840.113549.1.12.1.1" => "pbeWithSHAAnd128BitRC4",
+        "1.2.840.113549.1.12.1.2" => "pbeWithSHAAnd40BitRC4",
+        "1.2.840.113549.1.12.1.3" => "pbeWithSHAAnd3-KeyTripleDES-CBC",
+        "1.2.840.113549.1.12.1.4" => "pbeWithSHAAnd2-KeyTripleDES-CBC",
+        "1.2.840.113549.1.12.1.5" => "pbeWithSHAAnd128BitRC2-CBC",
+        "1.2.840.113549.1.12.1.6" => "pbeWithSHAAnd40BitRC2-CBC",
+        other => return format!("the encryption scheme {other}"),
+    };
+    name.to_owned()
+}
+
+/// PBES1 `pbeWithMD5AndDES-CBC` (RFC 8018 section 6.1.2): PBKDF1 with MD5 over the password
+/// and the salt, iterated `iteration_count` times; the first eight bytes of the result are
+/// the DES key, the next eight the IV; DES-CBC with PKCS#5 padding.
+fn decrypt_md5_des(
+    password: &[u8],
+    parameters: &pbes1::Parameters,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    use cbc::cipher::block_padding::Pkcs7;
+    use cbc::cipher::{BlockModeDecrypt, KeyIvInit};
+
+    if parameters.iteration_count == 0 {
+        return Err(KeyError::Malformed(
+            "pbeWithMD5AndDES-CBC with an iteration count of 0".into(),
+        ));
+    }
+    let mut derived = Zeroizing::new([0u8; 16]);
+    let mut hasher = Md5::new();
+    hasher.update(password);
+    hasher.update(parameters.salt);
+    derived.copy_from_slice(&hasher.finalize());
+    for _ in 1..parameters.iteration_count {
+        let next = Md5::digest(derived.as_ref());
+        derived.copy_from_slice(&next);
+    }
+    let decryptor = cbc::Decryptor::<des::Des>::new_from_slices(&derived[..8], &derived[8..])
+        .map_err(|e| KeyError::Crypto(e.to_string()))?;
+    let mut buffer = Zeroizing::new(ciphertext.to_vec());
+    let length = decryptor
+        .decrypt_padded::<Pkcs7>(&mut buffer)
+        .map_err(|_| KeyError::WrongPassword)?
+        .len();
+    buffer.truncate(length);
+    Ok(buffer)
 }
 
 /// The error for a PEM block of the wrong kind, with what to do about it.
