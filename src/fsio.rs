@@ -82,6 +82,30 @@ pub enum Mode {
     Public,
 }
 
+/// Creates the folders missing above `path` (a file about to be written), as `mkdir -p` does.
+/// Folders made for a [`Mode::Private`] file are 0700, so that a key's folder does not show its
+/// names to others; existing folders are left as they are.
+pub fn create_parents(path: &Path, mode: Mode) -> Result<(), FsError> {
+    let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if folder.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    if mode == Mode::Private {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder
+        .create(folder)
+        .map_err(FsError::io(folder, "create the folder"))
+}
+
 /// Writes `bytes` to `path` atomically. With `overwrite` false an existing `path` is an error
 /// and is left untouched, even if it appears while writing.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode, overwrite: bool) -> Result<(), FsError> {
