@@ -14,6 +14,7 @@ mod git;
 mod interop;
 mod layouts;
 mod oci;
+mod paths;
 mod record;
 #[cfg(feature = "registry")]
 mod registry;
