@@ -423,6 +423,25 @@ fn issue13_bundle_create_warns_for_every_step_short_of_its_threshold_and_strict_
     );
     assert!(!strict.exists());
 
+    // A folder that is not there is a typo, not a bundle without links.
+    let out = run(tollgate()
+        .args(["bundle", "create", "--layout"])
+        .arg(kept.join("root.layout"))
+        .arg("--link-dir")
+        .arg(dir.path().join("no-such-links"))
+        .arg("-o")
+        .arg(&strict));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "--link-dir: the folder {} does not exist",
+            dir.path().join("no-such-links").display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!strict.exists());
+
     // With every link there, --strict writes the bundle, silently.
     let complete = dir.path().join("complete.bundle.json");
     let out = run(tollgate()

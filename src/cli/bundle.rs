@@ -62,6 +62,29 @@ pub fn run(command: Command) -> Result<u8, Failure> {
 
 fn create(args: CreateArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
+    // A typo in the folder is bad input, not a bundle without links.
+    match std::fs::metadata(&args.link_dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(Failure::new(
+                USAGE,
+                format!(
+                    "--link-dir: {} is a file, not a folder",
+                    args.link_dir.display()
+                ),
+            ));
+        }
+        Err(_) => {
+            return Err(Failure::new(
+                USAGE,
+                format!(
+                    "--link-dir: the folder {} does not exist",
+                    args.link_dir.display()
+                ),
+            )
+            .hint("check the path given to --link-dir"));
+        }
+    }
     let layout = fsio::read_capped(
         &args.layout,
         limits.max_metadata_bytes,

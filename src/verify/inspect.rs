@@ -299,9 +299,10 @@ fn plan_level(
         } else if kind.is_file() {
             count.bytes = count.bytes.saturating_add(meta.len());
             if count.bytes > limits.max_workdir_bytes {
+                let max = size_text(limits.max_workdir_bytes);
                 return Err((
-                    format!("more than {} bytes in files", limits.max_workdir_bytes),
-                    format!("{} bytes", limits.max_workdir_bytes),
+                    format!("more than {max} in files"),
+                    max,
                     Limit::WorkdirBytes,
                 ));
             }
@@ -317,6 +318,21 @@ fn plan_level(
         }
     }
     Ok(Ok(()))
+}
+
+/// A byte count for people: `1073741824 bytes (1.0 GiB)`, the unit only from a MiB up.
+fn size_text(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes < MIB {
+        return format!("{bytes} bytes");
+    }
+    // Approximate on purpose: the exact count is given first.
+    let (value, unit) = if bytes < 1024 * MIB {
+        (bytes as f64 / MIB as f64, "MiB")
+    } else {
+        (bytes as f64 / (1024 * MIB) as f64, "GiB")
+    };
+    format!("{bytes} bytes ({value:.1} {unit})")
 }
 
 impl Plan {
@@ -399,6 +415,13 @@ mod tests {
             }
             other => panic!("expected too many, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn sizes_are_given_exactly_then_in_words() {
+        assert_eq!(size_text(100), "100 bytes");
+        assert_eq!(size_text(1024 * 1024 * 1024), "1073741824 bytes (1.0 GiB)");
+        assert_eq!(size_text(3 * 1024 * 1024 / 2), "1572864 bytes (1.5 MiB)");
     }
 
     #[test]
