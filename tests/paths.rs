@@ -281,3 +281,91 @@ fn issue13_a_failed_inspection_shows_its_commands_stderr() {
         "{text}"
     );
 }
+
+#[test]
+fn issue13_a_sublayouts_inspections_are_held_to_the_workdir_limit_too() {
+    let dir = tempdir();
+    // The root: one step, build, performed by alice, who delegates it to a sublayout whose
+    // step compile produces out.txt and whose inspection looks at the working folder.
+    let signed = test_layout(
+        dir.path(),
+        r#"
+expires = "30d"
+[[step]]
+name = "build"
+functionaries = ["keys/alice.pub"]
+expected_materials = ["DISALLOW *"]
+expected_products = ["CREATE out.txt", "DISALLOW *"]
+"#,
+    );
+    let keyid = {
+        let out = run(tollgate()
+            .args(["key", "id"])
+            .arg(dir.path().join("keys/alice.pub")));
+        stdout(&out).trim()[..8].to_owned()
+    };
+    let links = dir.path().join("links");
+    let inner = links.join(format!("build.{keyid}"));
+    let sub_source = dir.path().join("sub.toml");
+    fs::write(
+        &sub_source,
+        r#"
+expires = "30d"
+[[step]]
+name = "compile"
+functionaries = ["keys/alice.pub"]
+expected_materials = ["DISALLOW *"]
+expected_products = ["CREATE out.txt", "DISALLOW *"]
+
+[[inspection]]
+name = "look"
+run = ["true"]
+expected_materials = ["MATCH out.txt WITH PRODUCTS FROM compile", "DISALLOW *"]
+expected_products = ["MATCH out.txt WITH PRODUCTS FROM compile", "DISALLOW *"]
+"#,
+    )
+    .expect("write");
+    let out = run(tollgate()
+        .args(["layout", "build"])
+        .arg(&sub_source)
+        .arg("--key")
+        .arg(&signed.alice)
+        .arg("-o")
+        .arg(links.join(format!("build.{keyid}.link"))));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let work = dir.path().join("work");
+    fs::create_dir_all(&work).expect("mkdir");
+    fs::write(work.join("out.txt"), "built").expect("write");
+    let out = run(tollgate()
+        .current_dir(&work)
+        .args(["run", "-q", "--step", "compile", "--key"])
+        .arg(&signed.alice)
+        .args(["-p", "out.txt", "--no-command", "-d"])
+        .arg(&inner));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let verify = |extra: &[&str]| {
+        run(tollgate()
+            .args(["verify", "--layout"])
+            .arg(&signed.layout)
+            .arg("--layout-key")
+            .arg(&signed.owner_pub)
+            .arg("--link-dir")
+            .arg(&links)
+            .arg("--workdir")
+            .arg(&work)
+            .args(extra))
+    };
+    let out = verify(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = verify(&["--max-workdir-bytes", "1"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "the working folder {} holds more than 1 bytes in files",
+            work.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}

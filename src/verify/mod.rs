@@ -216,6 +216,7 @@ pub fn verify(
             inspections: Vec::new(),
             warnings: Vec::new(),
         },
+        input_error: None,
     };
     if let Some(pinned) = &options.layout_digest {
         use sha2::Digest;
@@ -236,12 +237,18 @@ pub fn verify(
     {
         run.report.verdict = Verdict::Pass;
     }
+    if let Some(error) = run.input_error {
+        return Err(error);
+    }
     Ok(run.report)
 }
 
 struct Run<'o> {
     options: &'o VerifyOptions,
     report: Report,
+    /// Bad input found while verifying a sublayout (its working folder too large to copy),
+    /// which must stop verification as an error rather than count as the link's failure.
+    input_error: Option<VerifyError>,
 }
 
 /// Stop verifying: the failure is recorded in the report.
