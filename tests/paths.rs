@@ -369,3 +369,22 @@ expected_products = ["MATCH out.txt WITH PRODUCTS FROM compile", "DISALLOW *"]
         stderr(&out)
     );
 }
+
+#[test]
+fn issue13_a_file_the_inspections_cannot_record_points_at_workdir_not_at_excluding_it() {
+    let dir = tempdir();
+    let demo = Demo::new(dir.path());
+    let buyer = demo.kept.join("buyer");
+    std::os::unix::fs::symlink("gone", buyer.join("stale")).expect("symlink");
+    let out = demo.verify(&buyer, &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "(the inspections record the whole working folder, {}, and verify excludes nothing: \
+             pass --workdir naming the folder that holds only the received product)",
+            buyer.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}

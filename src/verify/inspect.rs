@@ -106,8 +106,17 @@ impl Run<'_> {
         // walking `.` does not produce.
         let mut here = vec![".".to_owned()];
         here.extend(uris);
+        // A file the recording refuses is in the working folder, which `verify` records whole:
+        // the way out is a working folder holding only the received product.
+        let whole = || {
+            format!(
+                " (the inspections record the whole working folder, {}, and verify excludes \
+                 nothing: pass --workdir naming the folder that holds only the received product)",
+                self.workdir().display()
+            )
+        };
         let materials = record::record_artifacts(&here, &options)
-            .map_err(|e| format!(": recording its materials: {e}"))?
+            .map_err(|e| format!(": recording its materials: {e}{}", whole()))?
             .artifacts;
         let command = CommandOptions {
             record_streams: true,
@@ -129,7 +138,7 @@ impl Run<'_> {
             ));
         }
         let products = record::record_artifacts(&here, &options)
-            .map_err(|e| format!(": recording its products: {e}"))?
+            .map_err(|e| format!(": recording its products: {e}{}", whole()))?
             .artifacts;
         Ok(Link {
             name: inspection.name.clone(),
