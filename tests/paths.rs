@@ -211,8 +211,8 @@ fn issue13_a_working_folder_over_the_limit_stops_verify_before_copying() {
     let text = stderr(&out);
     assert!(
         text.contains(&format!(
-            "the working folder {} holds more than 2 entries (over the limit \
-             max_workdir_files of 2 entries)",
+            "the working folder {} holds more than 2 entries, over the limit \
+             max_workdir_files; the inspections run on a copy of it",
             buyer.display()
         )),
         "{text}"

@@ -136,8 +136,8 @@ pub enum VerifyError {
     /// The working folder the inspections run on is larger than a limit allows: it is copied
     /// for them, and copying a whole shared folder is almost always a mistake.
     #[error(
-        "the working folder {} holds {found} (over the limit {limit} of {max}); the \
-         inspections run on a copy of it", path.display()
+        "the working folder {} holds {found}, over the limit {limit}; the inspections run on \
+         a copy of it", path.display()
     )]
     WorkdirTooLarge {
         /// The folder.
