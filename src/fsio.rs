@@ -27,6 +27,10 @@ pub enum FsError {
         #[source]
         source: io::Error,
     },
+    /// A folder the file was to be written in is a file (or something else that is not a
+    /// folder).
+    #[error("{0}: is not a folder, so nothing can be written in it; choose another path")]
+    NotAFolder(PathBuf),
     /// The target exists and overwriting was not asked for.
     #[error("{0}: already exists; choose another path or remove it first")]
     Exists(PathBuf),
@@ -91,6 +95,12 @@ pub fn create_parents(path: &Path, mode: Mode) -> Result<(), FsError> {
     };
     if folder.is_dir() {
         return Ok(());
+    }
+    // The nearest part of the path that exists must be a folder too.
+    if let Some(existing) = folder.ancestors().find(|p| p.symlink_metadata().is_ok())
+        && !existing.is_dir()
+    {
+        return Err(FsError::NotAFolder(existing.to_owned()));
     }
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);

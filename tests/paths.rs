@@ -38,6 +38,21 @@ fn issue13_writers_create_the_folders_missing_above_their_output() {
     );
     assert_eq!(fs::read(&key).expect("read"), before);
 
+    // A file where a folder should be is named, as bad input.
+    fs::write(base.join("plain"), "x").expect("write");
+    let out = run(tollgate()
+        .args(["keygen", "-o"])
+        .arg(base.join("plain/sub/owner")));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "{}: is not a folder, so nothing can be written in it",
+            base.join("plain").display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+
     // layout new
     let source = base.join("new/sub/layout.toml");
     let out = run(tollgate()
