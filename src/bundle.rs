@@ -353,6 +353,171 @@ impl Bundle {
     }
 }
 
+/// A step for which the bundle holds fewer links, by distinct keys the step accepts, than its
+/// threshold: the buyer's verification will fail at that step. Found by `bundle create`, so
+/// that the vendor hears it before the buyer does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Shortfall {
+    /// The step, behind its sublayout's folder if it is a sublayout's (`build.3d95a2f0/compile`).
+    pub step: String,
+    /// The distinct keys the step accepts whose signatures on its links verified.
+    pub signed: usize,
+    /// The step's threshold.
+    pub threshold: usize,
+    /// The keyids (first 8 digits) of the keys the step accepts.
+    pub accepted: Vec<String>,
+    /// The link files found for the step that do not count (left out of the bundle, or in it
+    /// but not counting), each with why.
+    pub ignored: Vec<(String, String)>,
+}
+
+impl Bundle {
+    /// The steps (the sublayouts' too) whose links in this bundle fall short of their
+    /// threshold, and the files in `link_dir` named for those steps that do not count and
+    /// why: a link signed by a key the step does not accept (the wrong CI secret), a signature
+    /// that does not verify, a link recording another step. Signatures are checked against the
+    /// keys the layout names, without checking the layout's own signature: this helps the
+    /// vendor, it decides nothing.
+    pub fn shortfalls(&self, link_dir: &Path, limits: &Limits) -> Vec<Shortfall> {
+        let mut found = Vec::new();
+        if let Ok(layout) = unverified_layout(LAYOUT_NAME, &self.layout, limits) {
+            self.shortfalls_of(&layout, "", link_dir, limits, 0, &mut found);
+        }
+        found
+    }
+
+    fn shortfalls_of(
+        &self,
+        layout: &Layout,
+        folder: &str,
+        link_dir: &Path,
+        limits: &Limits,
+        depth: usize,
+        found: &mut Vec<Shortfall>,
+    ) {
+        // The link files in the folder, by name, to find those named for a key the step does
+        // not accept.
+        let on_disk: Vec<String> = std::fs::read_dir(link_dir.join(folder))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|name| name.ends_with(".link"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for step in &layout.steps {
+            let authorised = layout.keys.subset(&step.pubkeys);
+            let names: BTreeSet<String> = step
+                .pubkeys
+                .iter()
+                .map(|k| link_file_name(&step.name, Some(k)))
+                .collect();
+            let mut signed = BTreeSet::new();
+            let mut ignored = Vec::new();
+            for name in &names {
+                let path = format!("{folder}{name}");
+                let Some(bytes) = self.links.get(&path) else {
+                    continue;
+                };
+                match counted_signers(bytes, &step.name, &authorised, limits) {
+                    Ok((keys, sublayout)) => {
+                        signed.extend(keys);
+                        if let (Some(sublayout), true) = (sublayout, depth < MAX_DEPTH) {
+                            let stem = name.strip_suffix(".link").unwrap_or(name);
+                            self.shortfalls_of(
+                                &sublayout,
+                                &format!("{folder}{stem}/"),
+                                link_dir,
+                                limits,
+                                depth + 1,
+                                found,
+                            );
+                        }
+                    }
+                    Err(reason) => ignored.push((path, reason)),
+                }
+            }
+            let prefix = format!("{}.", step.name);
+            for name in &on_disk {
+                let is_steps = name
+                    .strip_prefix(&prefix)
+                    .and_then(|rest| rest.strip_suffix(".link"))
+                    .is_some_and(|id| !id.is_empty() && !id.contains('.'));
+                if !is_steps || names.contains(name) {
+                    continue;
+                }
+                let claimed = claimed_signers(&link_dir.join(folder).join(name), limits);
+                ignored.push((
+                    format!("{folder}{name}"),
+                    format!(
+                        "signed by {claimed}, a key step {} does not accept (left out)",
+                        step.name
+                    ),
+                ));
+            }
+            if signed.len() < step.threshold {
+                found.push(Shortfall {
+                    step: format!("{folder}{}", step.name),
+                    signed: signed.len(),
+                    threshold: step.threshold,
+                    accepted: step.pubkeys.iter().map(|k| k.short().to_owned()).collect(),
+                    ignored,
+                });
+            }
+        }
+    }
+}
+
+/// The keys of `authorised` whose signatures on a link file verify, and the layout inside it
+/// if it is a sublayout; `Err` says why the file does not count.
+fn counted_signers(
+    bytes: &[u8],
+    step: &crate::name::StepName,
+    authorised: &crate::keyring::KeyRing,
+    limits: &Limits,
+) -> Result<(Vec<crate::keys::KeyId>, Option<Layout>), String> {
+    let envelope =
+        crate::envelope::Envelope::from_bytes(bytes, limits).map_err(|e| e.to_string())?;
+    let verified = envelope
+        .verify(authorised, 1)
+        .map_err(|e| format!("not signed by a key step {step} accepts: {e}"))?;
+    let keys = verified.signers.keys.into_iter().collect();
+    let payload = verified.payload;
+    if payload.get("_type").and_then(|t| t.as_str()) == Some("layout") {
+        let layout = Layout::from_value(&payload, limits).map_err(|e| e.to_string())?;
+        return Ok((keys, Some(layout)));
+    }
+    let name = payload.get("name").and_then(|n| n.as_str());
+    match name {
+        Some(name) if name != step.as_str() => Err(format!("it records step {name}, not {step}")),
+        _ => Ok((keys, None)),
+    }
+}
+
+/// Who a link file's signatures claim to be (keyid hints, first 8 digits), for a message.
+fn claimed_signers(path: &Path, limits: &Limits) -> String {
+    let claimed: Vec<String> =
+        fsio::read_capped(path, limits.max_metadata_bytes, Limit::MetadataBytes)
+            .ok()
+            .and_then(|bytes| document::read_for_signing(&bytes, limits).ok())
+            .map(|envelope| {
+                envelope
+                    .signatures()
+                    .iter()
+                    .filter_map(|s| s.keyid.as_deref())
+                    .map(|k| k.chars().take(8).collect())
+                    .collect()
+            })
+            .unwrap_or_default();
+    if claimed.is_empty() {
+        "an unnamed key".to_owned()
+    } else {
+        claimed.join(", ")
+    }
+}
+
 impl Bundle {
     /// The artifacts of the links `accepted` (their names in the bundle) whose SHA-256 is
     /// `sha256_hex`, as `(link, artifact)`: how a buyer checks that the image they were given

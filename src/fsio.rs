@@ -27,6 +27,10 @@ pub enum FsError {
         #[source]
         source: io::Error,
     },
+    /// A folder the file was to be written in is a file (or something else that is not a
+    /// folder).
+    #[error("{0}: is not a folder, so nothing can be written in it; choose another path")]
+    NotAFolder(PathBuf),
     /// The target exists and overwriting was not asked for.
     #[error("{0}: already exists; choose another path or remove it first")]
     Exists(PathBuf),
@@ -80,6 +84,36 @@ pub enum Mode {
     Private,
     /// 0644: everything else.
     Public,
+}
+
+/// Creates the folders missing above `path` (a file about to be written), as `mkdir -p` does.
+/// Folders made for a [`Mode::Private`] file are 0700, so that a key's folder does not show its
+/// names to others; existing folders are left as they are.
+pub fn create_parents(path: &Path, mode: Mode) -> Result<(), FsError> {
+    let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if folder.is_dir() {
+        return Ok(());
+    }
+    // The nearest part of the path that exists must be a folder too.
+    if let Some(existing) = folder.ancestors().find(|p| p.symlink_metadata().is_ok())
+        && !existing.is_dir()
+    {
+        return Err(FsError::NotAFolder(existing.to_owned()));
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    if mode == Mode::Private {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder
+        .create(folder)
+        .map_err(FsError::io(folder, "create the folder"))
 }
 
 /// Writes `bytes` to `path` atomically. With `overwrite` false an existing `path` is an error

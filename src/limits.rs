@@ -25,6 +25,13 @@ pub struct Limits {
     /// read, when the step falls short of its threshold, to say who signed them; they never
     /// count. Default 16.
     pub max_stray_links: usize,
+    /// The most bytes of regular files in the working folder that `verify` copies for the
+    /// inspections, counted (without following symlinks) before anything is copied. Default
+    /// 1 GiB: a received release, not a shared temporary folder.
+    pub max_workdir_bytes: u64,
+    /// The most entries (files, folders and symlinks) in that working folder, counted the same
+    /// way. Default 100,000.
+    pub max_workdir_files: usize,
 }
 
 impl Limits {
@@ -35,6 +42,8 @@ impl Limits {
         max_artifacts: 2_000_000,
         max_keys: 1024,
         max_stray_links: 16,
+        max_workdir_bytes: 1024 * 1024 * 1024,
+        max_workdir_files: 100_000,
     };
 }
 
@@ -56,6 +65,10 @@ pub enum Limit {
     Artifacts,
     /// [`Limits::max_keys`].
     Keys,
+    /// [`Limits::max_workdir_bytes`].
+    WorkdirBytes,
+    /// [`Limits::max_workdir_files`].
+    WorkdirFiles,
 }
 
 impl std::fmt::Display for Limit {
@@ -65,6 +78,8 @@ impl std::fmt::Display for Limit {
             Limit::Signatures => "max_signatures",
             Limit::Artifacts => "max_artifacts",
             Limit::Keys => "max_keys",
+            Limit::WorkdirBytes => "max_workdir_bytes",
+            Limit::WorkdirFiles => "max_workdir_files",
         })
     }
 }

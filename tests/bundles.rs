@@ -345,3 +345,114 @@ expected_products = ["CREATE out.txt", "DISALLOW *"]
         stderr(&out)
     );
 }
+
+#[test]
+fn issue13_bundle_create_warns_for_every_step_short_of_its_threshold_and_strict_refuses() {
+    let dir = tempdir();
+    let kept = demo(dir.path());
+    let links = dir.path().join("links2");
+    fs::create_dir_all(&links).expect("mkdir");
+    for entry in fs::read_dir(kept.join("links")).expect("links") {
+        let entry = entry.expect("entry");
+        fs::copy(entry.path(), links.join(entry.file_name())).expect("copy");
+    }
+    // The build link signed with the wrong CI secret (alice's key, which build does not
+    // accept), and the scan link missing.
+    let alice = crate::common::private_copy("alice", dir.path());
+    let out = run(tollgate()
+        .arg("sign")
+        .arg(links.join("build.3d95a2f0.link"))
+        .arg("--key")
+        .arg(&alice));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let alice8 = {
+        let out = run(tollgate()
+            .args(["key", "id"])
+            .arg(crate::common::example_key("alice", "pub")));
+        stdout(&out).trim()[..8].to_owned()
+    };
+    assert!(links.join(format!("build.{alice8}.link")).is_file());
+    fs::remove_file(links.join("build.3d95a2f0.link")).expect("remove");
+    fs::remove_file(links.join("scan.4f172783.link")).expect("remove");
+
+    let create_from = |extra: &[&str], output: &Path| {
+        run(tollgate()
+            .args(["bundle", "create", "--layout"])
+            .arg(kept.join("root.layout"))
+            .arg("--link-dir")
+            .arg(&links)
+            .arg("-o")
+            .arg(output)
+            .args(extra))
+    };
+    let bundle = dir.path().join("release.bundle.json");
+    let out = create_from(&[], &bundle);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains(&format!(
+            "warning: step build: 0 of 1 required link(s) by distinct keys it accepts (3d95a2f0) \
+             are in {}; ignored build.{alice8}.link: signed by {alice8}, a key step build does \
+             not accept (left out); the buyer's verification will fail at this step",
+            links.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "warning: step scan: 0 of 1 required link(s) by distinct keys it accepts (4f172783) \
+             are in {}; no other link file for it was found",
+            links.display()
+        )),
+        "{text}"
+    );
+    // Steps whose links are all there are not mentioned.
+    for step in ["review", "source", "sign"] {
+        assert!(!text.contains(&format!("step {step}:")), "{text}");
+    }
+    assert!(bundle.is_file());
+
+    let strict = dir.path().join("strict.bundle.json");
+    let out = create_from(&["--strict"], &strict);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("error: step build: 0 of 1")
+            && stderr(&out).contains("2 step(s) short of their threshold; ")
+            && stderr(&out).contains("not written (--strict)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!strict.exists());
+
+    // A folder that is not there is a typo, not a bundle without links.
+    let out = run(tollgate()
+        .args(["bundle", "create", "--layout"])
+        .arg(kept.join("root.layout"))
+        .arg("--link-dir")
+        .arg(dir.path().join("no-such-links"))
+        .arg("-o")
+        .arg(&strict));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "--link-dir: the folder {} does not exist",
+            dir.path().join("no-such-links").display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!strict.exists());
+
+    // With every link there, --strict writes the bundle, silently.
+    let complete = dir.path().join("complete.bundle.json");
+    let out = run(tollgate()
+        .args(["bundle", "create", "--strict", "--layout"])
+        .arg(kept.join("root.layout"))
+        .arg("--link-dir")
+        .arg(kept.join("links"))
+        .arg("-o")
+        .arg(&complete));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(complete.is_file());
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}

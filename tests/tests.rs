@@ -18,6 +18,7 @@ mod layouts;
 mod migration;
 mod oci;
 mod readme;
+mod paths;
 mod record;
 #[cfg(feature = "registry")]
 mod registry;

@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
-use tollgate::bundle::{Bundle, LAYOUT_NAME};
+use tollgate::bundle::{Bundle, LAYOUT_NAME, Shortfall};
 use tollgate::document;
 use tollgate::fsio;
 use tollgate::limits::{Limit, Limits};
 
-use super::failure::{Failure, USAGE};
+use super::failure::{Failure, NOT_VERIFIED, USAGE};
 
 /// The `bundle` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -39,6 +39,10 @@ pub struct CreateArgs {
     /// Replace the output file if it exists.
     #[arg(long)]
     overwrite: bool,
+    /// Refuse (exit 1, writing nothing) when a step has fewer links than its threshold, rather
+    /// than warn.
+    #[arg(long)]
+    strict: bool,
 }
 
 /// Arguments of `bundle list`.
@@ -58,6 +62,29 @@ pub fn run(command: Command) -> Result<u8, Failure> {
 
 fn create(args: CreateArgs) -> Result<u8, Failure> {
     let limits = Limits::default();
+    // A typo in the folder is bad input, not a bundle without links.
+    match std::fs::metadata(&args.link_dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(Failure::new(
+                USAGE,
+                format!(
+                    "--link-dir: {} is a file, not a folder",
+                    args.link_dir.display()
+                ),
+            ));
+        }
+        Err(_) => {
+            return Err(Failure::new(
+                USAGE,
+                format!(
+                    "--link-dir: the folder {} does not exist",
+                    args.link_dir.display()
+                ),
+            )
+            .hint("check the path given to --link-dir"));
+        }
+    }
     let layout = fsio::read_capped(
         &args.layout,
         limits.max_metadata_bytes,
@@ -69,6 +96,25 @@ fn create(args: CreateArgs) -> Result<u8, Failure> {
     let bytes = bundle
         .to_bytes()
         .map_err(|e| Failure::new(USAGE, e.to_string()))?;
+    // The vendor hears of a step short of its threshold now, not from the buyer.
+    let short = bundle.shortfalls(&args.link_dir, &limits);
+    for shortfall in &short {
+        eprintln!(
+            "{}: {}",
+            if args.strict { "error" } else { "warning" },
+            shortfall_text(shortfall, &args)
+        );
+    }
+    if args.strict && !short.is_empty() {
+        return Err(Failure::new(
+            NOT_VERIFIED,
+            format!(
+                "{} step(s) short of their threshold; {} not written (--strict)",
+                short.len(),
+                args.output.display()
+            ),
+        ));
+    }
     super::failure::write_output(&args.output, &bytes, args.overwrite)?;
     eprintln!(
         "wrote {}: the layout and {} link(s), {} bytes",
@@ -83,6 +129,27 @@ fn create(args: CreateArgs) -> Result<u8, Failure> {
         );
     }
     Ok(0)
+}
+
+/// One sentence per step short of its threshold: how many of how many, which keys it accepts,
+/// and which files were found and ignored, and why.
+fn shortfall_text(shortfall: &Shortfall, args: &CreateArgs) -> String {
+    let mut text = format!(
+        "step {}: {} of {} required link(s) by distinct keys it accepts ({}) are in {}",
+        shortfall.step,
+        shortfall.signed,
+        shortfall.threshold,
+        shortfall.accepted.join(", "),
+        args.link_dir.display()
+    );
+    if shortfall.ignored.is_empty() {
+        text.push_str("; no other link file for it was found");
+    }
+    for (file, why) in &shortfall.ignored {
+        text.push_str(&format!("; ignored {file}: {why}"));
+    }
+    text.push_str("; the buyer's verification will fail at this step");
+    text
 }
 
 fn list(args: ListArgs) -> Result<u8, Failure> {

@@ -115,9 +115,10 @@ impl Failure {
     }
 }
 
-/// Writes an output file (atomically, readable by all), refusing to replace one unless
-/// `overwrite`, and saying how when it refuses.
+/// Writes an output file (atomically, readable by all, creating the folders missing above it),
+/// refusing to replace one unless `overwrite`, and saying how when it refuses.
 pub fn write_output(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), Failure> {
+    tollgate::fsio::create_parents(path, tollgate::fsio::Mode::Public).map_err(Failure::fs)?;
     tollgate::fsio::write_atomic(path, bytes, tollgate::fsio::Mode::Public, overwrite).map_err(
         |e| {
             let failure = Failure::fs(e);

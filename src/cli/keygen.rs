@@ -41,6 +41,21 @@ pub struct Args {
     password: PasswordArgs,
 }
 
+/// Asks for a password on the terminal. Without one (in CI, or with input piped in) the
+/// prompt cannot be shown, and the error says which flags give the password instead.
+fn ask(prompt: &str) -> Result<String, Failure> {
+    rpassword::prompt_password(prompt).map_err(|e| {
+        Failure::new(
+            USAGE,
+            format!("--encrypt: cannot ask for a password: no terminal to ask on ({e})"),
+        )
+        .hint(
+            "without a terminal, pass --password-file FILE or --password-env VAR instead of \
+             --encrypt (the key is then encrypted with that password)",
+        )
+    })
+}
+
 /// Runs `tollgate keygen`.
 pub fn run(args: Args) -> Result<(), Failure> {
     let kind = match args.key_type {
@@ -66,10 +81,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
 
     let password = if args.encrypt {
-        let first = rpassword::prompt_password("password for the new key: ")
-            .map_err(|e| Failure::new(USAGE, format!("cannot read a password: {e}")))?;
-        let second = rpassword::prompt_password("the same password again: ")
-            .map_err(|e| Failure::new(USAGE, format!("cannot read a password: {e}")))?;
+        let first = ask("password for the new key: ")?;
+        let second = ask("the same password again: ")?;
         if first != second {
             return Err(Failure::new(USAGE, "the two passwords differ"));
         }
@@ -90,6 +103,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
         .to_pem()
         .map_err(|e| Failure::key(&public_path, e))?;
 
+    // A missing folder (`-o keys/owner`) is made 0700; the key itself stays 0600 and is never
+    // written over an existing file.
+    fsio::create_parents(&args.output, Mode::Private).map_err(Failure::fs)?;
     fsio::write_atomic(&args.output, private_pem.as_bytes(), Mode::Private, false)
         .map_err(Failure::fs)?;
     if let Err(err) = fsio::write_atomic(&public_path, public_pem.as_bytes(), Mode::Public, false) {

@@ -155,6 +155,7 @@ fn new(args: NewArgs) -> Result<u8, Failure> {
     match &args.output {
         None => print!("{text}"),
         Some(path) => {
+            fsio::create_parents(path, Mode::Public).map_err(Failure::fs)?;
             fsio::write_atomic(path, text.as_bytes(), Mode::Public, false).map_err(Failure::fs)?;
             eprintln!(
                 "wrote {}: edit it, then `tollgate layout build {} --key OWNER_KEY`",
@@ -426,6 +427,7 @@ fn sign(args: SignArgs) -> Result<u8, Failure> {
     let signed = document::sign(&bytes, &keys, options, &limits)
         .map_err(|e| Failure::document(&args.file, e))?;
     let output = args.output.clone().unwrap_or_else(|| args.file.clone());
+    fsio::create_parents(&output, Mode::Public).map_err(Failure::fs)?;
     fsio::write_atomic(&output, &signed.envelope.to_bytes(), Mode::Public, true)
         .map_err(Failure::fs)?;
     eprintln!(

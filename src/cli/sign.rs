@@ -170,6 +170,7 @@ fn sign(file: &Path, bytes: &[u8], args: &Args, limits: &Limits) -> Result<(), F
         }
         (None, Metadata::Layout(_)) => file.to_owned(),
     };
+    fsio::create_parents(&output, Mode::Public).map_err(Failure::fs)?;
     fsio::write_atomic(&output, &signed.envelope.to_bytes(), Mode::Public, true)
         .map_err(Failure::fs)?;
     if args.quiet {

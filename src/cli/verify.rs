@@ -92,6 +92,13 @@ pub struct Args {
     /// the report records the time used.
     #[arg(long, value_name = "TIME")]
     reference_time: Option<String>,
+    /// The most bytes of files the working folder (`--workdir`) may hold: it is sized before
+    /// it is copied for the inspections, and a larger one stops verification at once (exit 2).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::DEFAULT.max_workdir_bytes)]
+    max_workdir_bytes: u64,
+    /// The most files, folders and symlinks the working folder may hold, likewise.
+    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT.max_workdir_files)]
+    max_workdir_files: usize,
 }
 
 impl Args {
@@ -134,6 +141,36 @@ fn check_image(report: &mut Report, bundle: &Bundle, digest: &str, limits: &Limi
     }
 }
 
+/// Input that cannot be verified (exit 2), with the flag that fixes it where there is one.
+fn input_failure(args: &Args, err: verify::VerifyError) -> Failure {
+    match &err {
+        verify::VerifyError::Folder { role, .. } => {
+            let flag = match role {
+                verify::FolderRole::Links => "--link-dir",
+                _ => "--workdir",
+            };
+            Failure::new(USAGE, format!("{flag}: {err}"))
+                .hint(format!("check the path given to {flag}"))
+        }
+        verify::VerifyError::WorkdirTooLarge { limit, .. } => {
+            let flag = match limit {
+                Limit::WorkdirFiles => "--max-workdir-files",
+                _ => "--max-workdir-bytes",
+            };
+            let folder = if args.workdir.is_some() {
+                "the given --workdir"
+            } else {
+                "the current folder (the default --workdir)"
+            };
+            Failure::new(USAGE, err.to_string()).hint(format!(
+                "{folder} is copied for the inspections: pass --workdir DIR naming the folder \
+                 that holds only the received product, or raise the limit with {flag} N"
+            ))
+        }
+        _ => Failure::new(USAGE, format!("{}: {err}", args.source().display())),
+    }
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -159,7 +196,11 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     args.gpg
         .refuse("the layout owner's PEM public key with --verification-keys PUB")?;
     args.key_type.note();
-    let limits = Limits::default();
+    let limits = Limits {
+        max_workdir_bytes: args.max_workdir_bytes,
+        max_workdir_files: args.max_workdir_files,
+        ..Limits::default()
+    };
     let mut ring = KeyRing::new();
     for path in &args.layout_keys {
         let key = keyfile::public_key(path)?;
@@ -215,12 +256,13 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     options.workdir = args.workdir.clone();
     options.layout_digest = args.layout_digest.clone();
     options.strict_rules = args.strict_rules;
+    options.limits = limits;
     if let Some(time) = &args.reference_time {
         options.now = tollgate::timestamp::parse(time)
             .map_err(|e| Failure::new(USAGE, format!("--reference-time: {e}")))?;
     }
-    let mut report = verify::verify(&bytes, &ring, &options)
-        .map_err(|e| Failure::new(USAGE, format!("{}: {e}", args.source().display())))?;
+    let mut report =
+        verify::verify(&bytes, &ring, &options).map_err(|e| input_failure(&args, e))?;
     if let (Some(digest), Some(bundle)) = (&image_digest, &options.bundle)
         && report.passed()
     {

@@ -1,35 +1,47 @@
 //! Running inspections: step 12 of the workflow.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::layout::Inspection;
+use crate::limits::{Limit, Limits};
 use crate::link::Link;
 use crate::record::{self, CommandOptions, RecordOptions};
 use crate::rule::RuleKind;
 
 use super::report::{Check, InspectionReport};
-use super::{Run, Stop};
+use super::{Run, Stop, VerifyError};
+
+/// The most bytes of an inspection's stderr quoted when its command fails (its end, where
+/// the error usually is).
+const STDERR_QUOTED: usize = 2000;
 
 /// The environment variables an inspection keeps; everything else is cleared.
 const KEPT_ENVIRONMENT: &[&str] = &["PATH", "LANG", "LC_ALL", "TZ", "TMPDIR"];
 
 impl Run<'_> {
-    /// A scratch copy of the working folder (files, folders and symlinks as they are), where
-    /// the inspections run one after another.
-    pub(super) fn scratch(&mut self) -> Result<tempfile::TempDir, Stop> {
-        let source = match &self.options.workdir {
+    /// The working folder the inspections run on: `--workdir`, or the current folder.
+    pub(super) fn workdir(&self) -> PathBuf {
+        match &self.options.workdir {
             Some(dir) => dir.clone(),
             None => std::env::current_dir().unwrap_or_else(|_| ".".into()),
-        };
-        let made = tempfile::Builder::new()
-            .prefix("tollgate-inspect-")
-            .tempdir()
-            .map_err(|e| e.to_string())
-            .and_then(|scratch| {
-                copy_tree(&source, scratch.path())
-                    .map_err(|e| format!("copying {}: {e}", source.display()))?;
-                Ok(scratch)
-            });
+        }
+    }
+
+    /// A scratch copy of the working folder, as `plan` lists it (files, folders and symlinks
+    /// as they are), where the inspections run one after another.
+    pub(super) fn scratch(
+        &mut self,
+        plan: Result<Plan, String>,
+    ) -> Result<tempfile::TempDir, Stop> {
+        let made = plan.and_then(|plan| {
+            let scratch = tempfile::Builder::new()
+                .prefix("tollgate-inspect-")
+                .tempdir()
+                .map_err(|e| e.to_string())?;
+            plan.copy_into(scratch.path())
+                .map_err(|e| format!("copying {}: {e}", plan.source.display()))?;
+            Ok(scratch)
+        });
         made.map_err(|reason| {
             self.fail(
                 Check::Inspection,
@@ -94,8 +106,17 @@ impl Run<'_> {
         // walking `.` does not produce.
         let mut here = vec![".".to_owned()];
         here.extend(uris);
+        // A file the recording refuses is in the working folder, which `verify` records whole:
+        // the way out is a working folder holding only the received product.
+        let whole = || {
+            format!(
+                " (the inspections record the whole working folder, {}, and verify excludes \
+                 nothing: pass --workdir naming the folder that holds only the received product)",
+                self.workdir().display()
+            )
+        };
         let materials = record::record_artifacts(&here, &options)
-            .map_err(|e| format!(": recording its materials: {e}"))?
+            .map_err(|e| format!(": recording its materials: {e}{}", whole()))?
             .artifacts;
         let command = CommandOptions {
             record_streams: true,
@@ -110,12 +131,14 @@ impl Run<'_> {
         report.return_value = Some(outcome.return_value);
         if outcome.return_value != 0 {
             return Err(format!(
-                ": {:?} exited with {}",
-                inspection.run, outcome.return_value
+                ": {:?} exited with {}{}",
+                inspection.run,
+                outcome.return_value,
+                quote_stderr(&outcome.stderr)
             ));
         }
         let products = record::record_artifacts(&here, &options)
-            .map_err(|e| format!(": recording its products: {e}"))?
+            .map_err(|e| format!(": recording its products: {e}{}", whole()))?
             .artifacts;
         Ok(Link {
             name: inspection.name.clone(),
@@ -177,41 +200,172 @@ fn named_uris(inspection: &Inspection) -> (Vec<String>, bool) {
     (uris, git_files)
 }
 
-/// Copies the tree at `from` into `to`: folders, regular files (with their permissions) and
-/// symlinks that stay inside the tree (as symlinks, never followed); anything else, a symlink
-/// leading out of the tree included, is left out, so nothing the inspections do reaches past
-/// the copy.
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    // The copy itself may lie inside the tree (a working folder that holds the temporary
-    // folder): it is not copied into itself.
-    let copy = std::fs::metadata(to)?;
-    copy_level(from, to, 0, (copy.dev(), copy.ino()))
+/// The end of a failed command's stderr, for its failure: `; its stderr: "..."`, or nothing
+/// when it wrote none. Cut at a character boundary, at most [`STDERR_QUOTED`] bytes.
+fn quote_stderr(stderr: &str) -> String {
+    let text = stderr.trim();
+    if text.is_empty() {
+        return String::new();
+    }
+    let mut start = text.len().saturating_sub(STDERR_QUOTED);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = if start > 0 { "..." } else { "" };
+    format!("; its stderr: \"{cut}{}\"", &text[start..])
 }
 
-fn copy_level(from: &Path, to: &Path, depth: usize, copy: (u64, u64)) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let target = to.join(entry.file_name());
+/// What a scratch copy of the working folder holds: listed, and counted against the limits,
+/// before anything is copied, so that a huge folder is refused at once rather than copied for
+/// minutes.
+#[derive(Debug)]
+pub(super) struct Plan {
+    /// The working folder.
+    source: PathBuf,
+    /// Folders, relative to it, each after the folder holding it.
+    folders: Vec<PathBuf>,
+    /// Regular files, relative to it.
+    files: Vec<PathBuf>,
+    /// Symlinks that stay inside the tree, relative to it, and their targets.
+    symlinks: Vec<(PathBuf, PathBuf)>,
+}
+
+/// Lists the tree at `source` (without following symlinks) for a scratch copy: folders,
+/// regular files and symlinks that stay inside the tree (copied as symlinks, never followed);
+/// anything else, a symlink leading out of the tree included, is left out, so nothing the
+/// inspections do reaches past the copy. More entries or bytes than `limits` allow is a
+/// [`VerifyError::WorkdirTooLarge`], found without walking further; the inner `Err` is an I/O
+/// error, reported as the inspections' failure when they would run.
+pub(super) fn plan(source: &Path, limits: &Limits) -> Result<Result<Plan, String>, VerifyError> {
+    let mut plan = Plan {
+        source: source.to_owned(),
+        folders: Vec::new(),
+        files: Vec::new(),
+        symlinks: Vec::new(),
+    };
+    let mut count = Count {
+        entries: 0,
+        bytes: 0,
+    };
+    match plan_level(&mut plan, Path::new(""), 0, &mut count, limits) {
+        Ok(Ok(())) => Ok(Ok(plan)),
+        Ok(Err(e)) => Ok(Err(e)),
+        Err((found, max, limit)) => Err(VerifyError::WorkdirTooLarge {
+            path: source.to_owned(),
+            found,
+            max,
+            limit,
+        }),
+    }
+}
+
+struct Count {
+    entries: usize,
+    bytes: u64,
+}
+
+/// The outer `Err` is a limit exceeded: what was found, the limit's value, which limit.
+type Planned = Result<Result<(), String>, (String, String, Limit)>;
+
+fn plan_level(
+    plan: &mut Plan,
+    relative: &Path,
+    depth: usize,
+    count: &mut Count,
+    limits: &Limits,
+) -> Planned {
+    let folder = plan.source.join(relative);
+    let io = |e: std::io::Error| format!("{}: {e}", folder.display());
+    let entries = match std::fs::read_dir(&folder) {
+        Ok(entries) => entries,
+        Err(e) => return Ok(Err(io(e))),
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => return Ok(Err(io(e))),
+        };
+        // Not followed: the metadata of a symlink is its own.
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            Err(e) => return Ok(Err(format!("{}: {e}", entry.path().display()))),
+        };
+        count.entries += 1;
+        if count.entries > limits.max_workdir_files {
+            return Err((
+                format!("more than {} entries", limits.max_workdir_files),
+                format!("{} entries", limits.max_workdir_files),
+                Limit::WorkdirFiles,
+            ));
+        }
+        let path = relative.join(entry.file_name());
+        let kind = meta.file_type();
         if kind.is_dir() {
-            let meta = entry.metadata()?;
-            if (meta.dev(), meta.ino()) == copy {
-                continue;
+            plan.folders.push(path.clone());
+            if let Err(stop) = plan_level(plan, &path, depth + 1, count, limits)? {
+                return Ok(Err(stop));
             }
-            std::fs::create_dir(&target)?;
-            copy_level(&entry.path(), &target, depth + 1, copy)?;
         } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)?;
+            count.bytes = count.bytes.saturating_add(meta.len());
+            if count.bytes > limits.max_workdir_bytes {
+                let max = size_text(limits.max_workdir_bytes);
+                return Err((
+                    format!("more than {max} in files"),
+                    max,
+                    Limit::WorkdirBytes,
+                ));
+            }
+            plan.files.push(path);
         } else if kind.is_symlink() {
-            let link = std::fs::read_link(entry.path())?;
+            let link = match std::fs::read_link(entry.path()) {
+                Ok(link) => link,
+                Err(e) => return Ok(Err(format!("{}: {e}", entry.path().display()))),
+            };
             if stays_inside(depth, &link) {
-                std::os::unix::fs::symlink(link, &target)?;
+                plan.symlinks.push((path, link));
             }
         }
     }
-    Ok(())
+    Ok(Ok(()))
+}
+
+/// A byte count for people: `1073741824 bytes (1.0 GiB)`, the unit only from a MiB up.
+fn size_text(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes < MIB {
+        return format!("{bytes} bytes");
+    }
+    // Approximate on purpose: the exact count is given first.
+    let (value, unit) = if bytes < 1024 * MIB {
+        (bytes as f64 / MIB as f64, "MiB")
+    } else {
+        (bytes as f64 / (1024 * MIB) as f64, "GiB")
+    };
+    format!("{bytes} bytes ({value:.1} {unit})")
+}
+
+impl Plan {
+    /// Copies what the plan lists into the empty folder `to`: the folders first, then the files
+    /// on every core (each with its permissions, by `std::fs::copy`, which lets the kernel copy
+    /// the bytes, `copy_file_range` on Linux), then the symlinks. Never a hard link or a
+    /// shared file: an inspection may write to its copy.
+    fn copy_into(&self, to: &Path) -> Result<(), String> {
+        for folder in &self.folders {
+            std::fs::create_dir(to.join(folder))
+                .map_err(|e| format!("{}: {e}", folder.display()))?;
+        }
+        let copied = crate::parallel::map(&self.files, |file| {
+            std::fs::copy(self.source.join(file), to.join(file))
+                .map(|_| ())
+                .map_err(|e| format!("{}: {e}", file.display()))
+        });
+        copied.into_iter().collect::<Result<Vec<()>, String>>()?;
+        for (path, link) in &self.symlinks {
+            std::os::unix::fs::symlink(link, to.join(path))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether a relative symlink `link`, in a folder `depth` levels below the root, points inside
@@ -238,6 +392,61 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_working_folder_over_a_limit_is_refused_before_anything_is_copied() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("sub/a"), [0u8; 600]).expect("write");
+        std::fs::write(dir.path().join("b"), [0u8; 600]).expect("write");
+        // A symlink to a big file counts as itself, not as what it points to.
+        std::os::unix::fs::symlink("sub/a", dir.path().join("c")).expect("symlink");
+        let small = |bytes, files| Limits {
+            max_workdir_bytes: bytes,
+            max_workdir_files: files,
+            ..Limits::default()
+        };
+        let listed = plan(dir.path(), &small(1200, 4))
+            .expect("within")
+            .expect("listed");
+        assert_eq!(listed.files.len(), 2);
+        assert_eq!(listed.folders, vec![PathBuf::from("sub")]);
+        assert_eq!(listed.symlinks.len(), 1);
+        match plan(dir.path(), &small(1199, 4)) {
+            Err(VerifyError::WorkdirTooLarge { limit, found, .. }) => {
+                assert_eq!(limit, Limit::WorkdirBytes);
+                assert_eq!(found, "more than 1199 bytes in files");
+            }
+            other => panic!("expected too large, got {other:?}"),
+        }
+        match plan(dir.path(), &small(1200, 3)) {
+            Err(VerifyError::WorkdirTooLarge { limit, found, .. }) => {
+                assert_eq!(limit, Limit::WorkdirFiles);
+                assert_eq!(found, "more than 3 entries");
+            }
+            other => panic!("expected too many, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sizes_are_given_exactly_then_in_words() {
+        assert_eq!(size_text(100), "100 bytes");
+        assert_eq!(size_text(1024 * 1024 * 1024), "1073741824 bytes (1.0 GiB)");
+        assert_eq!(size_text(3 * 1024 * 1024 / 2), "1572864 bytes (1.5 MiB)");
+    }
+
+    #[test]
+    fn a_failed_commands_stderr_is_quoted_by_its_end() {
+        assert_eq!(quote_stderr("  \n"), "");
+        assert_eq!(
+            quote_stderr("tar: Cannot open: No such file\n"),
+            "; its stderr: \"tar: Cannot open: No such file\""
+        );
+        let long = format!("{}é{}", "x".repeat(5000), "y".repeat(STDERR_QUOTED - 1));
+        let quoted = quote_stderr(&long);
+        assert!(quoted.starts_with("; its stderr: \"...y"), "{quoted}");
+        assert!(quoted.len() < STDERR_QUOTED + 30);
+    }
+
+    #[test]
     fn only_symlinks_that_stay_inside_the_copy_are_copied() {
         assert!(stays_inside(0, Path::new("a/b")));
         assert!(stays_inside(1, Path::new("../a")));
@@ -256,7 +465,13 @@ mod tests {
         std::os::unix::fs::symlink("/etc", from.join("absolute")).expect("symlink");
         let to = dir.path().join("to");
         std::fs::create_dir(&to).expect("mkdir");
-        copy_tree(&from, &to).expect("copy");
+        let copy = |from: &Path, to: &Path| {
+            plan(from, &Limits::default())
+                .expect("within the limits")
+                .expect("listed")
+                .copy_into(to)
+        };
+        copy(&from, &to).expect("copy");
         assert_eq!(std::fs::read(to.join("sub/file")).expect("file"), b"x");
         assert_eq!(
             std::fs::read_link(to.join("inside")).expect("link"),
@@ -265,10 +480,14 @@ mod tests {
         assert!(to.join("escapes").symlink_metadata().is_err());
         assert!(to.join("absolute").symlink_metadata().is_err());
 
-        // A copy made inside the tree it copies is not copied into itself.
+        // The tree is listed before the copy is made, so a copy made inside the tree it copies
+        // (a working folder that holds the temporary folder) is not copied into itself.
+        let listed = plan(&from, &Limits::default())
+            .expect("within the limits")
+            .expect("listed");
         let inner = from.join("scratch");
         std::fs::create_dir(&inner).expect("mkdir");
-        copy_tree(&from, &inner).expect("copy into itself");
+        listed.copy_into(&inner).expect("copy into itself");
         assert!(inner.join("sub/file").exists());
         assert!(!inner.join("scratch").exists());
     }

@@ -386,6 +386,11 @@ impl Run<'_> {
                         "its sublayout failed: {}",
                         sub_failure.map(|f| f.reason).unwrap_or_default()
                     )),
+                    Err(e @ VerifyError::WorkdirTooLarge { .. }) => {
+                        let reason = e.to_string();
+                        self.input_error.get_or_insert(e);
+                        Err(reason)
+                    }
                     Err(e) => Err(format!("its sublayout is invalid: {e}")),
                 }
             }

@@ -253,6 +253,67 @@ pub enum VerifyError {
     /// No layout key was given.
     #[error("no layout key given: pass the owner's public key")]
     NoLayoutKeys,
+    /// The folder of the links, or the working folder of the inspections, is missing or is
+    /// not a folder: a typo in a path, not a supply chain that failed.
+    #[error("the folder {} ({role}) {problem}", path.display())]
+    Folder {
+        /// What the folder holds.
+        role: FolderRole,
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it: "does not exist", "is a file, not a folder", ...
+        problem: String,
+    },
+    /// The working folder the inspections run on is larger than a limit allows: it is copied
+    /// for them, and copying a whole shared folder is almost always a mistake.
+    #[error(
+        "the working folder {} holds {found}, over the limit {limit}; the inspections run on \
+         a copy of it", path.display()
+    )]
+    WorkdirTooLarge {
+        /// The folder.
+        path: PathBuf,
+        /// What was found before counting stopped ("more than 100000 entries").
+        found: String,
+        /// The limit's value, in words.
+        max: String,
+        /// Which limit.
+        limit: crate::limits::Limit,
+    },
+}
+
+/// Which folder a [`VerifyError::Folder`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FolderRole {
+    /// The folder holding the links.
+    Links,
+    /// The folder the inspections run on.
+    Workdir,
+}
+
+impl std::fmt::Display for FolderRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FolderRole::Links => "the links",
+            FolderRole::Workdir => "the working folder of the inspections",
+        })
+    }
+}
+
+/// Checks that `path` is a folder that exists (following symlinks).
+fn check_folder(path: &Path, role: FolderRole) -> Result<(), VerifyError> {
+    let problem = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => return Ok(()),
+        Ok(_) => "is a file, not a folder".to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_owned(),
+        Err(e) => format!("cannot be read: {e}"),
+    };
+    Err(VerifyError::Folder {
+        role,
+        path: path.to_owned(),
+        problem,
+    })
 }
 
 /// Verifies the supply chain whose layout is `layout_file`, signed by every key in
@@ -266,6 +327,14 @@ pub fn verify(
         return Err(VerifyError::NoLayoutKeys);
     }
     params::check(&options.parameters)?;
+    // Off-spec: a folder that is not there is bad input, not a chain without links; the
+    // reference reports it as a missing link.
+    if options.bundle.is_none() {
+        check_folder(&options.link_dir, FolderRole::Links)?;
+    }
+    if let Some(workdir) = &options.workdir {
+        check_folder(workdir, FolderRole::Workdir)?;
+    }
     let mut run = Run {
         options,
         report: Report {
@@ -278,6 +347,7 @@ pub fn verify(
             inspections: Vec::new(),
             warnings: Vec::new(),
         },
+        input_error: None,
     };
     if let Some(pinned) = &options.layout_digest {
         use sha2::Digest;
@@ -298,12 +368,18 @@ pub fn verify(
     {
         run.report.verdict = Verdict::Pass;
     }
+    if let Some(error) = run.input_error {
+        return Err(error);
+    }
     Ok(run.report)
 }
 
 struct Run<'o> {
     options: &'o VerifyOptions,
     report: Report,
+    /// Bad input found while verifying a sublayout (its working folder too large to copy),
+    /// which must stop verification as an error rather than count as the link's failure.
+    input_error: Option<VerifyError>,
 }
 
 /// Stop verifying: the failure is recorded in the report.
@@ -399,6 +475,15 @@ impl Run<'_> {
         let layout = Layout::from_value(&payload, &self.options.limits)?;
         self.lint(&layout, link_dir);
 
+        // Off-spec: the working folder the inspections will run on is listed and sized now,
+        // before any link is read, so that a folder too large to copy stops verification at
+        // once (as bad input) rather than after every link was checked.
+        let plan = if layout.inspections.is_empty() {
+            None
+        } else {
+            Some(inspect::plan(&self.workdir(), &self.options.limits)?)
+        };
+
         // 4-6. Links: found by file name (a hint), counted by verified signer and signed name.
         // Plain links are read and checked on every core at once; anything else (a sublayout,
         // or a file with an error to report) afterwards, in order.
@@ -442,13 +527,12 @@ impl Run<'_> {
         // 12. Inspections, then their rules: in a scratch copy of the working folder, so that
         // they cannot change what was verified or anything else there (THREATS I5).
         let mut inspected: BTreeMap<StepName, Link> = BTreeMap::new();
-        let scratch = if layout.inspections.is_empty() {
-            None
-        } else {
-            match self.scratch() {
+        let scratch = match plan {
+            None => None,
+            Some(plan) => match self.scratch(plan) {
                 Ok(scratch) => Some(scratch),
                 Err(Stop) => return Ok(None),
-            }
+            },
         };
         for inspection in &layout.inspections {
             let Some(scratch) = &scratch else { break };
@@ -479,6 +563,7 @@ impl Run<'_> {
         for inspection in &layout.inspections {
             let both = outcomes.by_ref().take(2).collect();
             if !self.file_rules(&inspection.name, both, Check::InspectionRules) {
+                self.point_at_workdir(&inspected[&inspection.name], &chain);
                 return Ok(None);
             }
         }
@@ -501,6 +586,35 @@ impl Run<'_> {
         // A chain may hold millions of artifacts: the verdict need not wait for it to be freed.
         crate::parallel::drop_in_background((chain, inspected));
         Ok(Some(Passed { summary }))
+    }
+
+    /// When an inspection's rules refused a file of the working folder that no step produced,
+    /// says so in the failure: the folder is most likely not the one holding the received
+    /// product (the default is the current folder).
+    fn point_at_workdir(&mut self, inspected: &Link, chain: &BTreeMap<StepName, Link>) {
+        let refused = self
+            .report
+            .inspections
+            .iter()
+            .rev()
+            .find(|i| i.name == inspected.name.as_str())
+            .and_then(|i| i.rules.iter().find_map(|o| o.failure.as_ref()))
+            .map(|f| f.artifacts.clone())
+            .unwrap_or_default();
+        let stray = refused.iter().find(|name| {
+            inspected.materials.contains_key(name)
+                && !chain.values().any(|l| l.products.contains_key(name))
+        });
+        let Some(stray) = stray else { return };
+        let workdir = self.workdir();
+        if let Some(failure) = &mut self.report.failure {
+            failure.reason.push_str(&format!(
+                "; {stray} is in the working folder ({}) but no step produced it: the \
+                 inspections run on a copy of that folder, and --workdir names the folder \
+                 holding the received product",
+                workdir.display()
+            ));
+        }
     }
 
     /// Files the outcomes of a step's or inspection's two rule lists in the report; on failure
