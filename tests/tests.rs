@@ -17,8 +17,8 @@ mod interop;
 mod layouts;
 mod migration;
 mod oci;
-mod readme;
 mod paths;
+mod readme;
 mod record;
 #[cfg(feature = "registry")]
 mod registry;
