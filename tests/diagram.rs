@@ -463,7 +463,8 @@ fn verify_draws_the_failing_inspection_and_its_rule_red_and_what_passed_green() 
     let text = stdout(&out);
     assert_eq!(code(&out), 1, "{text}{}", stderr(&out));
     assert!(
-        stderr(&out).contains("verification FAILED: inspection unpack"),
+        stderr(&out).contains("verification FAILED: dist/app.tar.gz is not the file")
+            && stderr(&out).contains("inspection unpack, expected_materials rule 2"),
         "{}",
         stderr(&out)
     );

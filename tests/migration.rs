@@ -713,6 +713,8 @@ fn issue13_quiet_verify_prints_nothing_and_keeps_the_exit_code() {
         }
         run(&mut command)
     };
+    // An empty link folder: the step has no link, so verification fails (1), silently.
+    std::fs::create_dir(d.join("links")).expect("mkdir links");
     let out = verify(true);
     assert_eq!(code(&out), 1);
     assert_eq!((stdout(&out), stderr(&out)), (String::new(), String::new()));
