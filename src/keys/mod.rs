@@ -26,7 +26,7 @@ use spki::{DecodePublicKey, EncodePublicKey};
 
 use crate::json;
 
-pub use private::{KeyKind, PrivateKey};
+pub use private::{KeyKind, MAX_PBKDF2_ITERATIONS, MAX_SCRYPT_MEMORY, PrivateKey};
 
 /// The smallest RSA modulus accepted, in bits.
 pub const RSA_MIN_BITS: usize = 2048;
@@ -81,6 +81,20 @@ pub enum KeyError {
     UnsupportedEncryption {
         /// The encryption scheme, by its name or OID.
         scheme: String,
+    },
+    /// The encrypted private key asks for a key derivation costlier than any real key file
+    /// needs (see [`MAX_PBKDF2_ITERATIONS`] and [`MAX_SCRYPT_MEMORY`]):
+    /// refused before any work, since a hostile file could otherwise hold the CPU or memory
+    /// for hours whatever the password.
+    #[error(
+        "the private key's password derivation asks for {found}, above the {limit} Tollgate \
+         accepts: re-encrypt the key with ordinary settings"
+    )]
+    KdfTooCostly {
+        /// What the file asks for.
+        found: String,
+        /// The most Tollgate accepts.
+        limit: String,
     },
     /// The private key is encrypted and no password was given.
     #[error("the private key is encrypted: give its password")]

@@ -165,7 +165,8 @@ impl PrivateKey {
                             info.encrypted_data.as_bytes(),
                         )?
                     }
-                    _ => {
+                    pkcs5::EncryptionScheme::Pbes2(parameters) => {
+                        check_kdf_cost(&parameters.kdf)?;
                         let password = password.ok_or(KeyError::PasswordNeeded)?;
                         match info.decrypt(password) {
                             Ok(plain) => Zeroizing::new(plain.as_bytes().to_vec()),
@@ -176,8 +177,20 @@ impl PrivateKey {
                                     scheme: format!("PBES2 with algorithm {oid}"),
                                 });
                             }
+                            Err(pkcs8::Error::EncryptedPrivateKey(
+                                pkcs5::Error::AlgorithmParametersInvalid { oid },
+                            )) => {
+                                return Err(KeyError::Malformed(format!(
+                                    "invalid PBES2 parameters for algorithm {oid}"
+                                )));
+                            }
                             Err(_) => return Err(KeyError::WrongPassword),
                         }
+                    }
+                    other => {
+                        return Err(KeyError::UnsupportedEncryption {
+                            scheme: scheme_name(&other.oid()),
+                        });
                     }
                 };
                 // A wrong password that happens to leave valid padding gives garbage.
@@ -414,6 +427,14 @@ fn decrypt_md5_des(
             "pbeWithMD5AndDES-CBC with an iteration count of 0".into(),
         ));
     }
+    // RFC 8018 6.1.2: a ciphertext that is empty or not whole DES blocks is a damaged file,
+    // whatever the password.
+    if ciphertext.is_empty() || ciphertext.len() % 8 != 0 {
+        return Err(KeyError::Malformed(format!(
+            "pbeWithMD5AndDES-CBC ciphertext of {} bytes: not a whole number of 8-byte blocks",
+            ciphertext.len()
+        )));
+    }
     let mut derived = Zeroizing::new([0u8; 16]);
     let mut hasher = Md5::new();
     hasher.update(password);
@@ -434,6 +455,44 @@ fn decrypt_md5_des(
     Ok(buffer)
 }
 
+/// The most PBKDF2 iterations an encrypted private key may ask for: 10,000,000, well above
+/// what any tool writes (OpenSSL 2,048; Tollgate and current guidance 600,000) and a few
+/// seconds of work at most.
+pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+
+/// The most memory an scrypt-encrypted private key may ask for (128 · r · N · p bytes): 1 GiB.
+pub const MAX_SCRYPT_MEMORY: u64 = 1 << 30;
+
+/// Refuses a PBES2 key derivation whose cost, read from the key file, is beyond any real key's,
+/// before any of it is done.
+fn check_kdf_cost(kdf: &pkcs5::pbes2::Kdf) -> Result<(), KeyError> {
+    match kdf {
+        pkcs5::pbes2::Kdf::Pbkdf2(params) if params.iteration_count > MAX_PBKDF2_ITERATIONS => {
+            Err(KeyError::KdfTooCostly {
+                found: format!("{} PBKDF2 iterations", params.iteration_count),
+                limit: format!("{MAX_PBKDF2_ITERATIONS}"),
+            })
+        }
+        pkcs5::pbes2::Kdf::Scrypt(params) => {
+            let memory = 128u64
+                .saturating_mul(u64::from(params.block_size))
+                .saturating_mul(params.cost_parameter)
+                .saturating_mul(u64::from(params.parallelization.max(1)));
+            if memory > MAX_SCRYPT_MEMORY || params.parallelization > 16 {
+                return Err(KeyError::KdfTooCostly {
+                    found: format!(
+                        "scrypt with N={}, r={}, p={} ({memory} bytes of work memory)",
+                        params.cost_parameter, params.block_size, params.parallelization
+                    ),
+                    limit: format!("{MAX_SCRYPT_MEMORY} bytes and p=16"),
+                });
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The error for a PEM block of the wrong kind, with what to do about it.
 pub(super) fn wrong_label(label: &str, wanted: &str) -> KeyError {
     let hint = match label {
@@ -449,5 +508,76 @@ pub(super) fn wrong_label(label: &str, wanted: &str) -> KeyError {
     KeyError::WrongKind {
         found: format!("the file holds a {label:?} block where {wanted} was expected"),
         hint,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use pkcs8::der::Encode;
+    use pkcs8::der::asn1::OctetStringRef;
+    use pkcs8::pkcs5::pbes2::{Kdf, Parameters, ScryptParams};
+
+    use super::*;
+
+    /// An encrypted PKCS#8 PEM with the given PBES2 parameters around bytes that no password
+    /// decrypts: the cost check must come before any decryption is tried.
+    fn encrypted_pem(parameters: Parameters) -> String {
+        let data = [7u8; 48];
+        let info = pkcs8::EncryptedPrivateKeyInfoRef {
+            encryption_algorithm: pkcs5::EncryptionScheme::Pbes2(parameters),
+            encrypted_data: OctetStringRef::new(&data).expect("octet string"),
+        };
+        let der = info.to_der().expect("encode");
+        pkcs8::der::pem::encode_string("ENCRYPTED PRIVATE KEY", LineEnding::LF, &der).expect("pem")
+    }
+
+    /// PBES2 with PBKDF2-SHA256 and AES-256-CBC; the iteration count is set after the fact, as
+    /// a hostile file would hold it, since pkcs5 refuses to make some counts.
+    fn pbkdf2(iterations: u32) -> Parameters {
+        let mut parameters =
+            Parameters::generate_pbkdf2_sha256_aes256cbc(2048, &[1u8; 16], [2u8; 16])
+                .expect("parameters");
+        if let Kdf::Pbkdf2(params) = &mut parameters.kdf {
+            params.iteration_count = iterations;
+        }
+        parameters
+    }
+
+    /// THREATS bounded work: a key file asking for 2^32-1 PBKDF2 iterations, or scrypt work
+    /// memory of 2^63 bytes (a capacity-overflow panic inside scrypt), is refused at once.
+    #[test]
+    fn a_key_derivation_costlier_than_any_real_key_is_refused_before_it_runs() {
+        let started = Instant::now();
+        let err = PrivateKey::from_pem(&encrypted_pem(pbkdf2(u32::MAX)), Some(b"password"))
+            .expect_err("refused");
+        assert!(
+            matches!(&err, KeyError::KdfTooCostly { found, .. } if found == "4294967295 PBKDF2 iterations"),
+            "{err}"
+        );
+        let mut scrypt = pbkdf2(1);
+        let salt = match &scrypt.kdf {
+            Kdf::Pbkdf2(params) => params.salt.clone(),
+            _ => unreachable!("made as PBKDF2"),
+        };
+        scrypt.kdf = Kdf::Scrypt(ScryptParams {
+            salt,
+            cost_parameter: 1 << 53,
+            block_size: 8,
+            parallelization: 1,
+            key_length: Some(32),
+        });
+        let err =
+            PrivateKey::from_pem(&encrypted_pem(scrypt), Some(b"password")).expect_err("refused");
+        assert!(
+            matches!(&err, KeyError::KdfTooCostly { found, .. } if found.starts_with("scrypt with N=9007199254740992, r=8, p=1")),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // An ordinary cost is tried, and these bytes are no key under any password.
+        let err = PrivateKey::from_pem(&encrypted_pem(pbkdf2(2048)), Some(b"password"))
+            .expect_err("garbage");
+        assert!(matches!(err, KeyError::WrongPassword), "{err}");
     }
 }

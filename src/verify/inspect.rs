@@ -1,6 +1,9 @@
 //! Running inspections: step 12 of the workflow.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
 
 use crate::layout::Inspection;
 use crate::limits::{Limit, Limits};
@@ -224,8 +227,8 @@ pub(super) struct Plan {
     source: PathBuf,
     /// Folders, relative to it, each after the folder holding it.
     folders: Vec<PathBuf>,
-    /// Regular files, relative to it.
-    files: Vec<PathBuf>,
+    /// Regular files, relative to it, with the size each had when listed.
+    files: Vec<(PathBuf, u64)>,
     /// Symlinks that stay inside the tree, relative to it, and their targets.
     symlinks: Vec<(PathBuf, PathBuf)>,
 }
@@ -315,7 +318,7 @@ fn plan_level(
                     Limit::WorkdirBytes,
                 ));
             }
-            plan.files.push(path);
+            plan.files.push((path, meta.len()));
         } else if kind.is_symlink() {
             let link = match std::fs::read_link(entry.path()) {
                 Ok(link) => link,
@@ -346,17 +349,28 @@ fn size_text(bytes: u64) -> String {
 
 impl Plan {
     /// Copies what the plan lists into the empty folder `to`: the folders first, then the files
-    /// on every core (each with its permissions, by `std::fs::copy`, which lets the kernel copy
-    /// the bytes, `copy_file_range` on Linux), then the symlinks. Never a hard link or a
-    /// shared file: an inspection may write to its copy.
+    /// on every core, then the symlinks. Never a hard link or a shared file: an inspection may
+    /// write to its copy.
+    ///
+    /// Each file is opened beneath the working folder without following a symlink on any part
+    /// of its path, must still be a regular file of the size it was listed with, and only that
+    /// many bytes are copied (`copy_file_range` on Linux): a file swapped for a symlink, a FIFO
+    /// or a bigger file since it was listed fails the inspections instead of being followed,
+    /// blocking them, or outgrowing the limits. Symlinks that would lead out of the copy through
+    /// other symlinks are removed once all exist.
     fn copy_into(&self, to: &Path) -> Result<(), String> {
         for folder in &self.folders {
             std::fs::create_dir(to.join(folder))
                 .map_err(|e| format!("{}: {e}", folder.display()))?;
         }
-        let copied = crate::parallel::map(&self.files, |file| {
-            std::fs::copy(self.source.join(file), to.join(file))
-                .map(|_| ())
+        let root = rustix::fs::open(
+            &self.source,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| format!("{}: {e}", self.source.display()))?;
+        let copied = crate::parallel::map(&self.files, |(file, size)| {
+            copy_file(&root, file, *size, &to.join(file))
                 .map_err(|e| format!("{}: {e}", file.display()))
         });
         copied.into_iter().collect::<Result<Vec<()>, String>>()?;
@@ -364,8 +378,81 @@ impl Plan {
             std::os::unix::fs::symlink(link, to.join(path))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        Ok(())
+        remove_escaping_symlinks(to, &self.symlinks)
     }
+}
+
+/// Copies the regular file `file` (relative to the folder `root`) to `to`, as it was listed:
+/// opened without following symlinks anywhere on its path, and exactly `size` bytes.
+fn copy_file(root: &OwnedFd, file: &Path, size: u64, to: &Path) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    let changed = |what: &str| {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!("{what} since it was listed"),
+        )
+    };
+    let mut names = file.components().peekable();
+    let mut folder: Option<OwnedFd> = None;
+    let mut opened = None;
+    while let Some(name) = names.next() {
+        let at = folder.as_ref().unwrap_or(root);
+        let last = names.peek().is_none();
+        let flags = if last {
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC
+        } else {
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+        };
+        let fd = rustix::fs::openat(at, name.as_os_str(), flags, Mode::empty()).map_err(|e| {
+            if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
+                changed("replaced by a symlink or a file")
+            } else {
+                Error::from(e)
+            }
+        })?;
+        if last {
+            opened = Some(fd);
+        } else {
+            folder = Some(fd);
+        }
+    }
+    let source = std::fs::File::from(opened.ok_or_else(|| changed("gone"))?);
+    let meta = source.metadata()?;
+    if !meta.is_file() {
+        return Err(changed("no longer a regular file"));
+    }
+    if meta.len() != size {
+        return Err(changed(&format!("{} bytes instead of {size}", meta.len())));
+    }
+    let mut copy = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(meta.permissions().mode() & 0o7777)
+        .open(to)?;
+    let copied = std::io::copy(&mut std::io::Read::take(source, size), &mut copy)?;
+    if copied != size {
+        return Err(changed(&format!("{copied} bytes instead of {size}")));
+    }
+    Ok(())
+}
+
+/// Removes every symlink of the copy that resolves outside it: each stays inside on its own
+/// (see [`stays_inside`]), but a chain of them can still lead out (`a -> sub/b/..` where
+/// `sub/b -> ..`). Removing one can only leave others dangling, never make one escape, so one
+/// pass is enough. Dangling symlinks stay, as in the working folder.
+fn remove_escaping_symlinks(to: &Path, symlinks: &[(PathBuf, PathBuf)]) -> Result<(), String> {
+    let top = std::fs::canonicalize(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for (path, _) in symlinks {
+        let at = to.join(path);
+        if let Ok(resolved) = std::fs::canonicalize(&at)
+            && !resolved.starts_with(&top)
+        {
+            std::fs::remove_file(&at).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether a relative symlink `link`, in a folder `depth` levels below the root, points inside
@@ -490,5 +577,84 @@ mod tests {
         listed.copy_into(&inner).expect("copy into itself");
         assert!(inner.join("sub/file").exists());
         assert!(!inner.join("scratch").exists());
+    }
+
+    /// THREATS I5: symlinks that each stay inside can still chain out of the copy
+    /// (`x -> sub/b/..` where `sub/b -> ..`); none of them may survive in the copy.
+    #[test]
+    fn i5_a_chain_of_symlinks_leading_out_of_the_copy_is_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let from = dir.path().join("from");
+        std::fs::create_dir_all(from.join("sub")).expect("mkdir");
+        std::fs::write(from.join("sub/file"), "x").expect("write");
+        let link = |target: &str, name: &str| {
+            std::os::unix::fs::symlink(target, from.join(name)).expect("symlink")
+        };
+        link("..", "sub/b");
+        link("sub/b/..", "x");
+        link("x/..", "y");
+        link("sub/b/sub/file", "z");
+        let to = dir.path().join("to");
+        std::fs::create_dir(&to).expect("mkdir");
+        plan(&from, &Limits::default())
+            .expect("within the limits")
+            .expect("listed")
+            .copy_into(&to)
+            .expect("copy");
+        // Inside, alone or through another symlink: kept.
+        assert_eq!(
+            std::fs::read(to.join("sub/b/sub/file")).expect("via b"),
+            b"x"
+        );
+        assert_eq!(std::fs::read(to.join("z")).expect("via z"), b"x");
+        // Out of the copy through sub/b: removed, and y, which led out through x, with it.
+        assert!(to.join("x").symlink_metadata().is_err());
+        assert!(std::fs::canonicalize(to.join("y")).is_err());
+    }
+
+    /// A file swapped for a symlink, or grown, between listing and copying is not followed or
+    /// copied past what was counted: the copy fails instead.
+    #[test]
+    fn a_file_changed_after_it_was_listed_fails_the_copy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let from = dir.path().join("from");
+        std::fs::create_dir_all(from.join("sub")).expect("mkdir");
+        std::fs::write(from.join("sub/file"), "x").expect("write");
+        std::fs::write(from.join("grows"), "x").expect("write");
+        std::fs::write(dir.path().join("secret"), "secret").expect("write");
+        let copy_after = |change: &dyn Fn()| {
+            let listed = plan(&from, &Limits::default())
+                .expect("within the limits")
+                .expect("listed");
+            change();
+            let to = tempfile::tempdir().expect("tempdir");
+            listed.copy_into(to.path())
+        };
+        let err = copy_after(&|| {
+            std::fs::remove_file(from.join("sub/file")).expect("rm");
+            std::os::unix::fs::symlink(dir.path().join("secret"), from.join("sub/file"))
+                .expect("symlink");
+        })
+        .expect_err("a file swapped for a symlink");
+        assert!(err.contains("sub/file: replaced by a symlink"), "{err}");
+        std::fs::remove_file(from.join("sub/file")).expect("rm");
+        std::fs::write(from.join("sub/file"), "x").expect("write");
+
+        let err = copy_after(&|| {
+            std::fs::rename(from.join("sub"), dir.path().join("moved")).expect("mv");
+            std::os::unix::fs::symlink(dir.path().join("moved"), from.join("sub"))
+                .expect("symlink");
+        })
+        .expect_err("a folder swapped for a symlink");
+        assert!(err.contains("sub/file: replaced by a symlink"), "{err}");
+        std::fs::remove_file(from.join("sub")).expect("rm");
+        std::fs::rename(dir.path().join("moved"), from.join("sub")).expect("mv back");
+
+        let err = copy_after(&|| std::fs::write(from.join("grows"), "xx").expect("write"))
+            .expect_err("a file that grew");
+        assert!(
+            err.contains("grows: 2 bytes instead of 1 since it was listed"),
+            "{err}"
+        );
     }
 }
