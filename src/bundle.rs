@@ -398,7 +398,8 @@ impl Bundle {
     ) {
         // The link files in the folder, by name, to find those named for a key the step does
         // not accept.
-        let on_disk: Vec<String> = std::fs::read_dir(link_dir.join(folder))
+        // A BTreeSet: the same files are named on every run, whatever the folder's order.
+        let on_disk: BTreeSet<String> = std::fs::read_dir(link_dir.join(folder))
             .map(|entries| {
                 entries
                     .filter_map(Result::ok)
@@ -439,15 +440,22 @@ impl Bundle {
                     Err(reason) => ignored.push((path, reason)),
                 }
             }
+            if signed.len() >= step.threshold {
+                continue;
+            }
+            // Only for a step that falls short, and at most `max_stray_links` of them: other
+            // files named for the step, read to say who signed them (never to count them).
             let prefix = format!("{}.", step.name);
-            for name in &on_disk {
-                let is_steps = name
-                    .strip_prefix(&prefix)
-                    .and_then(|rest| rest.strip_suffix(".link"))
-                    .is_some_and(|id| !id.is_empty() && !id.contains('.'));
-                if !is_steps || names.contains(name) {
-                    continue;
-                }
+            let strays = on_disk
+                .iter()
+                .filter(|name| {
+                    name.strip_prefix(&prefix)
+                        .and_then(|rest| rest.strip_suffix(".link"))
+                        .is_some_and(|id| !id.is_empty() && !id.contains('.'))
+                        && !names.contains(*name)
+                })
+                .take(limits.max_stray_links);
+            for name in strays {
                 let claimed = claimed_signers(&link_dir.join(folder).join(name), limits);
                 ignored.push((
                     format!("{folder}{name}"),
@@ -457,15 +465,13 @@ impl Bundle {
                     ),
                 ));
             }
-            if signed.len() < step.threshold {
-                found.push(Shortfall {
-                    step: format!("{folder}{}", step.name),
-                    signed: signed.len(),
-                    threshold: step.threshold,
-                    accepted: step.pubkeys.iter().map(|k| k.short().to_owned()).collect(),
-                    ignored,
-                });
-            }
+            found.push(Shortfall {
+                step: format!("{folder}{}", step.name),
+                signed: signed.len(),
+                threshold: step.threshold,
+                accepted: step.pubkeys.iter().map(|k| k.short().to_owned()).collect(),
+                ignored,
+            });
         }
     }
 }
