@@ -1061,3 +1061,32 @@ fn issue13_a_threshold_names_the_missing_key_and_the_artifact_links_disagree_on(
     );
     assert!(stderr(&out).contains(&wanted), "{}", stderr(&out));
 }
+
+/// A link file's name is outside input: one holding terminal escapes (clear the screen, colour
+/// the text) is named in the failure with the escapes made visible, never sent to the terminal.
+#[test]
+fn issue13_a_stray_link_name_cannot_write_to_the_terminal() {
+    let chain = Chain::honest();
+    fs::remove_file(chain.link("build", "bob-ed25519")).expect("rm");
+    chain.tollgate_run(
+        "ed25519.pem",
+        &["--step", "build", "-m", "src", "-p", "app", "--", "true"],
+    );
+    let alice = short("ed25519");
+    fs::rename(
+        chain.path(&format!("build.{alice}.link")),
+        chain.path("build.\u{1b}[2J\u{1b}[32mPASS\u{202e}.link"),
+    )
+    .expect("rename");
+    let out = chain.verify(&[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains("ignored ./build.\\u{1b}[2J\\u{1b}[32mPASS\\u{202e}.link: signed by key"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text:?}"
+    );
+}

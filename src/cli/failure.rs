@@ -54,9 +54,9 @@ impl Failure {
 
     /// Writes the failure to stderr.
     pub fn print(&self) {
-        eprintln!("tollgate: error: {}", self.message);
+        eprintln!("tollgate: error: {}", printable(&self.message));
         if let Some(hint) = &self.hint {
-            eprintln!("  hint: {hint}");
+            eprintln!("  hint: {}", printable(hint));
         }
     }
 
@@ -129,4 +129,27 @@ pub fn write_output(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), Fa
             }
         },
     )
+}
+
+/// Text from outside (a file name, a keyid a signature claims, a command's stderr) made safe to
+/// print on a terminal: control characters other than line breaks and tabs, and the characters
+/// that reorder or break lines invisibly (bidi overrides and isolates, U+2028, U+2029), are
+/// written as `\u{...}`, so that no file can recolour, rewrite or hide the verdict.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+    };
+    if !text.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hidden(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }

@@ -14,7 +14,7 @@ use tollgate::verify::report::{Report, Warning};
 use tollgate::verify::rules::ListOutcome;
 use tollgate::verify::{self, VerifyOptions};
 
-use super::failure::{Failure, INTERNAL, NOT_VERIFIED, USAGE};
+use super::failure::{Failure, INTERNAL, NOT_VERIFIED, USAGE, printable};
 use super::keyfile;
 
 /// Arguments of `tollgate verify`.
@@ -288,10 +288,13 @@ pub fn run(args: Args) -> Result<u8, Failure> {
                 diagram::verification(layout.as_ref(), &report, &names, syntax)
             );
             for warning in &report.warnings {
-                eprintln!("warning: {}", warning_text(warning));
+                eprintln!("warning: {}", printable(&warning_text(warning)));
             }
             if let Some(failure) = &report.failure {
-                eprintln!("tollgate: verification FAILED: {}", failure.reason);
+                eprintln!(
+                    "tollgate: verification FAILED: {}",
+                    printable(&failure.reason)
+                );
             }
         }
     }
@@ -300,14 +303,17 @@ pub fn run(args: Args) -> Result<u8, Failure> {
 
 fn print_text(report: &Report, args: &Args) {
     for warning in &report.warnings {
-        eprintln!("warning: {}", warning_text(warning));
+        eprintln!("warning: {}", printable(&warning_text(warning)));
     }
     if let Some(failure) = &report.failure {
         // The same per-step summary as on success (and in the demo), on stderr with the
         // verdict: what passed, and the check that failed, marked.
-        eprintln!("tollgate: verification FAILED: {}", failure.reason);
+        eprintln!(
+            "tollgate: verification FAILED: {}",
+            printable(&failure.reason)
+        );
         for line in item_lines(report) {
-            eprintln!("  {line}");
+            eprintln!("  {}", printable(&line));
         }
         return;
     }
@@ -319,7 +325,7 @@ fn print_text(report: &Report, args: &Args) {
         report.expires.as_deref().unwrap_or("?")
     );
     for line in item_lines(report) {
-        println!("  {line}");
+        println!("  {}", printable(&line));
     }
 }
 
@@ -437,4 +443,7 @@ pub(super) fn describe(report: &Report) -> Vec<String> {
             .map(|w| format!("warning: {}", warning_text(w))),
     );
     lines
+        .into_iter()
+        .map(|l| printable(&l).into_owned())
+        .collect()
 }
