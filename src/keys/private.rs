@@ -429,7 +429,7 @@ fn decrypt_md5_des(
     }
     // RFC 8018 6.1.2: a ciphertext that is empty or not whole DES blocks is a damaged file,
     // whatever the password.
-    if ciphertext.is_empty() || ciphertext.len() % 8 != 0 {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(8) {
         return Err(KeyError::Malformed(format!(
             "pbeWithMD5AndDES-CBC ciphertext of {} bytes: not a whole number of 8-byte blocks",
             ciphertext.len()
@@ -558,7 +558,7 @@ mod tests {
         );
         let mut scrypt = pbkdf2(1);
         let salt = match &scrypt.kdf {
-            Kdf::Pbkdf2(params) => params.salt.clone(),
+            Kdf::Pbkdf2(params) => params.salt,
             _ => unreachable!("made as PBKDF2"),
         };
         scrypt.kdf = Kdf::Scrypt(ScryptParams {
