@@ -659,6 +659,22 @@ fn issue13_password_takes_a_value_or_prompts_as_in_in_toto_run() {
         "{}",
         stderr(&out)
     );
+    // Tollgate's own --prompt takes no value: the word after it stays what it was (here the
+    // file to sign), and with no terminal to ask on, it says which flags to use instead.
+    // (setsid: no controlling terminal, even when the tests run in one.)
+    let out = run(std::process::Command::new("setsid")
+        .arg(env!("CARGO_BIN_EXE_tollgate"))
+        .current_dir(d)
+        .args(["sign", "--prompt", "enc.pub", "--key", "enc"])
+        .stdin(std::process::Stdio::null()));
+    let text = stderr(&out);
+    assert_eq!(code(&out), 2, "{text}");
+    assert!(!text.contains("required arguments"), "{text}");
+    assert!(text.contains("cannot ask for a password"), "{text}");
+    assert!(
+        text.contains("--password-file FILE or --password-env VAR"),
+        "{text}"
+    );
 }
 
 #[test]

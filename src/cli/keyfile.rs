@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use tollgate::fsio;
-use tollgate::keys::{PrivateKey, PublicKey};
+use tollgate::keys::{KeyError, PrivateKey, PublicKey};
 use tollgate::limits::Limit;
 use zeroize::Zeroizing;
 
@@ -23,16 +23,18 @@ pub struct PasswordArgs {
     pub password_env: Option<String>,
     /// The password itself or, given bare, ask for it on the terminal. A password on the
     /// command line is visible to other users of the machine: prefer --password-file or
-    /// --password-env (--prompt is the same) [in-toto: -P/--password [PASSWORD]].
+    /// --password-env [in-toto: -P/--password [PASSWORD]].
     #[arg(
         short = 'P',
         long = "password",
-        alias = "prompt",
         value_name = "PASSWORD",
         num_args = 0..=1,
-        conflicts_with_all = ["password_file", "password_env"]
+        conflicts_with_all = ["password_file", "password_env", "prompt"]
     )]
     pub password: Option<Option<String>>,
+    /// Ask for the password on the terminal (what a bare -P does).
+    #[arg(long, conflicts_with_all = ["password_file", "password_env"])]
+    pub prompt: bool,
 }
 
 /// Older in-toto's `-t/--key-type`: Tollgate reads the type from the key file, so the option is
@@ -117,7 +119,7 @@ impl PasswordArgs {
             );
             return Ok(Some(Zeroizing::new(value.clone())));
         }
-        if let Some(None) = &self.password {
+        if self.prompt || matches!(self.password, Some(None)) {
             return rpassword::prompt_password(format!("{purpose}: "))
                 .map(|p| Some(Zeroizing::new(p)))
                 .map_err(|e| {
@@ -170,9 +172,16 @@ pub fn private_key(
         }
         return Ok(key);
     }
-    // Encrypted: refuse a readable file before asking for its password.
+    // Encrypted: refuse a readable file before asking for its password, and ask only when a
+    // password can open it (a scheme Tollgate does not decrypt, or a derivation too costly to
+    // try, is said at once).
     if !insecure_permissions {
         check_permissions(path)?;
+    }
+    match PrivateKey::from_pem(&text, None) {
+        Err(KeyError::PasswordNeeded) => {}
+        Err(e) => return Err(Failure::key(path, e)),
+        Ok(key) => return Ok(key),
     }
     let from_source = password.read(&format!("password for {}", path.display()))?;
     let secret = match from_source {
