@@ -210,8 +210,8 @@ impl Run<'_> {
     }
 
     /// Who signed the link file at `path`: for each signature no authorised key made, the
-    /// layout's key that verifies it, or else the keyid it claims; and the authorised keys
-    /// that signed it. Empty when the file cannot be read as an envelope.
+    /// layout's key it names if that key verifies it, or else the keyid it claims; and the
+    /// authorised keys that signed it. Empty when the file cannot be read as an envelope.
     fn signed_by(&self, path: &Path, step: &Step, layout: &Layout) -> SignedBy {
         let limits = &self.options.limits;
         let Ok(Some(bytes)) = read_link(path, self.options.bundle.as_deref(), limits) else {
@@ -226,8 +226,19 @@ impl Run<'_> {
         let mut found: Vec<Signer> = Vec::new();
         let mut authorised: Vec<KeyId> = Vec::new();
         for signature in envelope.signatures() {
+            // Only the step's keys and the layout's key the signature names are tried: anyone
+            // can drop such a file, and trying every key of the layout for every signature of
+            // every file would be theirs to multiply.
+            let hinted = signature.keyid.as_deref().and_then(|hint| {
+                layout
+                    .keys
+                    .iter()
+                    .find(|(id, _)| id.as_str() == hint)
+                    .map(|(id, _)| id)
+            });
+            let candidates = layout.keys.subset(step.pubkeys.iter().chain(hinted));
             let verified =
-                threshold::signers(&message, std::slice::from_ref(signature), &layout.keys);
+                threshold::signers(&message, std::slice::from_ref(signature), &candidates);
             let signer = match verified.keys.into_iter().next() {
                 Some(keyid) if step.pubkeys.contains(&keyid) => {
                     if !authorised.contains(&keyid) {
