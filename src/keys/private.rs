@@ -141,6 +141,10 @@ impl PrivateKey {
                     Ok(info) => info,
                     Err(e) => {
                         return Err(match encryption_oid(&der) {
+                            // The scheme Tollgate reads, with parameters it cannot: damaged.
+                            Some(oid) if oid == pbes1::PBE_WITH_MD5_AND_DES_CBC_OID => {
+                                KeyError::Malformed(e.to_string())
+                            }
                             Some(oid) if !is_pbes2(&oid) => KeyError::UnsupportedEncryption {
                                 scheme: scheme_name(&oid),
                             },
@@ -193,11 +197,12 @@ impl PrivateKey {
                         });
                     }
                 };
-                // A wrong password that happens to leave valid padding gives garbage.
-                from_pkcs8_der(&plain).map_err(|e| match e {
-                    KeyError::Malformed(_) => KeyError::WrongPassword,
-                    other => other,
-                })?
+                // A wrong password that happens to leave valid padding gives garbage, which is
+                // no PKCS#8 structure; one that is, but holds a bad key, is a damaged key.
+                if pkcs8::PrivateKeyInfoRef::try_from(plain.as_slice()).is_err() {
+                    return Err(KeyError::WrongPassword);
+                }
+                from_pkcs8_der(&plain)?
             }
             "RSA PRIVATE KEY" => {
                 use rsa::pkcs1::DecodeRsaPrivateKey;
@@ -579,5 +584,32 @@ mod tests {
         let err = PrivateKey::from_pem(&encrypted_pem(pbkdf2(2048)), Some(b"password"))
             .expect_err("garbage");
         assert!(matches!(err, KeyError::WrongPassword), "{err}");
+    }
+
+    /// A pbeWithMD5AndDES-CBC file whose ciphertext is not whole DES blocks is damaged, not
+    /// opened with the wrong password.
+    #[test]
+    fn a_md5_des_ciphertext_of_broken_blocks_is_a_damaged_file() {
+        for length in [0usize, 7, 17] {
+            let data = vec![7u8; length];
+            let info = pkcs8::EncryptedPrivateKeyInfoRef {
+                encryption_algorithm: pkcs5::EncryptionScheme::Pbes1(pbes1::Algorithm {
+                    encryption: pbes1::EncryptionScheme::PbeWithMd5AndDesCbc,
+                    parameters: pbes1::Parameters {
+                        salt: [3u8; 8],
+                        iteration_count: 2048,
+                    },
+                }),
+                encrypted_data: OctetStringRef::new(&data).expect("octet string"),
+            };
+            let der = info.to_der().expect("encode");
+            let pem = pkcs8::der::pem::encode_string("ENCRYPTED PRIVATE KEY", LineEnding::LF, &der)
+                .expect("pem");
+            let err = PrivateKey::from_pem(&pem, Some(b"password")).expect_err("damaged");
+            assert!(
+                matches!(&err, KeyError::Malformed(m) if m.contains(&format!("{length} bytes"))),
+                "{length}: {err}"
+            );
+        }
     }
 }
