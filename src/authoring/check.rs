@@ -257,19 +257,11 @@ fn unmatchable(
     }) else {
         return;
     };
+    // A DISALLOW names what must not be there: nothing for the declared paths to meet.
     let pattern = match rule.kind() {
-        RuleKind::Match {
-            pattern,
-            source_prefix: Some(prefix),
-            ..
-        } => Pattern::new(&format!("{}/{}", literal(prefix), pattern.as_str())).ok(),
-        RuleKind::Match { pattern, .. }
-        | RuleKind::Create(pattern)
-        | RuleKind::Delete(pattern)
-        | RuleKind::Modify(pattern)
-        | RuleKind::Allow(pattern) => Some(pattern.clone()),
         RuleKind::Require(name) => Pattern::new(&literal(name.as_str())).ok(),
-        _ => None,
+        RuleKind::Disallow(_) => None,
+        _ => consuming_pattern(rule),
     };
     let Some(pattern) = pattern else { return };
     if paths.iter().any(|p| pattern.could_match_within(p)) {
