@@ -7,6 +7,7 @@
 //! `config.json` (`$DOCKER_CONFIG`, else `~/.docker`); registries that hand out bearer tokens
 //! are asked for one. TLS always, unless `insecure` is set for a loopback registry (tests).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -261,8 +262,13 @@ impl Client {
                     .iter()
                     .find(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
                     .map(|(_, v)| v.clone());
-                if let Some(challenge) = challenge.filter(|c| c.starts_with("Bearer ")) {
-                    self.token = Some(self.bearer(&challenge)?);
+                if let Some(params) = challenge
+                    .as_deref()
+                    .map(bearer_params)
+                    .transpose()?
+                    .flatten()
+                {
+                    self.token = Some(self.bearer(&params)?);
                     continue;
                 }
             }
@@ -285,23 +291,17 @@ impl Client {
         Err(http(url, "the registry refused the credentials".into()))
     }
 
-    /// Asks the challenge's realm for a token.
-    fn bearer(&mut self, challenge: &str) -> Result<String, RegistryError> {
-        let field = |name: &str| {
-            challenge
-                .split(',')
-                .filter_map(|part| part.trim().trim_start_matches("Bearer ").split_once('='))
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.trim_matches('"').to_owned())
-        };
-        let realm = field("realm")
+    /// Asks the challenge's realm for a token, for the challenge's service and scope.
+    fn bearer(&mut self, params: &BTreeMap<String, String>) -> Result<String, RegistryError> {
+        let realm = params
+            .get("realm")
             .ok_or_else(|| RegistryError::Protocol("a bearer challenge without a realm".into()))?;
         let mut url = realm.clone();
         let mut query = Vec::new();
-        if let Some(service) = field("service") {
+        if let Some(service) = params.get("service") {
             query.push(format!("service={service}"));
         }
-        if let Some(scope) = field("scope") {
+        if let Some(scope) = params.get("scope") {
             query.push(format!("scope={scope}"));
         }
         if !query.is_empty() {
@@ -476,6 +476,93 @@ impl Client {
                 .collect(),
         ))
     }
+}
+
+/// The auth-params of a `WWW-Authenticate` value whose first challenge is `Bearer`, names in
+/// lower case; `None` if the first challenge has another scheme.
+///
+/// Parsed as RFC 7235 section 2.1 writes them: `name=token` or `name="quoted string"` (a
+/// backslash escapes the next character), separated by commas outside quotes, with optional
+/// white space around the commas and the `=`. The list ends at the end of the value or at a
+/// token not followed by `=` (the next challenge's scheme). A name given twice, an
+/// unterminated quote or stray text is a protocol error, never a guess.
+fn bearer_params(header: &str) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
+    const WHITE_SPACE: [char; 2] = [' ', '\t'];
+    let malformed =
+        || RegistryError::Protocol("a malformed bearer challenge in WWW-Authenticate".into());
+    let token_end = |text: &str| text.find(|c: char| !is_tchar(c)).unwrap_or(text.len());
+    let header = header.trim_start_matches(WHITE_SPACE);
+    let (scheme, mut rest) = header.split_at(token_end(header));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let mut params = BTreeMap::new();
+    if !(rest.is_empty() || rest.starts_with(WHITE_SPACE) || rest.starts_with(',')) {
+        return Err(malformed());
+    }
+    loop {
+        // Empty list elements are allowed (RFC 7230 section 7).
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            break;
+        }
+        let (name, after) = rest.split_at(token_end(rest));
+        if name.is_empty() {
+            return Err(malformed());
+        }
+        let Some(after) = after.trim_start_matches(WHITE_SPACE).strip_prefix('=') else {
+            // A token alone starts the next challenge (or is a token68, which a bearer
+            // challenge does not use).
+            if after.is_empty() || after.starts_with(WHITE_SPACE) || after.starts_with(',') {
+                break;
+            }
+            return Err(malformed());
+        };
+        let after = after.trim_start_matches(WHITE_SPACE);
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut end = None;
+            let mut chars = quoted.char_indices();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    '\\' => match chars.next() {
+                        Some((_, escaped)) if !escaped.is_control() || escaped == '\t' => {
+                            value.push(escaped);
+                        }
+                        _ => return Err(malformed()),
+                    },
+                    c if c.is_control() && c != '\t' => return Err(malformed()),
+                    c => value.push(c),
+                }
+            }
+            let end = end.ok_or_else(malformed)?;
+            (value, &quoted[end..])
+        } else {
+            let (value, tail) = after.split_at(token_end(after));
+            if value.is_empty() {
+                return Err(malformed());
+            }
+            (value.to_owned(), tail)
+        };
+        if params.insert(name.to_ascii_lowercase(), value).is_some() {
+            return Err(malformed());
+        }
+        rest = tail.trim_start_matches(WHITE_SPACE);
+        if rest.is_empty() {
+            break;
+        }
+        rest = rest.strip_prefix(',').ok_or_else(malformed)?;
+    }
+    Ok(Some(params))
+}
+
+/// A `tchar` of RFC 7230 section 3.2.6: a character of a token.
+fn is_tchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
 fn http(url: &str, reason: String) -> RegistryError {
@@ -657,5 +744,96 @@ mod tests {
         assert!(ImageRef::parse("").is_err());
         assert!(ImageRef::parse("host.io//app").is_err());
         assert!(ImageRef::parse("host.io/app@sha256:abc").is_err());
+    }
+
+    fn params(header: &str) -> BTreeMap<String, String> {
+        bearer_params(header)
+            .expect(header)
+            .expect("a bearer challenge")
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_quoted_comma_stays_inside_the_bearer_scope() {
+        assert_eq!(
+            params(
+                r#"Bearer realm="https://auth.io/token",service="reg",scope="repository:app:pull,push""#
+            ),
+            map(&[
+                ("realm", "https://auth.io/token"),
+                ("service", "reg"),
+                ("scope", "repository:app:pull,push"),
+            ])
+        );
+    }
+
+    #[test]
+    fn bearer_params_in_another_order_with_spaces_and_tokens_parse_alike() {
+        let expected = map(&[
+            ("realm", "https://auth.io/token"),
+            ("service", "reg"),
+            ("scope", "repository:app:pull,push"),
+        ]);
+        for header in [
+            r#"Bearer scope="repository:app:pull,push", service=reg, realm="https://auth.io/token""#,
+            "bearer  service = \"reg\" ,\tscope=\"repository:app:pull,push\",,realm=\"https://auth.io/token\"  ",
+            r#"BEARER Realm="https://auth.io/token",SCOPE="repository:app:pull,push",Service=reg"#,
+        ] {
+            assert_eq!(params(header), expected, "{header}");
+        }
+    }
+
+    #[test]
+    fn backslash_escapes_in_a_quoted_bearer_param_are_undone() {
+        assert_eq!(
+            params(r#"Bearer realm="https://auth.io/token",scope="a \"quoted\", b\\c \d""#),
+            map(&[
+                ("realm", "https://auth.io/token"),
+                ("scope", r#"a "quoted", b\c d"#),
+            ])
+        );
+    }
+
+    #[test]
+    fn the_bearer_params_end_at_the_next_challenge() {
+        assert_eq!(
+            params(r#"Bearer realm="https://auth.io/token", scope="a,b", Basic realm="x""#),
+            map(&[("realm", "https://auth.io/token"), ("scope", "a,b")])
+        );
+        assert!(
+            bearer_params(r#"Basic realm="x", Bearer realm="y""#)
+                .expect("well formed")
+                .is_none()
+        );
+        assert!(
+            bearer_params("Bearerish realm=x")
+                .expect("well formed")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_malformed_bearer_challenge_is_refused_not_guessed() {
+        for header in [
+            r#"Bearer realm="https://auth.io/token"#,
+            r#"Bearer realm="a" scope="b""#,
+            r#"Bearer realm="a", realm="b""#,
+            "Bearer realm=, scope=b",
+            "Bearer realm=a\"b\"",
+            "Bearer realm=\"a\\\"",
+            "Bearer realm=\"a\nb\"",
+            "Bearer, =a",
+        ] {
+            assert!(
+                matches!(bearer_params(header), Err(RegistryError::Protocol(_))),
+                "{header}"
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -387,6 +388,44 @@ fn credentials_come_from_the_environment_or_a_docker_config_and_buy_a_bearer_tok
 }
 
 #[test]
+fn a_push_asks_for_the_whole_quoted_scope_pull_comma_push() {
+    // Issue 14: the challenge was split on commas, so `scope="repository:app:pull,push"` was
+    // read as `repository:app:pull`, and a registry that hands out tokens refused the push.
+    let dir = tempdir();
+    let fake = FakeRegistry::start_with(Behaviour::Auth);
+    let TestLayout { layout, .. } = test_layout(dir.path(), LAYOUT);
+    let links = dir.path().join("links");
+    fs::create_dir_all(&links).expect("mkdir");
+    let bundle = dir.path().join("release.bundle.json");
+    let out = run(tollgate()
+        .args(["bundle", "create", "--layout"])
+        .arg(&layout)
+        .arg("--link-dir")
+        .arg(&links)
+        .arg("-o")
+        .arg(&bundle));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(tollgate()
+        .args([
+            "push",
+            &format!("{}/app:1.0", fake.address),
+            "--insecure-registry",
+            "--bundle",
+        ])
+        .arg(&bundle)
+        .env("TOLLGATE_REGISTRY_USERNAME", "user")
+        .env("TOLLGATE_REGISTRY_PASSWORD", "secret")
+        .env("DOCKER_CONFIG", dir.path().join("no-config")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // A pull token to read the image, then, challenged by the first upload, a token for
+    // exactly the scope the challenge named.
+    assert_eq!(
+        *fake.token_scopes.lock().expect("scopes"),
+        ["repository:app:pull", "repository:app:pull,push"]
+    );
+}
+
+#[test]
 fn the_referrers_api_is_asked_first() {
     let dir = tempdir();
     let fake = FakeRegistry::start_with(Behaviour::Referrers);
@@ -416,7 +455,9 @@ enum Behaviour {
     /// Accepts connections and never answers.
     Silent,
     /// Serves the image and its attestation (the right blob) only with a bearer token, which
-    /// its token endpoint hands out for `user:secret` in basic auth.
+    /// its token endpoint hands out for `user:secret` in basic auth; takes pushes (uploads and
+    /// manifests) only with a token for the scope `repository:app:pull,push`, which it
+    /// challenges for as a token-issuing registry does.
     Auth,
     /// Has the Referrers API (OCI 1.1) and no fallback tag; serves the right blob.
     Referrers,
@@ -425,6 +466,8 @@ enum Behaviour {
 /// A registry that misbehaves as told.
 struct FakeRegistry {
     address: String,
+    /// The `scope` of each token request, in order, as the token endpoint read it.
+    token_scopes: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeRegistry {
@@ -457,6 +500,8 @@ impl FakeRegistry {
         let attestation_digest = sha(&attestation);
         let blob_path = format!("/v2/app/blobs/{}", sha(&promised));
         let own_address = address.clone();
+        let token_scopes = Arc::new(Mutex::new(Vec::new()));
+        let scopes = Arc::clone(&token_scopes);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -468,11 +513,11 @@ impl FakeRegistry {
                     });
                     continue;
                 }
-                let mut request = [0u8; 4096];
-                let n = stream.read(&mut request).unwrap_or(0);
-                let text = String::from_utf8_lossy(&request[..n]).to_string();
+                let text = read_request(&mut stream);
                 let line = text.lines().next().unwrap_or("").to_owned();
+                let method = line.split_whitespace().next().unwrap_or("").to_owned();
                 let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let writes = matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
                 let authorization = text
                     .lines()
                     .find_map(|l| {
@@ -483,21 +528,56 @@ impl FakeRegistry {
                     .unwrap_or_default();
                 // base64("user:secret")
                 let basic = "Basic dXNlcjpzZWNyZXQ=";
-                let mut challenge = String::new();
+                let mut extra_headers = String::new();
                 let (status, body): (&str, Vec<u8>) = if behaviour == Behaviour::Refuse {
                     ("403 Forbidden", b"{}".to_vec())
                 } else if behaviour == Behaviour::Auth && path.starts_with("/token") {
-                    if authorization == basic && path.contains("scope=repository:app:pull") {
-                        ("200 OK", br#"{"token":"opensesame"}"#.to_vec())
-                    } else {
-                        ("401 Unauthorized", b"{}".to_vec())
+                    let scope = path
+                        .split_once('?')
+                        .map(|(_, query)| query)
+                        .unwrap_or("")
+                        .split('&')
+                        .find_map(|pair| pair.strip_prefix("scope="))
+                        .unwrap_or("")
+                        .to_owned();
+                    scopes.lock().expect("scopes").push(scope.clone());
+                    match (authorization == basic, scope.as_str()) {
+                        (true, "repository:app:pull") => {
+                            ("200 OK", br#"{"token":"opensesame"}"#.to_vec())
+                        }
+                        (true, "repository:app:pull,push") => {
+                            ("200 OK", br#"{"token":"pushsesame"}"#.to_vec())
+                        }
+                        _ => ("401 Unauthorized", b"{}".to_vec()),
                     }
-                } else if behaviour == Behaviour::Auth && authorization != "Bearer opensesame" {
-                    challenge = format!(
-                        "WWW-Authenticate: Bearer realm=\"http://{own}/token\",service=\"fake\",scope=\"repository:app:pull\"\r\n",
+                } else if behaviour == Behaviour::Auth
+                    && !(authorization == "Bearer pushsesame"
+                        || (authorization == "Bearer opensesame" && !writes))
+                {
+                    // As a token-issuing registry does: the scope says what the request needs,
+                    // and a push needs two actions, separated by a comma inside the quotes.
+                    let scope = if writes {
+                        "repository:app:pull,push"
+                    } else {
+                        "repository:app:pull"
+                    };
+                    extra_headers = format!(
+                        "WWW-Authenticate: Bearer realm=\"http://{own}/token\",service=\"fake\",scope=\"{scope}\"\r\n",
                         own = own_address
                     );
                     ("401 Unauthorized", b"{}".to_vec())
+                } else if behaviour == Behaviour::Auth
+                    && method == "POST"
+                    && path == "/v2/app/blobs/uploads/"
+                {
+                    extra_headers = "Location: /v2/app/blobs/uploads/1\r\n".to_owned();
+                    ("202 Accepted", Vec::new())
+                } else if behaviour == Behaviour::Auth
+                    && method == "PUT"
+                    && (path.starts_with("/v2/app/blobs/uploads/1?")
+                        || path.starts_with("/v2/app/manifests/"))
+                {
+                    ("201 Created", Vec::new())
                 } else if path == "/v2/app/manifests/1.0" {
                     ("200 OK", image.clone())
                 } else if behaviour == Behaviour::Referrers
@@ -534,13 +614,43 @@ impl FakeRegistry {
                     ("404 Not Found", b"{}".to_vec())
                 };
                 let head = format!(
-                    "HTTP/1.1 {status}\r\n{challenge}Content-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 {status}\r\n{extra_headers}Content-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = stream.write_all(head.as_bytes());
                 let _ = stream.write_all(&body);
             }
         });
-        FakeRegistry { address }
+        FakeRegistry {
+            address,
+            token_scopes,
+        }
+    }
+}
+
+/// Reads one HTTP request, its head and then as many body bytes as its `Content-Length` says
+/// (at most 1 MiB), so that an answer never races a body still being sent.
+fn read_request(stream: &mut TcpStream) -> String {
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            let length = String::from_utf8_lossy(&request[..end])
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0)
+                .min(1 << 20);
+            if request.len() >= end + 4 + length {
+                return String::from_utf8_lossy(&request).to_string();
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return String::from_utf8_lossy(&request).to_string(),
+            Ok(n) => request.extend_from_slice(&chunk[..n]),
+        }
     }
 }
