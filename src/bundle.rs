@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Link names are paths relative to the link folder, as verification looks them up
-//! (`STEP.KEYID8.link`, and a sublayout's links under `STEP.KEYID8/`). The manifest's digests
+//! (`STEP.KEYID8.link`, and a sublayout's links under `STEP.KEYID8/`, named after the key that
+//! signed the sublayout, as verification names it). The manifest's digests
 //! catch a bundle damaged in transit; they authenticate nothing. A bundle holding a link its
 //! layout does not use, a name twice, a digest that does not match, or text cut short is
 //! refused whole.
@@ -32,7 +33,7 @@ use crate::document;
 use crate::fsio::{self, FsError};
 use crate::layout::Layout;
 use crate::limits::{Limit, Limits};
-use crate::record::link_file_name;
+use crate::record::{link_file_name, sublayout_folder};
 
 /// The bundle format's `_type`.
 pub const BUNDLE_TYPE: &str = "tollgate-bundle/v1";
@@ -224,20 +225,41 @@ fn collect(
             };
             if depth < MAX_DEPTH && holds_layout(&bytes) {
                 let sublayout = unverified_layout(&path, &bytes, limits)?;
-                let stem = name.strip_suffix(".link").unwrap_or(&name);
-                collect(
-                    &sublayout,
-                    &format!("{folder}{stem}/"),
-                    source,
-                    limits,
-                    depth + 1,
-                    keep,
-                )?;
+                // The folder verification reads: named after the step's key that signed the
+                // sublayout, not the keyid in its file name. If no key of the step verifies
+                // it, verification refuses it without reading a folder, so none is packed.
+                let signers = sublayout_signers(&bytes, layout, step, limits);
+                if let Some((_, sub)) = sublayout_folder(&step.name, &signers) {
+                    collect(
+                        &sublayout,
+                        &format!("{folder}{sub}/"),
+                        source,
+                        limits,
+                        depth + 1,
+                        keep,
+                    )?;
+                }
             }
             keep(path, bytes);
         }
     }
     Ok(())
+}
+
+/// The keys of `step` (as `layout` names them) whose signatures on the sublayout `bytes`
+/// verify; empty if none does or the bytes are not an envelope.
+fn sublayout_signers(
+    bytes: &[u8],
+    layout: &Layout,
+    step: &crate::layout::Step,
+    limits: &Limits,
+) -> BTreeSet<crate::keys::KeyId> {
+    let authorised = layout.keys.subset(&step.pubkeys);
+    crate::envelope::Envelope::from_bytes(bytes, limits)
+        .ok()
+        .and_then(|envelope| envelope.verify(&authorised, 1).ok())
+        .map(|verified| verified.signers.keys)
+        .unwrap_or_default()
 }
 
 impl Bundle {
@@ -424,12 +446,14 @@ impl Bundle {
                 };
                 match counted_signers(bytes, &step.name, &authorised, limits) {
                     Ok((keys, sublayout)) => {
-                        signed.extend(keys);
-                        if let (Some(sublayout), true) = (sublayout, depth < MAX_DEPTH) {
-                            let stem = name.strip_suffix(".link").unwrap_or(name);
+                        signed.extend(keys.iter().cloned());
+                        let sub = sublayout_folder(&step.name, &keys);
+                        if let (Some(sublayout), Some((_, sub)), true) =
+                            (sublayout, sub, depth < MAX_DEPTH)
+                        {
                             self.shortfalls_of(
                                 &sublayout,
-                                &format!("{folder}{stem}/"),
+                                &format!("{folder}{sub}/"),
                                 link_dir,
                                 limits,
                                 depth + 1,
@@ -483,13 +507,13 @@ fn counted_signers(
     step: &crate::name::StepName,
     authorised: &crate::keyring::KeyRing,
     limits: &Limits,
-) -> Result<(Vec<crate::keys::KeyId>, Option<Layout>), String> {
+) -> Result<(BTreeSet<crate::keys::KeyId>, Option<Layout>), String> {
     let envelope =
         crate::envelope::Envelope::from_bytes(bytes, limits).map_err(|e| e.to_string())?;
     let verified = envelope
         .verify(authorised, 1)
         .map_err(|e| format!("not signed by a key step {step} accepts: {e}"))?;
-    let keys = verified.signers.keys.into_iter().collect();
+    let keys = verified.signers.keys;
     let payload = verified.payload;
     if payload.get("_type").and_then(|t| t.as_str()) == Some("layout") {
         let layout = Layout::from_value(&payload, limits).map_err(|e| e.to_string())?;

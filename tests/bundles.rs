@@ -456,3 +456,116 @@ fn issue13_bundle_create_warns_for_every_step_short_of_its_threshold_and_strict_
     assert!(complete.is_file());
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }
+
+#[test]
+fn issue14_a_sublayout_named_for_one_key_but_signed_by_another_is_packed_where_verify_reads() {
+    let dir = tempdir();
+    let keys = dir.path().join("keys");
+    fs::create_dir_all(&keys).expect("mkdir");
+    let out = run(tollgate().args(["keygen", "-o"]).arg(keys.join("bob")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let bob = keys.join("bob");
+    // The root: build accepts alice and bob, one of them is enough.
+    let TestLayout {
+        layout, owner_pub, ..
+    } = test_layout(
+        dir.path(),
+        r#"
+expires = "30d"
+[[step]]
+name = "build"
+functionaries = ["keys/alice.pub", "keys/bob.pub"]
+threshold = 1
+expected_materials = ["DISALLOW *"]
+expected_products = ["CREATE out.txt", "DISALLOW *"]
+"#,
+    );
+    let keyid8 = |name: &str| {
+        let out = run(tollgate()
+            .args(["key", "id"])
+            .arg(keys.join(format!("{name}.pub"))));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        stdout(&out).trim()[..8].to_owned()
+    };
+    let (alice8, bob8) = (keyid8("alice"), keyid8("bob"));
+    // The sublayout, signed by bob but saved under alice's name: the file name is only a hint,
+    // so verification counts it for bob and reads its links in build.BOB8/, not build.ALICE8/.
+    let links = dir.path().join("links");
+    let inner = links.join(format!("build.{bob8}"));
+    fs::create_dir_all(&inner).expect("mkdir");
+    let sub_source = dir.path().join("sub.toml");
+    fs::write(
+        &sub_source,
+        r#"
+expires = "30d"
+[[step]]
+name = "compile"
+functionaries = ["keys/bob.pub"]
+expected_materials = ["DISALLOW *"]
+expected_products = ["CREATE out.txt", "DISALLOW *"]
+"#,
+    )
+    .expect("write");
+    let out = run(tollgate()
+        .args(["layout", "build"])
+        .arg(&sub_source)
+        .arg("--key")
+        .arg(&bob)
+        .arg("-o")
+        .arg(links.join(format!("build.{alice8}.link"))));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let work = dir.path().join("work");
+    fs::create_dir_all(&work).expect("mkdir");
+    fs::write(work.join("out.txt"), "built").expect("write");
+    let out = run(tollgate()
+        .current_dir(&work)
+        .args(["run", "-q", "--step", "compile", "--key"])
+        .arg(&bob)
+        .args(["-p", "out.txt", "--no-command", "-d"])
+        .arg(&inner));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let from_folder = run(tollgate()
+        .args(["verify", "--layout"])
+        .arg(&layout)
+        .arg("--layout-key")
+        .arg(&owner_pub)
+        .arg("--link-dir")
+        .arg(&links));
+    assert_eq!(code(&from_folder), 0, "{}", stderr(&from_folder));
+    let bundle = dir.path().join("sub.bundle.json");
+    let out = run(tollgate()
+        .args(["bundle", "create", "--layout"])
+        .arg(&layout)
+        .arg("--link-dir")
+        .arg(&links)
+        .arg("-o")
+        .arg(&bundle));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    let value: serde_json::Value =
+        serde_json::from_slice(&fs::read(&bundle).expect("read")).expect("json");
+    let names: std::collections::BTreeSet<&str> = value["links"]
+        .as_object()
+        .expect("links")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let expected = [
+        format!("build.{alice8}.link"),
+        format!("build.{bob8}/compile.{bob8}.link"),
+    ];
+    assert_eq!(names, expected.iter().map(String::as_str).collect());
+    // The same verdict from the bundle as from the folder.
+    let from_bundle = run(tollgate()
+        .args(["verify", "--bundle"])
+        .arg(&bundle)
+        .arg("--layout-key")
+        .arg(&owner_pub));
+    assert_eq!(
+        code(&from_bundle),
+        code(&from_folder),
+        "{}",
+        stderr(&from_bundle)
+    );
+}

@@ -431,6 +431,19 @@ pub fn link_file_name(step: &StepName, keyid: Option<&crate::keys::KeyId>) -> St
     }
 }
 
+/// The folder of a sublayout's links, `STEP.KEYID8`, and the key it is named after: the
+/// first, in keyid order, of the authorised keys whose signatures on the sublayout verified
+/// (`signers`). Never the keyid in the sublayout's file name, which is only a hint: `bundle
+/// create` packs a sublayout's links where verification reads them only because both ask
+/// here. `None` when no key verified it.
+pub fn sublayout_folder<'a>(
+    step: &StepName,
+    signers: &'a std::collections::BTreeSet<crate::keys::KeyId>,
+) -> Option<(&'a crate::keys::KeyId, String)> {
+    let keyid = signers.iter().next()?;
+    Some((keyid, format!("{step}.{}", keyid.short())))
+}
+
 /// The file name of an unfinished link between `record start` and `record stop`.
 pub fn unfinished_file_name(step: &StepName, keyid: &crate::keys::KeyId) -> String {
     format!(".{step}.{}.link-unfinished", keyid.short())

@@ -370,11 +370,11 @@ impl Run<'_> {
                 if depth + 1 > MAX_SUBLAYOUT_DEPTH {
                     return Err(format!("sublayouts nest deeper than {MAX_SUBLAYOUT_DEPTH}"));
                 }
-                let Some(keyid) = signers.iter().next() else {
+                let Some((keyid, folder)) = record::sublayout_folder(&step.name, &signers) else {
                     return Err("no signer".into());
                 };
                 let ring = authorised.subset([keyid]);
-                let sub_dir = path.with_file_name(format!("{}.{}", step.name, keyid.short()));
+                let sub_dir = path.with_file_name(folder);
                 let saved = (
                     self.report.failure.take(),
                     std::mem::take(&mut self.report.steps),
