@@ -14,6 +14,7 @@ use tollgate::layout::{Layout, LayoutError};
 use tollgate::limits::{Limit, Limits};
 use tollgate::link::{Link, LinkError};
 use tollgate::metadata::{Kind, MetadataError};
+use tollgate::rule::RuleProblem;
 
 use crate::common::*;
 
@@ -851,12 +852,55 @@ fn f5_rule_grammar_errors_name_the_step_and_index() {
         ["MATCH", "foo", "WITH", "PRODUCTS", "FROM"]
     ]);
     let err = layout_err(&payload);
-    assert!(matches!(err, LayoutError::Rule { .. }));
+    assert!(
+        matches!(
+            &err,
+            LayoutError::Rule { location, source }
+                if location == "step \"build\" expected_products[1]"
+                    && source.problem == RuleProblem::MatchForm
+        ),
+        "{err:?}"
+    );
     assert!(
         err.to_string()
             .starts_with("step \"build\" expected_products[1]"),
         "{err}"
     );
+    // Each edge case THREATS F5 names is refused for what it is, at load, with its index.
+    for (rule, problem) in [
+        (
+            json!(["MATCH", "foo", "WITH", "PRODUCTS", "FROM"]),
+            RuleProblem::MatchForm,
+        ),
+        (
+            json!(["MATCH", "foo", "WITH", "PRODUCTS", "FROM", "build", "x"]),
+            RuleProblem::MatchForm,
+        ),
+        (
+            json!(["MATCH", "*", "WITH", "THINGS", "FROM", "build"]),
+            RuleProblem::ArtifactKind,
+        ),
+        (
+            json!(["MATCH", "*", "IN", "", "WITH", "PRODUCTS", "FROM", "build"]),
+            RuleProblem::Prefix,
+        ),
+        (json!(["COPY", "a.out"]), RuleProblem::UnknownType),
+        (json!(["CREATE", "a.out", "b.out"]), RuleProblem::Arity),
+        (json!(["ALLOW", "../*"]), RuleProblem::Pattern),
+    ] {
+        payload["steps"][0]["expected_products"] = json!([["CREATE", "a.out"], rule.clone()]);
+        match layout_err(&payload) {
+            LayoutError::Rule { location, source } => {
+                assert_eq!(location, "step \"build\" expected_products[1]", "{rule}");
+                assert_eq!(source.problem, problem, "{rule}");
+            }
+            other => panic!("{rule}: {other:?}"),
+        }
+    }
+    // Lowercase keywords are not among them: the reference reads keywords in any case, and
+    // so does Tollgate (decision recorded in src/rule.rs and the README).
+    payload["steps"][0]["expected_products"] = json!([["create", "a.out"], ["disallow", "*"]]);
+    Layout::from_value(&payload, &limits()).expect("lowercase keywords load");
 }
 
 #[test]
