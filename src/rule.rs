@@ -1,7 +1,11 @@
 //! Artifact rules, parsed from their token lists into a typed rule when the layout is loaded.
 //!
 //! The grammar is the reference's (keywords in any case; patterns, prefixes and step names
-//! case-sensitive):
+//! case-sensitive). THREATS F5 lists lowercase keywords for rejection, but the reference's
+//! `unpack_rule` lowercases every token before it compares keywords, so `match foo with
+//! products from build` is a valid rule there; refusing it would refuse layouts the reference
+//! writes and verifies. Interop wins: keywords are read in any ASCII case (see the README's
+//! "Where Tollgate is stricter than the reference"):
 //!
 //! ```text
 //! MATCH <pattern> [IN <source-prefix>] WITH (MATERIALS|PRODUCTS) [IN <destination-prefix>] FROM <step>
@@ -22,8 +26,35 @@ use crate::pattern::Pattern;
 pub struct RuleError {
     /// The rule's tokens as written.
     pub tokens: Vec<String>,
+    /// Which part of the grammar the rule breaks.
+    pub problem: RuleProblem,
     /// What is wrong.
     pub reason: String,
+}
+
+/// Which part of the grammar a rejected rule breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuleProblem {
+    /// No tokens at all.
+    Empty,
+    /// The first token is no rule type.
+    UnknownType,
+    /// `CREATE`, `DELETE`, `MODIFY`, `ALLOW`, `DISALLOW` or `REQUIRE` without exactly one
+    /// argument.
+    Arity,
+    /// A `MATCH` of the wrong length, or with `WITH`, `IN` or `FROM` missing or misplaced.
+    MatchForm,
+    /// Neither `MATERIALS` nor `PRODUCTS` after `WITH`.
+    ArtifactKind,
+    /// A pattern that does not compile or can never match.
+    Pattern,
+    /// `REQUIRE` given a pattern, or a name that is no artifact path.
+    RequireName,
+    /// A prefix after `IN` that is no artifact path (an empty one included).
+    Prefix,
+    /// A step name after `FROM` that is no step name.
+    StepName,
 }
 
 /// Which side of a link a `MATCH` compares against.
@@ -76,22 +107,26 @@ pub struct ArtifactRule {
 impl ArtifactRule {
     /// Parses one rule from its tokens.
     pub fn parse(tokens: &[String]) -> Result<ArtifactRule, RuleError> {
-        let fail = |reason: String| RuleError {
+        let fail = |(problem, reason): (RuleProblem, String)| RuleError {
             tokens: tokens.to_vec(),
+            problem,
             reason,
         };
         let keyword = |i: usize| tokens.get(i).map(|t| t.to_ascii_lowercase());
         let pattern = |i: usize| checked_pattern(&tokens[i]).map_err(fail);
         let Some(first) = keyword(0) else {
-            return Err(fail("empty rule".into()));
+            return Err(fail((RuleProblem::Empty, "empty rule".into())));
         };
         let kind = match first.as_str() {
             "create" | "delete" | "modify" | "allow" | "disallow" | "require" => {
                 if tokens.len() != 2 {
-                    return Err(fail(format!(
-                        "{} takes exactly one argument, got {}",
-                        first.to_uppercase(),
-                        tokens.len() - 1
+                    return Err(fail((
+                        RuleProblem::Arity,
+                        format!(
+                            "{} takes exactly one argument, got {}",
+                            first.to_uppercase(),
+                            tokens.len() - 1
+                        ),
                     )));
                 }
                 match first.as_str() {
@@ -104,21 +139,26 @@ impl ArtifactRule {
                         // Off-spec: the reference reads `REQUIRE *.tar` as the literal name
                         // "*.tar", which is never what the author meant.
                         if tokens[1].contains(['*', '?', '[']) {
-                            return Err(fail(
+                            return Err(fail((
+                                RuleProblem::RequireName,
                                 "REQUIRE takes a literal artifact name, not a pattern".into(),
-                            ));
+                            )));
                         }
                         RuleKind::Require(
-                            ArtifactPath::new(&tokens[1]).map_err(|e| fail(e.to_string()))?,
+                            ArtifactPath::new(&tokens[1])
+                                .map_err(|e| fail((RuleProblem::RequireName, e.to_string())))?,
                         )
                     }
                 }
             }
             "match" => parse_match(tokens).map_err(fail)?,
             other => {
-                return Err(fail(format!(
-                    "unknown rule type {other:?}: expected MATCH, CREATE, DELETE, MODIFY, \
-                     ALLOW, DISALLOW or REQUIRE"
+                return Err(fail((
+                    RuleProblem::UnknownType,
+                    format!(
+                        "unknown rule type {other:?}: expected MATCH, CREATE, DELETE, MODIFY, \
+                         ALLOW, DISALLOW or REQUIRE"
+                    ),
                 )));
             }
         };
@@ -142,19 +182,23 @@ impl ArtifactRule {
 /// A pattern that could match an artifact name: compiled, and with no `.` or `..` component
 /// and no leading `/`, which no recorded name has (so such a pattern is a mistake, or an
 /// injected parameter; THREATS I2).
-fn checked_pattern(text: &str) -> Result<Pattern, String> {
+fn checked_pattern(text: &str) -> Result<Pattern, (RuleProblem, String)> {
     if text.starts_with('/') || text.split('/').any(|c| c == "." || c == "..") {
-        return Err(format!(
-            "pattern {text:?} can never match: artifact names are relative, with no . or .. parts"
+        return Err((
+            RuleProblem::Pattern,
+            format!(
+                "pattern {text:?} can never match: artifact names are relative, with no . or .. \
+                 parts"
+            ),
         ));
     }
-    Pattern::new(text).map_err(|e| e.to_string())
+    Pattern::new(text).map_err(|e| (RuleProblem::Pattern, e.to_string()))
 }
 
 const MATCH_FORM: &str =
     "expected MATCH <pattern> [IN <prefix>] WITH (MATERIALS|PRODUCTS) [IN <prefix>] FROM <step>";
 
-fn parse_match(tokens: &[String]) -> Result<RuleKind, String> {
+fn parse_match(tokens: &[String]) -> Result<RuleKind, (RuleProblem, String)> {
     let lower: Vec<String> = tokens.iter().map(|t| t.to_ascii_lowercase()).collect();
     let is = |i: usize, word: &str| lower.get(i).map(String::as_str) == Some(word);
     // Positions of WITH, the source IN and the destination IN for the three valid lengths.
@@ -163,7 +207,7 @@ fn parse_match(tokens: &[String]) -> Result<RuleKind, String> {
         8 if is(2, "in") => (4, Some(3), None),
         8 => (2, None, Some(5)),
         10 => (4, Some(3), Some(7)),
-        n => return Err(format!("{n} tokens: {MATCH_FORM}")),
+        n => return Err((RuleProblem::MatchForm, format!("{n} tokens: {MATCH_FORM}"))),
     };
     let from = tokens.len() - 2;
     let shape_ok = is(with, "with")
@@ -171,30 +215,32 @@ fn parse_match(tokens: &[String]) -> Result<RuleKind, String> {
         && destination_in.is_none_or(|i| is(i - 1, "in"))
         && is(from, "from");
     if !shape_ok {
-        return Err(MATCH_FORM.into());
+        return Err((RuleProblem::MatchForm, MATCH_FORM.into()));
     }
     let kind = match lower[with + 1].as_str() {
         "materials" => ArtifactKind::Materials,
         "products" => ArtifactKind::Products,
         other => {
-            return Err(format!(
-                "{other:?} after WITH: expected MATERIALS or PRODUCTS"
+            return Err((
+                RuleProblem::ArtifactKind,
+                format!("{other:?} after WITH: expected MATERIALS or PRODUCTS"),
             ));
         }
     };
-    let prefix = |i: Option<usize>| -> Result<Option<String>, String> {
+    let prefix = |i: Option<usize>| -> Result<Option<String>, (RuleProblem, String)> {
         let Some(i) = i else { return Ok(None) };
         let trimmed = tokens[i].strip_suffix('/').unwrap_or(&tokens[i]);
         ArtifactPath::new(trimmed)
             .map(|p| Some(p.as_str().to_owned()))
-            .map_err(|e| format!("prefix after IN: {e}"))
+            .map_err(|e| (RuleProblem::Prefix, format!("prefix after IN: {e}")))
     };
     Ok(RuleKind::Match {
         pattern: checked_pattern(&tokens[1])?,
         source_prefix: prefix(source_in)?,
         kind,
         destination_prefix: prefix(destination_in)?,
-        from: StepName::new(&tokens[from + 1]).map_err(|e| format!("step after FROM: {e}"))?,
+        from: StepName::new(&tokens[from + 1])
+            .map_err(|e| (RuleProblem::StepName, format!("step after FROM: {e}")))?,
     })
 }
 
@@ -257,33 +303,68 @@ mod tests {
         }
     }
 
+    /// Keywords are read in any case, as the reference's `unpack_rule` reads them (see the
+    /// module documentation); patterns and step names keep their case.
+    #[test]
+    fn keywords_in_any_case_parse_as_the_reference_parses_them() {
+        for text in [
+            "match Foo with products from Build",
+            "MaTcH Foo In Src WiTh PRODUCTS iN Out FrOm Build",
+            "create Foo",
+            "Require Foo",
+        ] {
+            let parsed = rule(text).expect(text);
+            assert_eq!(parsed.tokens().join(" "), text);
+            match parsed.kind() {
+                RuleKind::Match { from, pattern, .. } => {
+                    assert_eq!(from.as_str(), "Build");
+                    assert!(pattern.matches("Foo") && !pattern.matches("foo"));
+                }
+                RuleKind::Create(pattern) => assert!(!pattern.matches("foo")),
+                RuleKind::Require(name) => assert_eq!(name.as_str(), "Foo"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn f5_grammar_edge_cases_rejected() {
-        for text in [
-            "MATCH foo WITH PRODUCTS FROM",
-            "MATCH foo WITH PRODUCTS",
-            "MATCH foo WITH THINGS FROM x",
-            "MATCH foo IN WITH PRODUCTS FROM x",
-            "MATCH foo WITH PRODUCTS FROM x extra",
-            "MATCH foo TO PRODUCTS FROM x",
-            "MATCH foo WITH PRODUCTS FROM ../x",
-            "CREATE",
-            "CREATE a b",
-            "COPY foo",
-            "REQUIRE *",
-            "REQUIRE ./a",
-            "ALLOW foo[",
-            "ALLOW ../../etc/*",
-            "DISALLOW /etc/passwd",
-            "CREATE ./out",
+        use RuleProblem::*;
+        let problem = |tokens: &[String]| match ArtifactRule::parse(tokens) {
+            Err(e) => e.problem,
+            Ok(rule) => panic!("{tokens:?} parsed as {:?}", rule.kind()),
+        };
+        for (text, expected) in [
+            ("MATCH foo WITH PRODUCTS FROM", MatchForm),
+            ("MATCH foo WITH PRODUCTS", MatchForm),
+            ("MATCH foo WITH THINGS FROM x", ArtifactKind),
+            ("MATCH foo IN WITH PRODUCTS FROM x", MatchForm),
+            ("MATCH foo WITH PRODUCTS FROM x extra", MatchForm),
+            ("MATCH foo TO PRODUCTS FROM x", MatchForm),
+            ("MATCH foo WITH PRODUCTS FROM ../x", StepName),
+            ("MATCH ../foo WITH PRODUCTS FROM x", Pattern),
+            ("MATCH foo IN ../src WITH PRODUCTS FROM x", Prefix),
+            ("CREATE", Arity),
+            ("CREATE a b", Arity),
+            ("COPY foo", UnknownType),
+            ("REQUIRE *", RequireName),
+            ("REQUIRE ./a", RequireName),
+            ("ALLOW foo[", Pattern),
+            ("ALLOW ../../etc/*", Pattern),
+            ("DISALLOW /etc/passwd", Pattern),
+            ("CREATE ./out", Pattern),
         ] {
-            assert!(rule(text).is_err(), "{text}");
+            let tokens: Vec<String> = text.split(' ').map(str::to_owned).collect();
+            assert_eq!(problem(&tokens), expected, "{text}");
         }
-        assert!(ArtifactRule::parse(&[]).is_err());
-        assert!(ArtifactRule::parse(&["MATCH foo WITH PRODUCTS FROM x".to_owned()]).is_err());
+        assert_eq!(problem(&[]), Empty);
+        assert_eq!(
+            problem(&["MATCH foo WITH PRODUCTS FROM x".to_owned()]),
+            UnknownType
+        );
         let empty_prefix: Vec<String> = ["MATCH", "f", "IN", "", "WITH", "PRODUCTS", "FROM", "x"]
             .map(str::to_owned)
             .to_vec();
-        assert!(ArtifactRule::parse(&empty_prefix).is_err());
+        assert_eq!(problem(&empty_prefix), Prefix);
     }
 }

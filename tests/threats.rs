@@ -14,6 +14,7 @@ use tollgate::layout::{Layout, LayoutError};
 use tollgate::limits::{Limit, Limits};
 use tollgate::link::{Link, LinkError};
 use tollgate::metadata::{Kind, MetadataError};
+use tollgate::rule::RuleProblem;
 
 use crate::common::*;
 
@@ -293,6 +294,135 @@ fn a9_malformed_signature_bytes_are_rejected_without_panic() {
             Envelope::from_bytes(&bytes, &limits()),
             Err(EnvelopeError::SignatureEncoding { index: 0, .. })
         ));
+    }
+}
+
+/// The classic file `{"signatures": [...], "signed": payload}` with the given raw signature
+/// bytes, which no private key need have made.
+fn classic_with_signature(payload: &Value, keyid: &KeyId, sig: &[u8]) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "signatures": [{"keyid": keyid.as_str(), "sig": hex::encode(sig)}],
+        "signed": payload,
+    }))
+    .expect("json")
+}
+
+/// A link payload whose canonical form is about `bytes` long.
+fn link_of_size(bytes: usize) -> Value {
+    let materials: serde_json::Map<String, Value> = (0..bytes / 100)
+        .map(|i| {
+            (
+                format!("src/file{i:08}.c"),
+                json!({"sha256": "a".repeat(64)}),
+            )
+        })
+        .collect();
+    let mut payload = link_payload("build");
+    payload["materials"] = Value::Object(materials);
+    payload
+}
+
+/// A9 asks for strict ed25519. Lax verification accepts two forgeries that strict refuses:
+/// a small-order ("weak") public key, for which `R = [S]B` verifies every message with no
+/// private key at all, and a small-order `R` (here the identity, with `S = k·a`), a second
+/// signature for a message that its signer never made. Both must count for nothing, over a
+/// small file (the whole canonical message checked at once) and over a file of more than
+/// 1 MiB (whose canonical bytes are streamed into the checks on another thread), for a layout
+/// and for a link.
+#[test]
+fn a9_weak_keys_and_small_order_signatures_forge_nothing() {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_COMPRESSED;
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::Digest as _;
+
+    const IDENTITY: [u8; 32] = {
+        let mut point = [0u8; 32];
+        point[0] = 1;
+        point
+    };
+    // The identity point as a public key: weak, of order one.
+    let weak = PublicKey::from_key_object(&json!({
+        "keytype": "ed25519",
+        "scheme": "ed25519",
+        "keyval": {"public": hex::encode(IDENTITY)},
+    }))
+    .expect("the identity is a point, and loads as a key");
+    // R = B, S = 1: [S]B = R + [k]A for every message, as A is the identity.
+    let any_message = [
+        ED25519_BASEPOINT_COMPRESSED.to_bytes(),
+        Scalar::ONE.to_bytes(),
+    ]
+    .concat();
+
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let honest = PublicKey::from_key_object(&json!({
+        "keytype": "ed25519",
+        "scheme": "ed25519",
+        "keyval": {"public": hex::encode(signing.verifying_key().as_bytes())},
+    }))
+    .expect("key");
+    // R = identity, S = k·a: [S]B = R + [k]A, the signer's own key but a small-order R.
+    let small_order_r = |message: &[u8]| -> Vec<u8> {
+        let k = Scalar::from_bytes_mod_order_wide(
+            &sha2::Sha512::new()
+                .chain_update(IDENTITY)
+                .chain_update(signing.verifying_key().as_bytes())
+                .chain_update(message)
+                .finalize()
+                .into(),
+        );
+        [IDENTITY, (k * signing.to_scalar()).to_bytes()].concat()
+    };
+
+    // The signature checks themselves.
+    for message in [&b"m"[..], b"any message at all"] {
+        assert!(weak.verify(message, &any_message).is_err());
+        assert!(honest.verify(message, &small_order_r(message)).is_err());
+    }
+
+    let small_link = link_payload("build");
+    let large_link = link_of_size(2 * 1024 * 1024);
+    let weak_layout = layout_payload(&weak);
+    let honest_layout = layout_payload(&honest);
+    for (what, payload, key, small_r) in [
+        ("small link, weak key", &small_link, &weak, false),
+        ("large link, weak key", &large_link, &weak, false),
+        ("layout, weak key", &weak_layout, &weak, false),
+        ("small link, small-order R", &small_link, &honest, true),
+        ("large link, small-order R", &large_link, &honest, true),
+        ("layout, small-order R", &honest_layout, &honest, true),
+    ] {
+        let message = Envelope::unsigned(payload.clone(), Format::Classic)
+            .signed_bytes()
+            .expect("canonical");
+        let sig = if small_r {
+            small_order_r(&message)
+        } else {
+            any_message.clone()
+        };
+        let file = classic_with_signature(payload, &key.keyid(), &sig);
+        assert_eq!(
+            file.len() > 1024 * 1024,
+            what.starts_with("large"),
+            "{what}: {} bytes",
+            file.len()
+        );
+        let keys = ring(&[key]);
+        // Through the whole-message check and through the streamed one for large files.
+        match Envelope::verify_bytes_as::<tollgate::json::Strict>(&file, &keys, 1, &limits()) {
+            Err(EnvelopeError::Threshold { signers, .. }) => {
+                assert!(signers.keys.is_empty(), "{what}");
+                assert_eq!(signers.unattributed, 1, "{what}");
+            }
+            other => panic!("{what}: {:?}", other.map(|v| v.signers)),
+        }
+        assert!(
+            matches!(
+                verify(&file, &keys, 1),
+                Err(EnvelopeError::Threshold { .. })
+            ),
+            "{what}"
+        );
     }
 }
 
@@ -722,12 +852,55 @@ fn f5_rule_grammar_errors_name_the_step_and_index() {
         ["MATCH", "foo", "WITH", "PRODUCTS", "FROM"]
     ]);
     let err = layout_err(&payload);
-    assert!(matches!(err, LayoutError::Rule { .. }));
+    assert!(
+        matches!(
+            &err,
+            LayoutError::Rule { location, source }
+                if location == "step \"build\" expected_products[1]"
+                    && source.problem == RuleProblem::MatchForm
+        ),
+        "{err:?}"
+    );
     assert!(
         err.to_string()
             .starts_with("step \"build\" expected_products[1]"),
         "{err}"
     );
+    // Each edge case THREATS F5 names is refused for what it is, at load, with its index.
+    for (rule, problem) in [
+        (
+            json!(["MATCH", "foo", "WITH", "PRODUCTS", "FROM"]),
+            RuleProblem::MatchForm,
+        ),
+        (
+            json!(["MATCH", "foo", "WITH", "PRODUCTS", "FROM", "build", "x"]),
+            RuleProblem::MatchForm,
+        ),
+        (
+            json!(["MATCH", "*", "WITH", "THINGS", "FROM", "build"]),
+            RuleProblem::ArtifactKind,
+        ),
+        (
+            json!(["MATCH", "*", "IN", "", "WITH", "PRODUCTS", "FROM", "build"]),
+            RuleProblem::Prefix,
+        ),
+        (json!(["COPY", "a.out"]), RuleProblem::UnknownType),
+        (json!(["CREATE", "a.out", "b.out"]), RuleProblem::Arity),
+        (json!(["ALLOW", "../*"]), RuleProblem::Pattern),
+    ] {
+        payload["steps"][0]["expected_products"] = json!([["CREATE", "a.out"], rule.clone()]);
+        match layout_err(&payload) {
+            LayoutError::Rule { location, source } => {
+                assert_eq!(location, "step \"build\" expected_products[1]", "{rule}");
+                assert_eq!(source.problem, problem, "{rule}");
+            }
+            other => panic!("{rule}: {other:?}"),
+        }
+    }
+    // Lowercase keywords are not among them: the reference reads keywords in any case, and
+    // so does Tollgate (decision recorded in src/rule.rs and the README).
+    payload["steps"][0]["expected_products"] = json!([["create", "a.out"], ["disallow", "*"]]);
+    Layout::from_value(&payload, &limits()).expect("lowercase keywords load");
 }
 
 #[test]
