@@ -802,23 +802,53 @@ fn e5_a_stale_link_from_an_earlier_run_fails_the_chain() {
     );
 }
 
+/// Every file under `dir` (relative path and bytes), to show a folder is exactly as it was.
+fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(folder) = todo.pop() {
+        for entry in fs::read_dir(&folder).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).expect("inside").to_path_buf();
+                files.insert(rel, fs::read(&path).expect("read"));
+            }
+        }
+    }
+    files
+}
+
 #[test]
 fn i5_inspections_cannot_change_what_was_verified_and_leave_no_links() {
     let chain = Chain::new();
+    // Where the inspection leaves its evidence: outside the working folder, which must stay
+    // untouched.
+    let evidence = tempdir();
     let mut layout = chain.layout();
     // An inspection that overwrites build's link, drops a file, and fails if it can see a
-    // secret of the verifier's environment.
+    // secret of the verifier's environment; then it records where it ran and what it left.
     let build = format!("build.{}.link", load_public("bob-ed25519").keyid().short());
     layout["inspect"][0]["run"] = json!([
         "sh",
         "-c",
         format!(
-            "test -f app && test -z \"$VERIFIER_SECRET\" && echo garbage > {build} && touch dropped"
+            "test -f app && test -z \"$VERIFIER_SECRET\" && echo garbage > {build} && touch dropped \
+             && pwd -P >> '{ran}' && cat {build} > '{seen}' && ls dropped > '{listed}'",
+            ran = evidence.path().join("ran").display(),
+            seen = evidence.path().join("seen").display(),
+            listed = evidence.path().join("listed").display(),
         )
     ]);
     chain.sign_layout(&layout, &[]);
     chain.record(&[]);
-    let before = fs::read(chain.path(&build)).expect("the build link");
+    let before = snapshot(chain.dir.path());
+    assert!(
+        before.contains_key(&PathBuf::from(&build)),
+        "the build link"
+    );
+    let workdir = fs::canonicalize(chain.dir.path()).expect("canonicalize");
     let verify = || {
         run(tollgate()
             .current_dir(chain.dir.path())
@@ -826,23 +856,45 @@ fn i5_inspections_cannot_change_what_was_verified_and_leave_no_links() {
             .args(["verify", "--layout", "root.layout", "--layout-key"])
             .arg(example_key("ecdsa-p256", "pub")))
     };
-    let out = verify();
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    // It ran in a scratch copy: the working folder is as it was.
-    assert_eq!(
-        fs::read(chain.path(&build)).expect("the build link"),
-        before
-    );
-    assert!(
-        !chain.path("dropped").exists(),
-        "nothing is written into the folder"
-    );
-    assert!(
-        !chain.path("check.link").exists(),
-        "inspection links are not written"
-    );
-    let out = verify();
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for round in 1..=2 {
+        let out = verify();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        // The inspection ran (once per verification), to its end, somewhere else: in a
+        // scratch copy where its writes landed.
+        let ran = fs::read_to_string(evidence.path().join("ran")).expect("the inspection ran");
+        let dirs: Vec<&str> = ran.lines().collect();
+        assert_eq!(dirs.len(), round, "one run per verification: {ran}");
+        let here = PathBuf::from(dirs[round - 1]);
+        assert_ne!(
+            here, workdir,
+            "it ran in a scratch copy, not the working folder"
+        );
+        assert!(!here.starts_with(&workdir), "{}", here.display());
+        assert_eq!(
+            fs::read_to_string(evidence.path().join("seen")).expect("seen"),
+            "garbage\n",
+            "its overwrite of the link happened, in its copy"
+        );
+        assert_eq!(
+            fs::read_to_string(evidence.path().join("listed")).expect("listed"),
+            "dropped\n"
+        );
+        // The working folder is exactly as it was: same files, same bytes, no link of the
+        // inspection, nothing dropped.
+        assert_eq!(
+            snapshot(chain.dir.path()),
+            before,
+            "the working folder is untouched"
+        );
+        assert!(
+            !chain.path("dropped").exists(),
+            "nothing is written into the folder"
+        );
+        assert!(
+            !chain.path("check.link").exists(),
+            "inspection links are not written"
+        );
+    }
 }
 
 fn short(kind: &str) -> String {
