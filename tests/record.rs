@@ -409,17 +409,16 @@ fn g4_fifos_and_sockets_are_refused_without_opening_them() {
     ));
 }
 
-#[test]
-fn g5_a_file_that_grows_while_hashed_writes_no_link() {
+/// Runs `during` while another thread keeps appending to `path` (64 MiB to start with, so
+/// that hashing it takes a while).
+fn while_growing<T>(path: &Path, during: impl FnOnce() -> T) -> T {
     use std::io::Write;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let dir = tempdir();
-    let path = dir.path().join("growing");
-    fs::write(&path, vec![7u8; 64 * 1024 * 1024]).expect("write");
+    fs::write(path, vec![7u8; 64 * 1024 * 1024]).expect("write");
     let done = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (path, done) = (path.clone(), Arc::clone(&done));
+        let (path, done) = (path.to_owned(), Arc::clone(&done));
         std::thread::spawn(move || {
             let mut file = fs::OpenOptions::new()
                 .append(true)
@@ -432,12 +431,51 @@ fn g5_a_file_that_grows_while_hashed_writes_no_link() {
         })
     };
     std::thread::sleep(std::time::Duration::from_millis(5));
-    let result = record_in(&["growing"], &options(dir.path()));
+    let result = during();
     done.store(true, Ordering::Relaxed);
     writer.join().expect("writer");
+    result
+}
+
+#[test]
+fn g5_a_file_that_grows_while_hashed_writes_no_link() {
+    let dir = tempdir();
+    let path = dir.path().join("growing");
+    let result = while_growing(&path, || record_in(&["growing"], &options(dir.path())));
     assert!(
         matches!(result, Err(RecordError::Changed { .. })),
         "{result:?}"
+    );
+    // Through the CLI: refused, and the folder holds no link and no temporary file.
+    let key = private_copy("ed25519", dir.path());
+    let out = while_growing(&path, || {
+        run(tollgate()
+            .current_dir(dir.path())
+            .args(["run", "--step", "s", "--key"])
+            .arg(&key)
+            .args(["-m", "growing", "--", "true"]))
+    });
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("growing: artifact changed during recording"),
+        "{}",
+        stderr(&out)
+    );
+    let mut left: Vec<String> = fs::read_dir(dir.path())
+        .expect("read_dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["ed25519.pem", "growing"],
+        "no link, no temporary file"
     );
 }
 
