@@ -545,18 +545,82 @@ fn b2_unknown_and_case_variant_fields_are_rejected() {
     ));
 }
 
+/// `value` as JSON text no canonical encoder would write: every object's keys in reverse
+/// order, whitespace around every separator, and every string fully `\u`-escaped (`/` as `\/`,
+/// astral characters as surrogate pairs).
+fn scrambled(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            keys.reverse();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{} :\n\t{}", scrambled_str(k), scrambled(&map[k])))
+                .collect();
+            format!("{{ {} }}", fields.join(" ,\r\n  "))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(scrambled).collect();
+            format!("[ {} ]", items.join(" , "))
+        }
+        Value::String(text) => scrambled_str(text),
+        other => other.to_string(),
+    }
+}
+
+fn scrambled_str(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        if c == '/' {
+            out.push_str("\\/");
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[test]
 fn b3_reformatted_classic_metadata_still_verifies() {
     let alice = load_private("ed25519");
     let bytes = signed(link_payload("build"), Format::Classic, &[&alice]);
     let value: Value = serde_json::from_slice(&bytes).expect("json");
-    // Other whitespace, other key order (serde_json sorts differently? it keeps its own), and
-    // ASCII escaped as \u escapes.
-    let compact = serde_json::to_string(&value).expect("json");
-    let escaped = compact.replace("\"make\"", "\"m\\u0061ke\"");
-    assert_ne!(compact, escaped);
-    let reordered = escaped.replacen("{\"signatures\":", "{ \"signatures\" :\n", 1);
-    verify(reordered.as_bytes(), &ring(&[alice.public_key()]), 1).expect("still verifies");
+    let canonical = Envelope::from_bytes(&bytes, &limits())
+        .expect("envelope")
+        .signed_bytes()
+        .expect("canonical");
+    let text = scrambled(&value);
+    // It really is out of order and escaped: "signed" before "signatures", "products" before
+    // "materials", no key or path written plainly.
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {text}"))
+    };
+    assert!(at(&scrambled_str("signed")) < at(&scrambled_str("signatures")));
+    assert!(at(&scrambled_str("products")) < at(&scrambled_str("materials")));
+    assert!(at(&scrambled_str("_type")) > at(&scrambled_str("name")));
+    assert!(
+        !text.contains("\"name\"") && !text.contains("src/a.c"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\\ud83d\\ude00") && text.contains("\\/"),
+        "{text}"
+    );
+    let reformatted = Envelope::from_bytes(text.as_bytes(), &limits()).expect("envelope");
+    assert_eq!(
+        String::from_utf8_lossy(&reformatted.signed_bytes().expect("canonical")),
+        String::from_utf8_lossy(&canonical),
+        "the same canonical bytes"
+    );
+    let verified =
+        verify(text.as_bytes(), &ring(&[alice.public_key()]), 1).expect("still verifies");
+    assert_eq!(verified.payload, value["signed"]);
 }
 
 #[test]
