@@ -367,7 +367,23 @@ mod tests {
     fn h4_pathological_pattern_is_polynomial() {
         let pattern = Pattern::new(&("*a".repeat(50) + "b")).expect("valid");
         let name = "a".repeat(5000);
-        // Exponential backtracking would never finish; this is 50 x 5000 steps at most per star.
-        assert!(!pattern.matches(&name));
+        // Exponential backtracking would never finish; this is 50 x 5000 steps at most per
+        // star, measured at about 0.5 ms in a debug build. The bound (500 times that) allows
+        // for a loaded machine; the match runs on its own thread so that a matcher that never
+        // finishes fails the test instead of hanging it.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let matched = pattern.matches(&name);
+            let _ = sender.send((matched, started.elapsed()));
+        });
+        let (matched, took) = receiver
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the match finishes");
+        assert!(!matched);
+        assert!(
+            took < std::time::Duration::from_millis(250),
+            "the match took {took:?}"
+        );
     }
 }
