@@ -709,32 +709,71 @@ fn j2_concurrent_recorders_never_corrupt_or_clobber() {
             .spawn()
             .expect("spawn")
     };
-    let children: Vec<_> = (0..8).map(|i| spawn(&format!("step{}", i % 4))).collect();
-    let codes: Vec<i32> = children
-        .into_iter()
-        .map(|c| {
-            c.wait_with_output()
-                .expect("wait")
-                .status
-                .code()
-                .expect("code")
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let step = format!("step{}", i % 4);
+            let child = spawn(&step);
+            (step, child)
         })
         .collect();
-    // Four distinct steps succeed once each; each second writer of a name is refused.
-    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 4, "{codes:?}");
-    assert_eq!(codes.iter().filter(|&&c| c == 2).count(), 4, "{codes:?}");
-    let ring = KeyRing::from_keys([load_public("ed25519")]).expect("ring");
-    let entries: Vec<PathBuf> = fs::read_dir(dir.path().join("links"))
-        .expect("links")
-        .map(|e| e.expect("entry").path())
+    let outcomes: Vec<(String, i32, String)> = children
+        .into_iter()
+        .map(|(step, c)| {
+            let out = c.wait_with_output().expect("wait");
+            let code = out.status.code().expect("code");
+            (
+                step,
+                code,
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
         .collect();
-    assert_eq!(entries.len(), 4, "no temporary files left: {entries:?}");
-    for link in entries {
+    // Each step has exactly one winner, silent under -q, and one loser refused because the
+    // winner's link is there: not for any other reason (a lost race on the folder, a
+    // half-written file).
+    for i in 0..4 {
+        let step = format!("step{i}");
+        let runs: Vec<&(String, i32, String)> =
+            outcomes.iter().filter(|(s, _, _)| *s == step).collect();
+        let winners: Vec<_> = runs.iter().filter(|(_, c, _)| *c == 0).collect();
+        let losers: Vec<_> = runs.iter().filter(|(_, c, _)| *c != 0).collect();
+        assert_eq!(winners.len(), 1, "{step}: {outcomes:?}");
+        assert_eq!(losers.len(), 1, "{step}: {outcomes:?}");
+        assert_eq!(winners[0].2, "", "{step}: the winner says nothing");
+        let (_, code, message) = losers[0];
+        assert_eq!(*code, 2, "{step}: {message}");
+        assert!(
+            message.contains(&format!("{step}.63273c36.link: already exists")),
+            "{step}: {message}"
+        );
+    }
+    let ring = KeyRing::from_keys([load_public("ed25519")]).expect("ring");
+    let mut names: Vec<String> = fs::read_dir(dir.path().join("links"))
+        .expect("links")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        (0..4)
+            .map(|i| format!("step{i}.63273c36.link"))
+            .collect::<Vec<_>>(),
+        "one link per step and no temporary files left"
+    );
+    for (i, name) in names.iter().enumerate() {
+        let link = dir.path().join("links").join(name);
         let bytes = fs::read(&link).expect("read");
         Envelope::from_bytes(&bytes, &Limits::default())
             .expect("parses")
             .verify(&ring, 1)
             .expect("verifies");
+        let payload = signed_payload(&link);
+        assert_eq!(payload["name"], format!("step{i}"), "{name}");
+        assert_eq!(
+            payload["materials"]["input"]["sha256"],
+            "3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7",
+            "{name}"
+        );
     }
 }
 

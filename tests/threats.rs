@@ -214,6 +214,77 @@ fn a5_keyid_that_does_not_name_its_key_is_rejected() {
     Layout::from_value(&payload, &limits()).expect("legacy keyid accepted");
 }
 
+/// A layout, signed by the owner, with step `build` performed by alice and step `test` by bob,
+/// and no inspection.
+fn two_step_layout(owner: &PrivateKey, alice: &PublicKey, bob: &PublicKey) -> Vec<u8> {
+    let (a, b) = (alice.keyid(), bob.keyid());
+    let step = |name: &str, keyid: &KeyId, materials: Value, products: Value| {
+        json!({"_type": "step", "name": name, "threshold": 1, "pubkeys": [keyid.as_str()],
+               "expected_command": [], "expected_materials": materials,
+               "expected_products": products})
+    };
+    let payload = json!({
+        "_type": "layout",
+        "expires": "2099-01-01T00:00:00Z",
+        "readme": "",
+        "keys": { a.as_str(): alice.to_layout_entry(&a), b.as_str(): bob.to_layout_entry(&b) },
+        "steps": [
+            step("build", &a, json!([["ALLOW", "src/*"], ["DISALLOW", "*"]]),
+                 json!([["CREATE", "a.out"], ["DISALLOW", "*"]])),
+            step("test", &b, json!([["ALLOW", "*"]]), json!([["ALLOW", "*"]])),
+        ],
+        "inspect": [],
+    });
+    signed(payload, Format::Classic, &[owner])
+}
+
+/// Verifies the two-step layout over `links` (file name, signed link file bytes) and returns
+/// the report as JSON.
+fn verify_links(links: &[(String, Vec<u8>)]) -> Value {
+    let owner = load_private("ecdsa-p256");
+    let layout = two_step_layout(&owner, &load_public("ed25519"), &load_public("bob-ed25519"));
+    let dir = tempdir();
+    for (name, bytes) in links {
+        std::fs::write(dir.path().join(name), bytes).expect("write link");
+    }
+    let mut options = tollgate::verify::VerifyOptions::new(dir.path());
+    options.workdir = Some(dir.path().to_owned());
+    let report = tollgate::verify::verify(&layout, &ring(&[owner.public_key()]), &options)
+        .expect("verifiable input");
+    serde_json::to_value(&report).expect("report json")
+}
+
+/// The report's entry for `file` among step `step`'s links.
+fn link_entry<'a>(report: &'a Value, step: &str, file: &str) -> &'a Value {
+    let step = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["name"] == step)
+        .unwrap_or_else(|| panic!("no step {step} in {report}"));
+    step["links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .find(|l| l["file"].as_str().is_some_and(|f| f.ends_with(file)))
+        .unwrap_or_else(|| panic!("no {file} in {step}"))
+}
+
+/// Asserts that step `build` failed its threshold with no signer, and that `file` was
+/// considered for it and refused.
+fn build_counts_nothing(report: &Value, file: &str) -> String {
+    assert_eq!(report["verdict"], "fail", "{report}");
+    assert_eq!(report["failure"]["check"], "threshold", "{report}");
+    assert_eq!(report["failure"]["item"], "build", "{report}");
+    let build = &report["steps"][0];
+    assert_eq!(build["name"], "build");
+    assert_eq!(build["signers"], json!([]), "{report}");
+    let entry = link_entry(report, "build", file);
+    assert_eq!(entry["accepted"], false, "{entry}");
+    assert_eq!(entry["signers"], json!([]), "{entry}");
+    entry["reason"].as_str().expect("a reason").to_owned()
+}
+
 #[test]
 fn a6_a7_e2_links_count_only_for_their_verified_key() {
     // Bob's link for alice's step, stored under alice's keyid prefix, adds nothing.
@@ -229,6 +300,66 @@ fn a6_a7_e2_links_count_only_for_their_verified_key() {
     let verified = verify(&bytes, &ring(&[alice.public_key()]), 1).expect("signature ok");
     let link = Link::from_value(&verified.payload, &limits()).expect("valid link");
     assert_eq!(link.name.as_str(), "test");
+
+    // The same, end to end: file names hold only a hint, the signed name and the verified key
+    // decide.
+    let (a8, b8) = (
+        alice.public_key().keyid().short().to_owned(),
+        bob.public_key().keyid().short().to_owned(),
+    );
+    let link_file =
+        |step: &str, key: &PrivateKey| signed(link_payload(step), Format::Classic, &[key]);
+    let bob_test = (format!("test.{b8}.link"), link_file("test", &bob));
+
+    // The honest pair passes, so that each failure below is the one named.
+    let report = verify_links(&[
+        (format!("build.{a8}.link"), link_file("build", &alice)),
+        bob_test.clone(),
+    ]);
+    assert_eq!(report["verdict"], "pass", "{report}");
+    assert_eq!(
+        report["steps"][0]["signers"],
+        json!([alice.public_key().keyid().as_str()])
+    );
+
+    // A6: a build link signed by bob, stored under alice's prefix, counts for no one.
+    let file = format!("build.{a8}.link");
+    let report = verify_links(&[(file.clone(), link_file("build", &bob)), bob_test.clone()]);
+    let reason = build_counts_nothing(&report, &file);
+    assert!(
+        reason.contains("not signed by a key authorised for step build"),
+        "{reason}"
+    );
+    assert_eq!(
+        link_entry(&report, "build", &file)["unauthorised_signers"],
+        json!([bob.public_key().keyid().as_str()])
+    );
+
+    // A7: bob, authorised for test only, signs a build link under his own prefix: read as a
+    // stray of build, never counted.
+    let file = format!("build.{b8}.link");
+    let report = verify_links(&[(file.clone(), link_file("build", &bob)), bob_test.clone()]);
+    let reason = build_counts_nothing(&report, &file);
+    assert!(
+        reason.contains(&format!(
+            "signed by key {b8} (a key of step test), which step build does not accept"
+        )),
+        "{reason}"
+    );
+    assert_eq!(
+        link_entry(&report, "build", &file)["unauthorised_signers"],
+        json!([bob.public_key().keyid().as_str()])
+    );
+
+    // E2: alice signs a link for step test, saved under build's name with her prefix: her
+    // signature is good, but the signed name is not the file's, so it is refused for build.
+    let file = format!("build.{a8}.link");
+    let report = verify_links(&[(file.clone(), link_file("test", &alice)), bob_test]);
+    let reason = build_counts_nothing(&report, &file);
+    assert!(
+        reason.contains("it records step test, not build"),
+        "{reason}"
+    );
 }
 
 #[test]

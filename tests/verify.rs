@@ -484,6 +484,65 @@ fn i1_i2_parameters_are_literal_and_checked() {
     );
 }
 
+/// I1/I2: `{name}` in a step's `expected_command` and an inspection's `run` is replaced by the
+/// `--param` value, and the substituted values are the ones checked and run.
+#[test]
+fn i1_i2_parameters_reach_the_expected_command_and_the_inspection_run() {
+    let chain = Chain::new();
+    let marker = chain.path("inspected");
+    let marker = marker.to_str().expect("utf-8 temp path");
+    let mut layout = chain.layout();
+    layout["steps"][1]["expected_command"] = json!(["sh", "-c", "cat src/main.c > {out}"]);
+    layout["inspect"][0]["run"] = json!(["sh", "-c", "test -f app && touch \"$0\"", "{marker}"]);
+    chain.sign_layout(&layout, &[]);
+    chain.record(&[]);
+    let marker_param = format!("marker={marker}");
+
+    // The value the build really used: no command warning, and the inspection ran with it.
+    let out = chain.verify(&[
+        "--param",
+        "out=app",
+        "--param",
+        &marker_param,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        report["inspections"][0]["run"],
+        json!(["sh", "-c", "test -f app && touch \"$0\"", marker]),
+        "the report shows the substituted run"
+    );
+    assert_eq!(report["inspections"][0]["return_value"], json!(0));
+    assert!(
+        std::path::Path::new(marker).exists(),
+        "the inspection ran the substituted command"
+    );
+    let build_warnings: Vec<&Value> = report["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter(|w| w["item"] == "build")
+        .collect();
+    assert!(
+        build_warnings.is_empty(),
+        "no command mismatch: {build_warnings:?}"
+    );
+
+    // Another value: the expected command no longer matches what bob ran, a warning as in
+    // in-toto, naming the substituted command.
+    fs::remove_file(marker).expect("remove marker");
+    let out = chain.verify(&["--param", "out=other", "--param", &marker_param]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(r#"the layout expects ["sh", "-c", "cat src/main.c > other"]"#),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::path::Path::new(marker).exists());
+}
+
 #[test]
 fn the_json_report_carries_the_verdict_and_the_reason() {
     let chain = Chain::honest();
