@@ -258,37 +258,13 @@ expected_products = ["CREATE out.txt", "DISALLOW *"]
     fs::create_dir_all(&inner).expect("mkdir");
     // The sublayout, signed by alice, saved where the root's build link goes; its one step
     // "compile" (also alice) produces out.txt.
-    let sub_source = dir.path().join("sub.toml");
-    fs::write(
-        &sub_source,
-        r#"
-expires = "30d"
-[[step]]
-name = "compile"
-functionaries = ["keys/alice.pub"]
-expected_materials = ["DISALLOW *"]
-expected_products = ["CREATE out.txt", "DISALLOW *"]
-"#,
-    )
-    .expect("write");
-    let out = run(tollgate()
-        .args(["layout", "build"])
-        .arg(&sub_source)
-        .arg("--key")
-        .arg(&alice)
-        .arg("-o")
-        .arg(links.join(format!("build.{keyid}.link"))));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let work = dir.path().join("work");
-    fs::create_dir_all(&work).expect("mkdir");
-    fs::write(work.join("out.txt"), "built").expect("write");
-    let out = run(tollgate()
-        .current_dir(&work)
-        .args(["run", "-q", "--step", "compile", "--key"])
-        .arg(&alice)
-        .args(["-p", "out.txt", "--no-command", "-d"])
-        .arg(&inner));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    record_sublayout(
+        dir.path(),
+        &alice,
+        "keys/alice.pub",
+        &links.join(format!("build.{keyid}.link")),
+        &inner,
+    );
 
     // From the folder, then from a bundle made of it.
     let out = run(tollgate()
@@ -493,37 +469,13 @@ expected_products = ["CREATE out.txt", "DISALLOW *"]
     let links = dir.path().join("links");
     let inner = links.join(format!("build.{bob8}"));
     fs::create_dir_all(&inner).expect("mkdir");
-    let sub_source = dir.path().join("sub.toml");
-    fs::write(
-        &sub_source,
-        r#"
-expires = "30d"
-[[step]]
-name = "compile"
-functionaries = ["keys/bob.pub"]
-expected_materials = ["DISALLOW *"]
-expected_products = ["CREATE out.txt", "DISALLOW *"]
-"#,
-    )
-    .expect("write");
-    let out = run(tollgate()
-        .args(["layout", "build"])
-        .arg(&sub_source)
-        .arg("--key")
-        .arg(&bob)
-        .arg("-o")
-        .arg(links.join(format!("build.{alice8}.link"))));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let work = dir.path().join("work");
-    fs::create_dir_all(&work).expect("mkdir");
-    fs::write(work.join("out.txt"), "built").expect("write");
-    let out = run(tollgate()
-        .current_dir(&work)
-        .args(["run", "-q", "--step", "compile", "--key"])
-        .arg(&bob)
-        .args(["-p", "out.txt", "--no-command", "-d"])
-        .arg(&inner));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    record_sublayout(
+        dir.path(),
+        &bob,
+        "keys/bob.pub",
+        &links.join(format!("build.{alice8}.link")),
+        &inner,
+    );
 
     let from_folder = run(tollgate()
         .args(["verify", "--layout"])
@@ -568,4 +520,38 @@ expected_products = ["CREATE out.txt", "DISALLOW *"]
         "{}",
         stderr(&from_bundle)
     );
+}
+
+/// Builds a one-step sublayout ("compile", performed by `signer_pub`, creating out.txt), signed
+/// by `signer` and saved as `saved_as`, and records its compile link, signed by `signer`, into
+/// `inner`.
+fn record_sublayout(dir: &Path, signer: &Path, signer_pub: &str, saved_as: &Path, inner: &Path) {
+    let sub_source = dir.join("sub.toml");
+    fs::write(
+        &sub_source,
+        format!(
+            "expires = \"30d\"\n[[step]]\nname = \"compile\"\nfunctionaries = [\"{signer_pub}\"]\n\
+             expected_materials = [\"DISALLOW *\"]\n\
+             expected_products = [\"CREATE out.txt\", \"DISALLOW *\"]\n"
+        ),
+    )
+    .expect("write");
+    let out = run(tollgate()
+        .args(["layout", "build"])
+        .arg(&sub_source)
+        .arg("--key")
+        .arg(signer)
+        .arg("-o")
+        .arg(saved_as));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let work = dir.join("work");
+    fs::create_dir_all(&work).expect("mkdir");
+    fs::write(work.join("out.txt"), "built").expect("write");
+    let out = run(tollgate()
+        .current_dir(&work)
+        .args(["run", "-q", "--step", "compile", "--key"])
+        .arg(signer)
+        .args(["-p", "out.txt", "--no-command", "-d"])
+        .arg(inner));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
