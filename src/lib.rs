@@ -1,6 +1,10 @@
 //! Tollgate: in-toto supply-chain metadata (layouts and links), keys and signatures,
 //! wire-compatible with the in-toto reference implementation 3.1.0 and stricter where it is lax.
 //!
+//! `src/` is one folder per floor of the story, each using only the floors below it: [`base`]
+//! (plumbing that knows nothing of in-toto), [`model`] (the in-toto nouns), [`record`], [`verify`]
+//! and [`authoring`], then [`ship`] (bundles and registries); the command line sits on top.
+//!
 //! Data flows one way: bytes → [`envelope`] (signatures checked over the exact bytes) →
 //! checked [`layout`] and [`link`] types → verification. The library never prints and never
 //! exits; the `tollgate` binary renders its results and owns the exit codes.
@@ -33,28 +37,21 @@
 
 #![forbid(unsafe_code)]
 
-pub mod artifact;
+// The floors of the story, from the ground up; each uses only the floors below it.
 pub mod authoring;
-pub mod bundle;
-pub mod diagram;
-pub mod document;
-pub mod envelope;
-pub mod fsio;
-pub mod json;
-pub mod keyring;
-pub mod keys;
-pub mod layout;
-pub mod limits;
-pub mod link;
-pub mod metadata;
-pub mod name;
-mod parallel;
-pub mod pattern;
+pub mod base;
+pub mod model;
 pub mod record;
-#[cfg(feature = "registry")]
-pub mod registry;
-pub mod rule;
-pub mod statement;
-pub mod threshold;
-pub mod timestamp;
+pub mod ship;
 pub mod verify;
+
+// The public face: every module at the `tollgate::` path it has always had.
+pub use authoring::diagram;
+pub use base::{fsio, json, limits, timestamp};
+pub use model::{
+    artifact, document, envelope, files, keyring, keys, layout, link, metadata, name, pattern,
+    rule, statement, threshold,
+};
+pub use ship::bundle;
+#[cfg(feature = "registry")]
+pub use ship::registry;

@@ -20,11 +20,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::source::Declared;
-use crate::layout::Layout;
-use crate::name::StepName;
-use crate::pattern::Pattern;
-use crate::rule::{ArtifactKind, ArtifactRule, RuleKind};
-use crate::timestamp;
+use crate::base::timestamp;
+use crate::model::layout::Layout;
+use crate::model::name::StepName;
+use crate::model::pattern::Pattern;
+use crate::model::rule::{ArtifactKind, ArtifactRule, RuleKind};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -420,8 +420,8 @@ fn unconsumed_products(layout: &Layout, items: &[Item<'_>], findings: &mut Vec<F
 mod tests {
     use super::*;
     use crate::authoring::source::{self, SourceError};
-    use crate::keys::{KeyKind, PrivateKey};
-    use crate::limits::Limits;
+    use crate::base::limits::Limits;
+    use crate::model::keys::{KeyKind, PrivateKey};
 
     fn now() -> DateTime<Utc> {
         timestamp::parse("2026-11-30T12:00:00Z").expect("time")

@@ -5,9 +5,9 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
-use crate::layout::Layout;
-use crate::rule::ArtifactRule;
-use crate::timestamp;
+use crate::base::timestamp;
+use crate::model::layout::Layout;
+use crate::model::rule::ArtifactRule;
 
 /// Describes `layout` in plain text. `signers` are the keyids whose signatures the file
 /// carries (checked or not, as the caller says in `signers_checked`).

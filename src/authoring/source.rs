@@ -32,11 +32,11 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::keys::{KeyId, PublicKey};
-use crate::layout::{Layout, LayoutError};
-use crate::limits::Limits;
-use crate::name::StepName;
-use crate::timestamp;
+use crate::base::limits::Limits;
+use crate::base::timestamp;
+use crate::model::keys::{KeyId, PublicKey};
+use crate::model::layout::{Layout, LayoutError};
+use crate::model::name::StepName;
 
 /// Why a source does not compile.
 #[derive(Debug, thiserror::Error)]

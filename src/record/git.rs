@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{RecordError, RecordOptions, Recorded};
-use crate::artifact::{ArtifactPath, Artifacts, DigestSet};
+use crate::model::artifact::{ArtifactPath, Artifacts, DigestSet};
 
 /// What recording a revision found out about it, for the link's environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,7 +237,7 @@ fn files(
         return Err(RecordError::TooManyArtifacts {
             count: found.len() + entries.len(),
             max: options.limits.max_artifacts,
-            limit: crate::limits::Limit::Artifacts,
+            limit: crate::base::limits::Limit::Artifacts,
         });
     }
     for (path, id, submodule) in found {

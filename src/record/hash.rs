@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::RecordError;
 use super::walk::{Emit, FileJob, WalkNotes};
-use crate::limits::Limit;
+use crate::base::limits::Limit;
 
 /// Bytes read from a file at a time.
 const CHUNK: usize = 256 * 1024;

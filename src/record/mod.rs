@@ -22,9 +22,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::artifact::{ArtifactError, ArtifactPath, Artifacts, DigestSet};
-use crate::limits::{Limit, Limits};
-use crate::name::StepName;
+use crate::base::limits::{Limit, Limits};
+use crate::model::artifact::{ArtifactError, ArtifactPath, Artifacts, DigestSet};
 
 pub use command::{CommandError, CommandOptions, CommandOutcome, run_command};
 pub use exclude::DEFAULT_EXCLUDES;
@@ -292,7 +291,7 @@ pub fn record_artifacts(
     entries.dedup();
     merged.artifacts = Artifacts::from_entries(entries)
         .map_err(|name| RecordError::LstripCollision(name.as_str().to_owned()))?;
-    if let Some((a, b)) = crate::artifact::ambiguous_names(&merged.artifacts) {
+    if let Some((a, b)) = crate::model::artifact::ambiguous_names(&merged.artifacts) {
         return Err(RecordError::Ambiguous(a, b));
     }
     Ok(merged)
@@ -368,7 +367,7 @@ fn record_files(paths: &[String], options: &RecordOptions) -> Result<Recorded, R
             .map(|(path, digest)| (path, DigestSet::sha256(&digest)))
             .collect(),
     );
-    if let Some((a, b)) = crate::artifact::ambiguous_names(&artifacts) {
+    if let Some((a, b)) = crate::model::artifact::ambiguous_names(&artifacts) {
         return Err(RecordError::Ambiguous(a, b));
     }
     let walked = hashed.notes;
@@ -421,30 +420,4 @@ pub fn environment_with(
         object.insert("git".into(), Value::Object(git));
     }
     Map::from_iter([("tollgate".to_owned(), tollgate)])
-}
-
-/// The file name of a link: `STEP.KEYID8.link`, or `STEP.link` unsigned.
-pub fn link_file_name(step: &StepName, keyid: Option<&crate::keys::KeyId>) -> String {
-    match keyid {
-        Some(keyid) => format!("{step}.{}.link", keyid.short()),
-        None => format!("{step}.link"),
-    }
-}
-
-/// The folder of a sublayout's links, `STEP.KEYID8`, and the key it is named after: the
-/// first, in keyid order, of the authorised keys whose signatures on the sublayout verified
-/// (`signers`). Never the keyid in the sublayout's file name, which is only a hint: `bundle
-/// create` packs a sublayout's links where verification reads them only because both ask
-/// here. `None` when no key verified it.
-pub fn sublayout_folder<'a>(
-    step: &StepName,
-    signers: &'a std::collections::BTreeSet<crate::keys::KeyId>,
-) -> Option<(&'a crate::keys::KeyId, String)> {
-    let keyid = signers.iter().next()?;
-    Some((keyid, format!("{step}.{}", keyid.short())))
-}
-
-/// The file name of an unfinished link between `record start` and `record stop`.
-pub fn unfinished_file_name(step: &StepName, keyid: &crate::keys::KeyId) -> String {
-    format!(".{step}.{}.link-unfinished", keyid.short())
 }

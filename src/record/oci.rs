@@ -23,7 +23,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{RecordError, RecordOptions, Recorded};
-use crate::artifact::{ArtifactPath, Artifacts, DigestSet};
+use crate::model::artifact::{ArtifactPath, Artifacts, DigestSet};
 
 /// JSON documents of an image (index, manifests, configuration) are small; anything larger
 /// is not one.
@@ -264,7 +264,7 @@ impl Image<'_> {
         what: &str,
         bytes: &[u8],
     ) -> Result<T, RecordError> {
-        let value = crate::json::parse(bytes)
+        let value = crate::base::json::parse(bytes)
             .map_err(|e| fail(self.uri, format!("{what} is not valid JSON: {e}")))?;
         serde_json::from_value(value).map_err(|e| fail(self.uri, format!("{what}: {e}")))
     }
@@ -439,7 +439,7 @@ pub fn image(path: &str, options: &RecordOptions) -> Result<Recorded, RecordErro
     };
     let digest = |descriptor: &Descriptor| -> Result<DigestSet, RecordError> {
         let hex = sha256_hex(&uri, &descriptor.digest)?;
-        let bytes = crate::artifact::unhex32(hex)
+        let bytes = crate::model::artifact::unhex32(hex)
             .ok_or_else(|| fail(&uri, format!("digest {} is malformed", descriptor.digest)))?;
         Ok(DigestSet::sha256(&bytes))
     };

@@ -9,16 +9,17 @@ use serde_json::{Map, Value};
 
 use super::{
     CommandError, CommandOptions, RecordError, RecordOptions, Recorded, Revision, environment_with,
-    link_file_name, record_artifacts, run_command, unfinished_file_name,
+    record_artifacts, run_command,
 };
-use crate::artifact::Artifacts;
-use crate::envelope::{Envelope, EnvelopeError, Format};
-use crate::fsio::{self, FsError, Mode};
-use crate::keyring::KeyRing;
-use crate::keys::PrivateKey;
-use crate::limits::Limit;
-use crate::link::{Link, LinkError};
-use crate::name::StepName;
+use crate::base::fsio::{self, FsError, Mode};
+use crate::base::limits::Limit;
+use crate::model::artifact::Artifacts;
+use crate::model::envelope::{Envelope, EnvelopeError, Format};
+use crate::model::files::{link_file_name, unfinished_file_name};
+use crate::model::keyring::KeyRing;
+use crate::model::keys::PrivateKey;
+use crate::model::link::{Link, LinkError};
+use crate::model::name::StepName;
 
 /// Why a step could not be recorded. No link is written after any of these.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +42,7 @@ pub enum StepError {
     Sign(#[source] EnvelopeError),
     /// The link cannot be written as a Statement.
     #[error("writing the link as an in-toto Statement: {0}")]
-    Statement(#[source] crate::statement::StatementError),
+    Statement(#[source] crate::model::statement::StatementError),
     /// Writing the link failed.
     #[error(transparent)]
     Write(#[from] FsError),
@@ -401,7 +402,7 @@ fn write_as(
     if !output.statement {
         return write(link, key, output.format, path, overwrite);
     }
-    let statement = crate::statement::from_link(link).map_err(StepError::Statement)?;
+    let statement = crate::model::statement::from_link(link).map_err(StepError::Statement)?;
     let keys: Vec<&PrivateKey> = key.into_iter().collect();
     let bytes = Envelope::seal(&statement, Format::Dsse, &keys).map_err(StepError::Sign)?;
     write_bytes(&bytes, path, overwrite)

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 use super::{RecordError, RecordOptions, Recorded, strip_prefix};
-use crate::artifact::{ArtifactPath, Artifacts, DigestSet};
+use crate::model::artifact::{ArtifactPath, Artifacts, DigestSet};
 
 /// How a material or product path is resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]

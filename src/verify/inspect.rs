@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
 
-use crate::layout::Inspection;
-use crate::limits::{Limit, Limits};
-use crate::link::Link;
+use crate::base::limits::{Limit, Limits};
+use crate::model::layout::Inspection;
+use crate::model::link::Link;
+use crate::model::rule::RuleKind;
 use crate::record::{self, CommandOptions, RecordOptions};
-use crate::rule::RuleKind;
 
 use super::report::{Check, InspectionReport};
 use super::{Run, Stop, VerifyError};
@@ -369,7 +369,7 @@ impl Plan {
             Mode::empty(),
         )
         .map_err(|e| format!("{}: {e}", self.source.display()))?;
-        let copied = crate::parallel::map(&self.files, |(file, size)| {
+        let copied = crate::base::parallel::map(&self.files, |(file, size)| {
             copy_file(&root, file, *size, &to.join(file))
                 .map_err(|e| format!("{}: {e}", file.display()))
         });

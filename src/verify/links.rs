@@ -6,17 +6,17 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::bundle::Bundle;
-use crate::envelope::{Envelope, EnvelopeError};
-use crate::fsio;
-use crate::keyring::KeyRing;
-use crate::keys::KeyId;
-use crate::layout::{Layout, Step};
-use crate::limits::{Limit, Limits};
-use crate::link::{Link, RawLink};
-use crate::metadata::Kind;
-use crate::record::{self};
-use crate::threshold::{self, Signers};
+use crate::base::fsio;
+use crate::base::limits::{Limit, Limits};
+use crate::model::envelope::{Envelope, EnvelopeError};
+use crate::model::files;
+use crate::model::keyring::KeyRing;
+use crate::model::keys::KeyId;
+use crate::model::layout::{Layout, Step};
+use crate::model::link::{Link, RawLink};
+use crate::model::metadata::Kind;
+use crate::model::threshold::{self, Signers};
+use crate::ship::bundle::Bundle;
 
 use super::report::{Check, LinkReport, StepReport};
 use super::{MAX_SUBLAYOUT_DEPTH, Passed, Run, VerifyError};
@@ -38,7 +38,7 @@ impl Run<'_> {
         let names: BTreeSet<String> = step
             .pubkeys
             .iter()
-            .map(|k| record::link_file_name(&step.name, Some(k)))
+            .map(|k| files::link_file_name(&step.name, Some(k)))
             .collect();
         let mut report = StepReport {
             name: step.name.to_string(),
@@ -114,7 +114,7 @@ impl Run<'_> {
                          under the name {}: rename it",
                         keyid.short(),
                         step.name,
-                        record::link_file_name(&step.name, Some(keyid))
+                        files::link_file_name(&step.name, Some(keyid))
                     ),
                     (None, Some(who)) => format!("signed by {who}"),
                     (None, None) => "holds no signature that could be read".to_owned(),
@@ -278,13 +278,8 @@ impl Run<'_> {
         link_dir: &Path,
         considered: &BTreeSet<String>,
     ) -> Vec<(PathBuf, SignedBy)> {
-        let prefix = format!("{}.", step.name);
-        let is_stray = |file: &str| {
-            file.strip_prefix(&prefix)
-                .and_then(|rest| rest.strip_suffix(".link"))
-                .is_some_and(|middle| !middle.is_empty() && !middle.contains('.'))
-                && !considered.contains(file)
-        };
+        let is_stray =
+            |file: &str| files::names_a_link_of(&step.name, file) && !considered.contains(file);
         let mut files: Vec<String> = match &self.options.bundle {
             Some(bundle) => bundle
                 .links
@@ -352,9 +347,9 @@ impl Run<'_> {
         };
         self.warn_unattributed(path, step, verified.signers.unattributed);
         let signers = verified.signers.keys.clone();
-        if crate::statement::is_statement(&verified.payload) {
+        if crate::model::statement::is_statement(&verified.payload) {
             // An in-toto Statement with the link predicate: read as the link it stands for.
-            let link = crate::statement::to_link(&verified.payload, limits)
+            let link = crate::model::statement::to_link(&verified.payload, limits)
                 .map_err(|e| format!("an in-toto Statement that is not a valid link: {e}"))?;
             return bind(link, step, signers);
         }
@@ -370,7 +365,7 @@ impl Run<'_> {
                 if depth + 1 > MAX_SUBLAYOUT_DEPTH {
                     return Err(format!("sublayouts nest deeper than {MAX_SUBLAYOUT_DEPTH}"));
                 }
-                let Some((keyid, folder)) = record::sublayout_folder(&step.name, &signers) else {
+                let Some((keyid, folder)) = files::sublayout_folder(&step.name, &signers) else {
                     return Err("no signer".into());
                 };
                 let ring = authorised.subset([keyid]);
@@ -481,13 +476,13 @@ pub(super) fn preload(
         .flat_map(|step| {
             step.pubkeys
                 .iter()
-                .map(|k| record::link_file_name(&step.name, Some(k)))
+                .map(|k| files::link_file_name(&step.name, Some(k)))
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .map(move |name| (link_dir.join(name), step))
         })
         .collect();
-    crate::parallel::map(&jobs, |(path, step)| {
+    crate::base::parallel::map(&jobs, |(path, step)| {
         let authorised = layout.keys.subset(&step.pubkeys);
         (
             path.clone(),
@@ -631,7 +626,7 @@ fn first_difference(a: &Link, b: &Link) -> Option<Difference> {
 }
 
 /// "sha256 1234abcd…" or "no such artifact".
-fn digest_phrase(digests: Option<&crate::artifact::DigestSet>) -> String {
+fn digest_phrase(digests: Option<&crate::model::artifact::DigestSet>) -> String {
     match digests {
         None => "no such artifact".to_owned(),
         Some(set) => set

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::layout::Layout;
-use crate::name::StepName;
+use crate::model::layout::Layout;
+use crate::model::name::StepName;
 
 use super::{Run, rules};
 
@@ -55,7 +55,7 @@ impl Run<'_> {
         for (name, pair) in lists {
             for (rules, field) in pair {
                 let ends_in_disallow = rules.last().is_some_and(
-                    |r| matches!(r.kind(), crate::rule::RuleKind::Disallow(p) if p.as_str() == "*"),
+                    |r| matches!(r.kind(), crate::model::rule::RuleKind::Disallow(p) if p.as_str() == "*"),
                 );
                 // An empty list accepts everything and says so; a list of rules that ends
                 // without DISALLOW * only looks as if it restricted anything (THREATS F8).
@@ -79,10 +79,9 @@ impl Run<'_> {
             for entry in entries.flatten() {
                 let file = entry.file_name();
                 let Some(file) = file.to_str() else { continue };
-                let Some(stem) = file.strip_suffix(".link") else {
+                let Some(step) = crate::model::files::step_of_link_file(file) else {
                     continue;
                 };
-                let step = stem.rsplit_once('.').map_or(stem, |(s, _)| s);
                 if !steps.contains(step)
                     && !layout.inspections.iter().any(|i| i.name.as_str() == step)
                 {

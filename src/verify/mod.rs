@@ -20,15 +20,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::envelope::{Envelope, EnvelopeError};
-use crate::keyring::KeyRing;
-use crate::keys::KeyId;
-use crate::layout::{Layout, LayoutError};
-use crate::limits::Limits;
-use crate::link::Link;
-use crate::metadata::Kind;
-use crate::name::StepName;
-use crate::timestamp;
+use crate::base::limits::Limits;
+use crate::base::timestamp;
+use crate::model::envelope::{Envelope, EnvelopeError};
+use crate::model::keyring::KeyRing;
+use crate::model::keys::KeyId;
+use crate::model::layout::{Layout, LayoutError};
+use crate::model::link::Link;
+use crate::model::metadata::Kind;
+use crate::model::name::StepName;
 
 use params::ParamError;
 use report::{Check, Failure, Report, Verdict, Warning};
@@ -36,7 +36,7 @@ use rules::{Found, ListOutcome, Refused, Side};
 
 /// A step's or inspection's two rule lists (`expected_materials`, `expected_products`) and
 /// the link they apply to.
-type RuleLists<'a> = ([&'a [crate::rule::ArtifactRule]; 2], &'a Link);
+type RuleLists<'a> = ([&'a [crate::model::rule::ArtifactRule]; 2], &'a Link);
 
 /// Applies every item's two rule lists to its link, all lists at once on every core; the
 /// outcomes come two per item (materials, then products), in the items' order.
@@ -44,7 +44,7 @@ fn evaluate_rules<'a>(
     items: impl Iterator<Item = RuleLists<'a>>,
     links: &BTreeMap<StepName, &Link>,
 ) -> Vec<ListOutcome> {
-    let lists: Vec<(Side, &[crate::rule::ArtifactRule], &Link)> = items
+    let lists: Vec<(Side, &[crate::model::rule::ArtifactRule], &Link)> = items
         .flat_map(|([materials, products], link)| {
             [
                 (Side::ExpectedMaterials, materials, link),
@@ -52,7 +52,7 @@ fn evaluate_rules<'a>(
             ]
         })
         .collect();
-    crate::parallel::map(&lists, |(side, list, link)| {
+    crate::base::parallel::map(&lists, |(side, list, link)| {
         rules::apply(*side, list, link, links)
     })
 }
@@ -214,7 +214,7 @@ pub struct VerifyOptions {
     pub limits: Limits,
     /// Read the links from this bundle instead of `link_dir` (which then names the folder
     /// inside the bundle, normally empty).
-    pub bundle: Option<std::sync::Arc<crate::bundle::Bundle>>,
+    pub bundle: Option<std::sync::Arc<crate::ship::bundle::Bundle>>,
 }
 
 impl VerifyOptions {
@@ -278,7 +278,7 @@ pub enum VerifyError {
         /// The limit's value, in words.
         max: String,
         /// Which limit.
-        limit: crate::limits::Limit,
+        limit: crate::base::limits::Limit,
     },
 }
 
@@ -584,7 +584,7 @@ impl Run<'_> {
         });
         drop(all);
         // A chain may hold millions of artifacts: the verdict need not wait for it to be freed.
-        crate::parallel::drop_in_background((chain, inspected));
+        crate::base::parallel::drop_in_background((chain, inspected));
         Ok(Some(Passed { summary }))
     }
 

@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use crate::envelope::{Envelope, EnvelopeError};
-use crate::keyring::KeyRing;
-use crate::limits::Limits;
-use crate::link::{Link, LinkError, RawLink};
+use crate::base::limits::Limits;
+use crate::model::envelope::{Envelope, EnvelopeError};
+use crate::model::keyring::KeyRing;
+use crate::model::link::{Link, LinkError, RawLink};
 use crate::record::{self, RecordError, RecordOptions};
 
 /// Why the match could not be made.
@@ -59,8 +59,8 @@ pub fn match_products(
         Some(ring) => envelope.verify(ring, 1)?.payload,
         None => envelope.unverified_payload()?,
     };
-    let link = if crate::statement::is_statement(&value) {
-        crate::statement::to_link(&value, limits).map_err(|e| LinkError::Schema {
+    let link = if crate::model::statement::is_statement(&value) {
+        crate::model::statement::to_link(&value, limits).map_err(|e| LinkError::Schema {
             path: String::new(),
             message: e.to_string(),
         })?

@@ -20,11 +20,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::artifact::{ArtifactPath, Artifacts, DigestSet};
-use crate::link::Link;
-use crate::name::StepName;
-use crate::pattern::Pattern;
-use crate::rule::{ArtifactKind, ArtifactRule, RuleKind};
+use crate::model::artifact::{ArtifactPath, Artifacts, DigestSet};
+use crate::model::link::Link;
+use crate::model::name::StepName;
+use crate::model::pattern::Pattern;
+use crate::model::rule::{ArtifactKind, ArtifactRule, RuleKind};
 
 /// The algorithms strong enough for a `MATCH` to rely on.
 const APPROVED: [&str; 7] = [
@@ -565,7 +565,7 @@ mod tests {
             let m: Vec<(&str, char)> = m.iter().map(|(n, c)| (n.as_str(), *c)).collect();
             let p: Vec<(&str, char)> = p.iter().map(|(n, c)| (n.as_str(), *c)).collect();
             let step = link("step", &m, &p);
-            let glob = crate::pattern::Pattern::new(pattern).expect("pattern");
+            let glob = crate::model::pattern::Pattern::new(pattern).expect("pattern");
             for (kind, side) in [
                 ("CREATE", Side::ExpectedProducts),
                 ("DELETE", Side::ExpectedMaterials),

@@ -13,12 +13,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::keyring::{KeyRing, KeyRingError};
-use crate::keys::{KeyError, KeyId, PublicKey};
-use crate::limits::{Limit, Limits};
-use crate::name::{NameError, StepName};
-use crate::rule::{ArtifactRule, RuleError, RuleKind};
-use crate::timestamp::{self, TimestampError};
+use crate::base::limits::{Limit, Limits};
+use crate::base::timestamp::{self, TimestampError};
+use crate::model::keyring::{KeyRing, KeyRingError};
+use crate::model::keys::{KeyError, KeyId, PublicKey};
+use crate::model::name::{NameError, StepName};
+use crate::model::rule::{ArtifactRule, RuleError, RuleKind};
 
 /// Why a layout is rejected.
 #[derive(Debug, thiserror::Error)]
@@ -208,13 +208,13 @@ fn one() -> i64 {
 impl Layout {
     /// Checks a layout's payload (the `signed` part, or the parsed DSSE payload).
     pub fn from_value(value: &Value, limits: &Limits) -> Result<Layout, LayoutError> {
-        if let Some(message) = crate::metadata::type_mismatch(value, "layout") {
+        if let Some(message) = crate::model::schema::type_mismatch(value, "layout") {
             return Err(LayoutError::Schema {
                 path: "_type".into(),
                 message,
             });
         }
-        let raw: RawLayout = crate::metadata::deserialize(value)
+        let raw: RawLayout = crate::model::schema::deserialize(value)
             .map_err(|(path, message)| LayoutError::Schema { path, message })?;
         let expires = timestamp::parse(&raw.expires)?;
         let keys = parse_keys(raw.keys, limits)?;

@@ -29,11 +29,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::document;
-use crate::fsio::{self, FsError};
-use crate::layout::Layout;
-use crate::limits::{Limit, Limits};
-use crate::record::{link_file_name, sublayout_folder};
+use crate::base::fsio::{self, FsError};
+use crate::base::limits::{Limit, Limits};
+use crate::model::document;
+use crate::model::files::{link_file_name, names_a_link_of, sublayout_folder};
+use crate::model::layout::Layout;
 
 /// The bundle format's `_type`.
 pub const BUNDLE_TYPE: &str = "tollgate-bundle/v1";
@@ -105,8 +105,8 @@ fn unique_map<'de, D: serde::Deserializer<'de>>(
             let mut out = BTreeMap::new();
             while let Some((key, value)) = map.next_entry::<String, String>()? {
                 if out.contains_key(&key) {
-                    return Err(crate::json::violation(
-                        crate::json::Violation::DuplicateKey(key),
+                    return Err(crate::base::json::violation(
+                        crate::base::json::Violation::DuplicateKey(key),
                     ));
                 }
                 out.insert(key, value);
@@ -138,7 +138,7 @@ fn holds_layout(bytes: &[u8]) -> bool {
     };
     let type_ = match (probe.signed, probe.payload) {
         (Some(signed), _) => Some(signed.type_),
-        (None, Some(payload)) => crate::envelope::decode_base64(&payload)
+        (None, Some(payload)) => crate::model::envelope::decode_base64(&payload)
             .ok()
             .and_then(|p| serde_json::from_slice::<TypeOnly>(&p).ok())
             .map(|t| t.type_),
@@ -251,11 +251,11 @@ fn collect(
 fn sublayout_signers(
     bytes: &[u8],
     layout: &Layout,
-    step: &crate::layout::Step,
+    step: &crate::model::layout::Step,
     limits: &Limits,
-) -> BTreeSet<crate::keys::KeyId> {
+) -> BTreeSet<crate::model::keys::KeyId> {
     let authorised = layout.keys.subset(&step.pubkeys);
-    crate::envelope::Envelope::from_bytes(bytes, limits)
+    crate::model::envelope::Envelope::from_bytes(bytes, limits)
         .ok()
         .and_then(|envelope| envelope.verify(&authorised, 1).ok())
         .map(|verified| verified.signers.keys)
@@ -314,8 +314,8 @@ impl Bundle {
     /// Reads a bundle file, checking its form, names and manifest, and that it holds no link
     /// its layout does not use.
     pub fn from_bytes(bytes: &[u8], limits: &Limits) -> Result<Bundle, BundleError> {
-        let raw: RawBundle =
-            crate::json::parse_typed(bytes).map_err(|e| BundleError::Malformed(e.to_string()))?;
+        let raw: RawBundle = crate::base::json::parse_typed(bytes)
+            .map_err(|e| BundleError::Malformed(e.to_string()))?;
         if raw.type_ != BUNDLE_TYPE {
             return Err(BundleError::Malformed(format!(
                 "_type is {:?}, expected {BUNDLE_TYPE:?}",
@@ -340,7 +340,8 @@ impl Bundle {
         };
         check(LAYOUT_NAME, &raw.layout)?;
         for (name, text) in &raw.links {
-            let valid = crate::artifact::ArtifactPath::new(name).is_ok() && name.ends_with(".link");
+            let valid =
+                crate::model::artifact::ArtifactPath::new(name).is_ok() && name.ends_with(".link");
             if !valid {
                 return Err(BundleError::Malformed(format!(
                     "link name {name:?}: expected a relative path ending in .link"
@@ -469,15 +470,9 @@ impl Bundle {
             }
             // Only for a step that falls short, and at most `max_stray_links` of them: other
             // files named for the step, read to say who signed them (never to count them).
-            let prefix = format!("{}.", step.name);
             let strays = on_disk
                 .iter()
-                .filter(|name| {
-                    name.strip_prefix(&prefix)
-                        .and_then(|rest| rest.strip_suffix(".link"))
-                        .is_some_and(|id| !id.is_empty() && !id.contains('.'))
-                        && !names.contains(*name)
-                })
+                .filter(|name| names_a_link_of(&step.name, name) && !names.contains(*name))
                 .take(limits.max_stray_links);
             for name in strays {
                 let claimed = claimed_signers(&link_dir.join(folder).join(name), limits);
@@ -504,12 +499,12 @@ impl Bundle {
 /// if it is a sublayout; `Err` says why the file does not count.
 fn counted_signers(
     bytes: &[u8],
-    step: &crate::name::StepName,
-    authorised: &crate::keyring::KeyRing,
+    step: &crate::model::name::StepName,
+    authorised: &crate::model::keyring::KeyRing,
     limits: &Limits,
-) -> Result<(BTreeSet<crate::keys::KeyId>, Option<Layout>), String> {
+) -> Result<(BTreeSet<crate::model::keys::KeyId>, Option<Layout>), String> {
     let envelope =
-        crate::envelope::Envelope::from_bytes(bytes, limits).map_err(|e| e.to_string())?;
+        crate::model::envelope::Envelope::from_bytes(bytes, limits).map_err(|e| e.to_string())?;
     let verified = envelope
         .verify(authorised, 1)
         .map_err(|e| format!("not signed by a key step {step} accepts: {e}"))?;
@@ -563,16 +558,16 @@ impl Bundle {
             let Some(bytes) = self.links.get(name) else {
                 continue;
             };
-            let Ok(envelope) = crate::envelope::Envelope::from_bytes(bytes, limits) else {
+            let Ok(envelope) = crate::model::envelope::Envelope::from_bytes(bytes, limits) else {
                 continue;
             };
             let Ok(payload) = envelope.unverified_payload() else {
                 continue;
             };
-            let link = if crate::statement::is_statement(&payload) {
-                crate::statement::to_link(&payload, limits).ok()
+            let link = if crate::model::statement::is_statement(&payload) {
+                crate::model::statement::to_link(&payload, limits).ok()
             } else {
-                crate::link::Link::from_value(&payload, limits).ok()
+                crate::model::link::Link::from_value(&payload, limits).ok()
             };
             let Some(link) = link else { continue };
             for (artifact, digests) in link.products.iter() {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::keys::{KeyId, PublicKey};
+use crate::model::keys::{KeyId, PublicKey};
 
 /// Why a key cannot join a ring.
 #[derive(Debug, thiserror::Error)]

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::keyring::KeyRing;
-use crate::keys::KeyId;
+use crate::model::keyring::KeyRing;
+use crate::model::keys::KeyId;
 
 /// One signature as an envelope carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub struct ThresholdError {
 fn candidates<'r>(
     signature: &Signature,
     ring: &'r KeyRing,
-) -> impl Iterator<Item = (&'r KeyId, &'r crate::keys::PublicKey)> {
+) -> impl Iterator<Item = (&'r KeyId, &'r crate::model::keys::PublicKey)> {
     let hinted = signature
         .keyid
         .as_ref()
@@ -91,7 +91,7 @@ const MAX_STREAMED_PAIRS: usize = 8;
 
 /// One pending check per (signature, candidate key) pair, rows in signature order and each row
 /// in [`candidates`] order; `None` for a signature that cannot be valid under that key.
-type Checks = Vec<Vec<(KeyId, Option<crate::keys::StreamCheck>)>>;
+type Checks = Vec<Vec<(KeyId, Option<crate::model::keys::StreamCheck>)>>;
 
 /// [`signers`], with the message written into this as it is made instead of held whole: each
 /// (signature, trusted key) pair is checked as [`signers`] would, and each signature credited
@@ -237,7 +237,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
-    use crate::keys::{KeyKind, PrivateKey};
+    use crate::model::keys::{KeyKind, PrivateKey};
 
     fn signature(key: &PrivateKey, hint: Option<&PrivateKey>, message: &[u8]) -> Signature {
         Signature {

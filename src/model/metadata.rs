@@ -1,12 +1,10 @@
-//! A verified or unverified payload, told apart by its `_type`, and the helpers the layout and
-//! link parsers share.
+//! A verified or unverified payload, told apart by its `_type`.
 
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::layout::{Layout, LayoutError};
-use crate::limits::Limits;
-use crate::link::{Link, LinkError};
+use crate::base::limits::Limits;
+use crate::model::layout::{Layout, LayoutError};
+use crate::model::link::{Link, LinkError};
 
 /// Why a payload is neither a valid layout nor a valid link.
 #[derive(Debug, thiserror::Error)]
@@ -113,23 +111,4 @@ impl Metadata {
             Metadata::Link(link) => link.to_value(),
         }
     }
-}
-
-/// Says what is wrong when `payload`'s `_type` is not `expected`, so that a link given as a
-/// layout (or the reverse) is reported as such before any other field is looked at (B8).
-pub(crate) fn type_mismatch(payload: &Value, expected: &str) -> Option<String> {
-    match payload.get("_type").and_then(Value::as_str) {
-        Some(found) if found == expected => None,
-        Some(found) => Some(format!("expected {expected:?}, got {found:?}")),
-        None => Some(format!("expected {expected:?}, got no _type")),
-    }
-}
-
-/// Deserialises a raw schema struct from a strict JSON value, reporting the path of the first
-/// problem (`steps[1].threshold`) and serde's message.
-pub(crate) fn deserialize<T: DeserializeOwned>(value: &Value) -> Result<T, (String, String)> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        (path, e.into_inner().to_string())
-    })
 }

@@ -18,11 +18,11 @@ use base64::Engine as _;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::json::{self, JsonError, PythonStyle};
-use crate::keyring::KeyRing;
-use crate::keys::{KeyError, KeyId, PrivateKey};
-use crate::limits::{Limit, Limits};
-use crate::threshold::{self, Signature, Signers, StreamedSigners, ThresholdError};
+use crate::base::json::{self, JsonError, PythonStyle};
+use crate::base::limits::{Limit, Limits};
+use crate::model::keyring::KeyRing;
+use crate::model::keys::{KeyError, KeyId, PrivateKey};
+use crate::model::threshold::{self, Signature, Signers, StreamedSigners, ThresholdError};
 
 /// The DSSE payload type of in-toto metadata.
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -351,7 +351,7 @@ impl Envelope {
 
     /// [`Envelope::verify`], with the payload parsed strictly into `T`. `T`'s serialisation
     /// must reproduce what was parsed, in canonical key order (as [`json::Strict`] and
-    /// [`crate::link::RawLink`] do): a classic signature covers the canonical form of what
+    /// [`crate::model::link::RawLink`] do): a classic signature covers the canonical form of what
     /// was parsed. A classic payload is parsed before its signatures are checked (there is no
     /// other way to canonicalise it); a DSSE payload only after.
     pub fn verify_as<T>(
@@ -871,7 +871,7 @@ mod tests {
     /// one, checked in place.
     #[test]
     fn large_and_small_classic_files_verify_only_as_signed() {
-        use crate::keys::KeyKind;
+        use crate::model::keys::KeyKind;
         let key = PrivateKey::generate(KeyKind::Ed25519).expect("key");
         let ring = KeyRing::from_keys([key.public_key().clone()]).expect("ring");
         let limits = Limits::default();

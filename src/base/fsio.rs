@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::limits::Limit;
+use crate::base::limits::Limit;
 
 /// A file operation that failed, with the path it failed on.
 #[derive(Debug, thiserror::Error)]

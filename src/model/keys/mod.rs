@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use spki::{DecodePublicKey, EncodePublicKey};
 
-use crate::json;
+use crate::base::json;
 
 pub use private::{KeyKind, MAX_PBKDF2_ITERATIONS, MAX_SCRYPT_MEMORY, PrivateKey};
 

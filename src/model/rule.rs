@@ -16,9 +16,9 @@
 //! Anything else is an error naming the rule's index (THREATS F5). What a rule means when it
 //! is applied is the verifier's business; this module only checks its form.
 
-use crate::artifact::ArtifactPath;
-use crate::name::StepName;
-use crate::pattern::Pattern;
+use crate::model::artifact::ArtifactPath;
+use crate::model::name::StepName;
+use crate::model::pattern::Pattern;
 
 /// Why a rule is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,10 +6,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::artifact::{ArtifactError, ArtifactPath, Artifacts, DigestSet};
-use crate::json::{Canonical, JsonError, Strict, write_canonical_str};
-use crate::limits::{Limit, Limits};
-use crate::name::{NameError, StepName};
+use crate::base::json::{Canonical, JsonError, Strict, write_canonical_str};
+use crate::base::limits::{Limit, Limits};
+use crate::model::artifact::{ArtifactError, ArtifactPath, Artifacts, DigestSet};
+use crate::model::name::{NameError, StepName};
 
 /// Why a link is rejected.
 #[derive(Debug, thiserror::Error)]
@@ -154,7 +154,7 @@ impl serde::Serialize for RawDigests {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             RawDigests::Sha256(bytes) => {
-                let hex = crate::artifact::hex32(bytes);
+                let hex = crate::model::artifact::hex32(bytes);
                 let text = std::str::from_utf8(&hex).unwrap_or("");
                 serializer.collect_map(std::iter::once(("sha256", text)))
             }
@@ -184,13 +184,13 @@ impl<'de> serde::Deserialize<'de> for RawDigests {
                     if pairs.is_empty()
                         && single.is_none()
                         && algorithm.as_str() == "sha256"
-                        && let Some(bytes) = crate::artifact::unhex32(value.as_str())
+                        && let Some(bytes) = crate::model::artifact::unhex32(value.as_str())
                     {
                         single = Some(bytes);
                         continue;
                     }
                     if let Some(bytes) = single.take() {
-                        let hex = crate::artifact::hex32(&bytes);
+                        let hex = crate::model::artifact::hex32(&bytes);
                         pairs.push(("sha256".into(), String::from_utf8_lossy(&hex).into_owned()));
                     }
                     pairs.push((algorithm.into_string(), value.into_string()));
@@ -272,8 +272,8 @@ where
     if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(crate::json::violation(
-                crate::json::Violation::DuplicateKey(w[0].0.as_ref().to_owned()),
+            return Err(crate::base::json::violation(
+                crate::base::json::Violation::DuplicateKey(w[0].0.as_ref().to_owned()),
             ));
         }
     }
@@ -281,7 +281,7 @@ where
 }
 
 impl Canonical for RawLink {
-    /// The same bytes as the derived `Serialize` gives through [`crate::json::canonical`]
+    /// The same bytes as the derived `Serialize` gives through [`crate::base::json::canonical`]
     /// (fields in code-point order, absent ones left out), with the artifact maps, nearly all
     /// of a large link, written directly.
     fn write_canonical<W: std::io::Write>(&self, out: &mut W) -> Result<(), JsonError> {
@@ -294,7 +294,7 @@ impl Canonical for RawLink {
         }
         if let Some(command) = &self.command {
             out.write_all(b",\"command\":").map_err(io)?;
-            crate::json::canonical_to(command, &mut *out)?;
+            crate::base::json::canonical_to(command, &mut *out)?;
         }
         if let Some(environment) = &self.environment {
             out.write_all(b",\"environment\":").map_err(io)?;
@@ -331,7 +331,7 @@ impl RawArtifacts {
             match digests {
                 RawDigests::Sha256(bytes) => {
                     single[SHA256_OPEN.len()..SHA256_OPEN.len() + 64]
-                        .copy_from_slice(&crate::artifact::hex32(bytes));
+                        .copy_from_slice(&crate::model::artifact::hex32(bytes));
                     out.write_all(&single)?;
                 }
                 RawDigests::Pairs(pairs) => {
@@ -362,13 +362,13 @@ impl RawLink {
 impl Link {
     /// Checks a link's payload (the `signed` part, or the parsed DSSE payload).
     pub fn from_value(value: &Value, limits: &Limits) -> Result<Link, LinkError> {
-        if let Some(message) = crate::metadata::type_mismatch(value, "link") {
+        if let Some(message) = crate::model::schema::type_mismatch(value, "link") {
             return Err(LinkError::Schema {
                 path: "_type".into(),
                 message,
             });
         }
-        let raw: RawLink = crate::metadata::deserialize(value)
+        let raw: RawLink = crate::model::schema::deserialize(value)
             .map_err(|(path, message)| LinkError::Schema { path, message })?;
         Link::from_raw(raw, limits)
     }
@@ -463,7 +463,7 @@ fn artifacts(
     // Collected in place: a raw entry has the size of a checked one. A raw map is sorted with
     // each name once: its parser made sure of it.
     let artifacts = Artifacts::from_sorted(entries);
-    if let Some((a, b)) = crate::artifact::ambiguous_names(&artifacts) {
+    if let Some((a, b)) = crate::model::artifact::ambiguous_names(&artifacts) {
         return Err(LinkError::Ambiguous { field, a, b });
     }
     Ok(artifacts)
@@ -499,8 +499,8 @@ mod tests {
             ),
         ];
         for text in &links {
-            let raw: RawLink = crate::json::parse_typed(text.as_bytes()).expect("a raw link");
-            let generic = crate::json::canonical(&raw).expect("encodable");
+            let raw: RawLink = crate::base::json::parse_typed(text.as_bytes()).expect("a raw link");
+            let generic = crate::base::json::canonical(&raw).expect("encodable");
             let direct = raw.canonical_bytes().expect("encodable");
             assert_eq!(
                 String::from_utf8_lossy(&direct),
@@ -508,8 +508,11 @@ mod tests {
                 "{text}"
             );
             // And both are the canonical form of the plain parsed value.
-            let value = crate::json::parse(text.as_bytes()).expect("json");
-            assert_eq!(direct, crate::json::canonical(&value).expect("encodable"));
+            let value = crate::base::json::parse(text.as_bytes()).expect("json");
+            assert_eq!(
+                direct,
+                crate::base::json::canonical(&value).expect("encodable")
+            );
         }
     }
 }

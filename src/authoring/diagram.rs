@@ -16,12 +16,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::envelope::Envelope;
-use crate::keyring::KeyRing;
-use crate::keys::KeyId;
-use crate::layout::Layout;
-use crate::name::StepName;
-use crate::rule::{ArtifactKind, ArtifactRule, RuleKind};
+use crate::model::envelope::Envelope;
+use crate::model::keyring::KeyRing;
+use crate::model::keys::KeyId;
+use crate::model::layout::Layout;
+use crate::model::name::StepName;
+use crate::model::rule::{ArtifactKind, ArtifactRule, RuleKind};
 use crate::verify::VerifyOptions;
 use crate::verify::params;
 use crate::verify::report::{Check, Report};

@@ -21,9 +21,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::artifact::Artifacts;
-use crate::limits::Limits;
-use crate::link::{Link, LinkError};
+use crate::base::limits::Limits;
+use crate::model::artifact::Artifacts;
+use crate::model::link::{Link, LinkError};
 
 /// The Statement `_type`.
 pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";

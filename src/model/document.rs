@@ -2,12 +2,12 @@
 //! operations that treat a file as one thing: signing it (the work of `in-toto-sign`) and
 //! checking who signed it.
 
-use crate::envelope::{Envelope, EnvelopeError, Format, Verified};
-use crate::json;
-use crate::keyring::KeyRing;
-use crate::keys::{KeyId, PrivateKey};
-use crate::limits::Limits;
-use crate::metadata::{Kind, Metadata, MetadataError};
+use crate::base::json;
+use crate::base::limits::Limits;
+use crate::model::envelope::{Envelope, EnvelopeError, Format, Verified};
+use crate::model::keyring::KeyRing;
+use crate::model::keys::{KeyId, PrivateKey};
+use crate::model::metadata::{Kind, Metadata, MetadataError};
 
 /// Why a file cannot be signed or checked.
 #[derive(Debug, thiserror::Error)]
