@@ -777,37 +777,111 @@ fn j2_concurrent_recorders_never_corrupt_or_clobber() {
     }
 }
 
+/// The names in `folder` other than `keep`, sorted; none when the folder is absent.
+fn entries_besides(folder: &Path, keep: &str) -> Vec<String> {
+    let mut names: Vec<String> = match fs::read_dir(folder) {
+        Ok(entries) => entries
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name != keep)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// What a SIGKILL can leave of an atomic write: `fsio`'s temporary file (no destructor runs),
+/// which no reader of links mistakes for one (they read `*.link` only).
+fn assert_only_temporary_files(left: &[String], round: usize) {
+    for name in left {
+        assert!(
+            name.starts_with(".tollgate-") && name.ends_with(".tmp") && !name.contains(".link"),
+            "round {round}: unexpected file {name} beside the link"
+        );
+    }
+}
+
 #[test]
 fn j1_a_killed_recorder_leaves_no_partial_link() {
     let dir = tempdir();
-    let tree = dir.path().join("tree");
-    fs::create_dir(&tree).expect("mkdir");
-    for i in 0..300 {
-        fs::write(tree.join(format!("f{i}")), vec![i as u8; 4096]).expect("write");
-    }
     let key = private_copy("ed25519", dir.path());
     let ring = KeyRing::from_keys([load_public("ed25519")]).expect("ring");
-    let link = dir.path().join("links/s.63273c36.link");
-    for round in 0..12u64 {
-        let _ = fs::remove_file(&link);
-        let mut child = tollgate()
+    let folder = dir.path().join("links");
+    let name = "s.63273c36.link";
+    let link = folder.join(name);
+    // A 4 MB byproduct makes a 4 MB link: writing and flushing it takes long enough for a
+    // kill to land in the middle of it.
+    let start = || {
+        tollgate()
             .current_dir(dir.path())
-            .args(["run", "-q", "--step", "s", "--key"])
+            .args(["run", "-q", "-s", "--step", "s", "--key"])
             .arg(&key)
-            .args(["-m", "tree", "-p", "tree", "-d", "links", "--", "true"])
+            .args(["-d", "links", "--", "sh", "-c"])
+            .arg("head -c 4000000 /dev/zero | tr '\\0' a")
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(2 + round * 3));
+            .expect("spawn")
+    };
+    // How long a whole run takes here, to spread the kills over it.
+    let started = std::time::Instant::now();
+    let status = start().wait().expect("wait");
+    assert!(status.success(), "an unkilled run records the step");
+    let whole = started.elapsed();
+    let (mut complete, mut none, mut mid_write) = (0, 0, 0);
+    // Kills after a share of a whole run (from before the write to well after it), and kills
+    // as soon as anything appears in the folder, that is while the link is being written.
+    let kills = [0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 3.0]
+        .map(Some)
+        .into_iter()
+        .chain([None; 4]);
+    for (round, share) in kills.enumerate() {
+        let _ = fs::remove_dir_all(&folder);
+        let mut child = start();
+        let write_under_way = match share {
+            Some(share) => {
+                std::thread::sleep(whole.mul_f64(share));
+                false
+            }
+            None => loop {
+                if !entries_besides(&folder, "").is_empty() {
+                    break child.try_wait().expect("poll").is_none();
+                }
+                if child.try_wait().expect("poll").is_some() {
+                    break false;
+                }
+                std::hint::spin_loop();
+            },
+        };
         let _ = child.kill();
         let _ = child.wait();
-        if let Ok(bytes) = fs::read(&link) {
-            Envelope::from_bytes(&bytes, &Limits::default())
-                .expect("a link under its final name is whole")
-                .verify(&ring, 1)
-                .expect("and signed");
+        let left = entries_besides(&folder, name);
+        assert_only_temporary_files(&left, round);
+        match fs::read(&link) {
+            Ok(bytes) => {
+                Envelope::from_bytes(&bytes, &Limits::default())
+                    .unwrap_or_else(|e| {
+                        panic!("round {round}: a link under its final name is whole: {e}")
+                    })
+                    .verify(&ring, 1)
+                    .unwrap_or_else(|e| panic!("round {round}: and signed: {e}"));
+                complete += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "round {round}");
+                none += 1;
+                if write_under_way && !left.is_empty() {
+                    mid_write += 1;
+                }
+            }
         }
     }
+    assert!(complete > 0, "no round ended with a complete link");
+    assert!(none > 0, "no round ended with no link");
+    assert!(
+        mid_write > 0,
+        "no kill landed while the link was being written ({complete} complete, {none} none)"
+    );
 }
 
 #[test]
