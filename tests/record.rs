@@ -884,6 +884,146 @@ fn j1_a_killed_recorder_leaves_no_partial_link() {
     );
 }
 
+/// Whether the tests run as root (`/proc/self` belongs to the effective user).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self").expect("stat /proc/self").uid() == 0
+}
+
+/// The user that root's tests drop to, so that file permissions apply: `nobody`.
+const NOBODY: u32 = 65534;
+
+/// `command` run as a user file permissions apply to: as is for a normal user, and as `nobody`
+/// (through `setpriv`) for root, who ignores them.
+fn as_normal_user(command: Command) -> Command {
+    if !is_root() {
+        return command;
+    }
+    let mut wrapped = Command::new("setpriv");
+    wrapped.args([
+        format!("--reuid={NOBODY}"),
+        format!("--regid={NOBODY}"),
+        "--clear-groups".to_owned(),
+    ]);
+    wrapped.arg(command.get_program()).args(command.get_args());
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+}
+
+/// Hands `paths` to the user of [`as_normal_user`] (a no-op for a normal user, who owns them).
+fn give_to_normal_user(paths: &[&Path]) {
+    if is_root() {
+        for path in paths {
+            std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY)).expect("chown");
+        }
+    }
+}
+
+/// Records step `s` with `tollgate run`, the link going to `dir/out`, which is a fresh tmpfs
+/// mounted with `options` in a mount namespace of the run's own (`unshare --mount` for root,
+/// with `--user --map-root-user` for a normal user): the mount lives and dies with the run, so
+/// nothing is left to unmount whatever happens to the test. The command prints `bytes` bytes,
+/// recorded as a byproduct. Returns the run's output and the folder's entries as the recorder
+/// left them, listed before the mount goes away.
+fn record_into_tmpfs(dir: &Path, options: &str, bytes: usize) -> (std::process::Output, String) {
+    let out = dir.join("out");
+    let listing = dir.join("listing");
+    fs::create_dir(&out).expect("mkdir");
+    let key = private_copy("ed25519", dir);
+    let mut unshare = Command::new("unshare");
+    if !is_root() {
+        unshare.args(["--user", "--map-root-user"]);
+    }
+    let script = r#"out=$1 listing=$2 options=$3; shift 3
+        mount -t tmpfs -o "$options" tmpfs "$out" || exit 99
+        "$@"; code=$?
+        ls -A "$out" > "$listing" || exit 98
+        exit $code"#;
+    let output = run(unshare
+        .args(["--mount", "sh", "-c", script, "sh"])
+        .args([&out, &listing])
+        .arg(options)
+        .arg(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["run", "-s", "--step", "s", "--key"])
+        .arg(&key)
+        .arg("-d")
+        .arg(&out)
+        .args(["--", "sh", "-c"])
+        .arg(format!("head -c {bytes} /dev/zero | tr '\\0' a")));
+    assert!(
+        !matches!(output.status.code(), Some(98 | 99)) && listing.exists(),
+        "cannot mount a tmpfs in a private mount namespace (this test needs root, or \
+         unprivileged user namespaces for `unshare --user`): {}",
+        stderr(&output)
+    );
+    let left = fs::read_to_string(&listing).expect("read listing");
+    (output, left)
+}
+
+/// What every failure to write the link must look like: exit 3, the link's path named, and
+/// nothing left in the folder (no link, no temporary file).
+fn assert_refused_cleanly(output: &std::process::Output, left: &str, folder: &Path, cause: &str) {
+    let message = stderr(output);
+    assert_eq!(code(output), 3, "{message}");
+    let path = folder.join("s.63273c36.link");
+    assert!(
+        message.contains(&format!("{}: cannot ", path.display())) && message.contains(cause),
+        "{message}"
+    );
+    assert_eq!(left, "", "no link and no temporary file: {message}");
+}
+
+#[test]
+fn j1_a_full_disk_fails_naming_the_link_and_leaves_nothing() {
+    let dir = tempdir();
+    // 64 KiB of room, a 1 MB link: the write runs out of space part way.
+    let (output, left) = record_into_tmpfs(dir.path(), "size=64k", 1_000_000);
+    assert_refused_cleanly(
+        &output,
+        &left,
+        &dir.path().join("out"),
+        "No space left on device",
+    );
+    // The same folder with room takes the link: it was the space.
+    let dir = tempdir();
+    let (output, left) = record_into_tmpfs(dir.path(), "size=4m", 1_000_000);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(left, "s.63273c36.link\n");
+}
+
+#[test]
+fn j1_a_read_only_folder_fails_naming_the_link_and_leaves_nothing() {
+    // A read-only file system (EROFS).
+    let dir = tempdir();
+    let (output, left) = record_into_tmpfs(dir.path(), "ro", 100);
+    assert_refused_cleanly(
+        &output,
+        &left,
+        &dir.path().join("out"),
+        "Read-only file system",
+    );
+    // A folder the recorder may not write in (EACCES), as a user permissions apply to.
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    fs::create_dir(&out).expect("mkdir");
+    let key = private_copy("ed25519", dir.path());
+    give_to_normal_user(&[dir.path(), &key]);
+    set_mode(&out, 0o555);
+    let mut command = tollgate();
+    command
+        .current_dir(dir.path())
+        .args(["run", "--step", "s", "--key"])
+        .arg(&key)
+        .arg("-d")
+        .arg(&out)
+        .args(["--", "true"]);
+    let output = run(&mut as_normal_user(command));
+    let left: Vec<String> = entries_besides(&out, "");
+    assert_refused_cleanly(&output, &left.join("\n"), &out, "Permission denied");
+}
+
 #[test]
 fn record_start_and_stop_make_one_link_and_check_the_key() {
     let dir = tempdir();
