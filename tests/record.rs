@@ -480,6 +480,81 @@ fn g5_a_file_that_grows_while_hashed_writes_no_link() {
 }
 
 #[test]
+fn g6_an_unreadable_file_or_folder_fails_naming_it_and_writes_no_link() {
+    let dir = tempdir();
+    let tree = dir.path().join("tree");
+    fs::create_dir_all(tree.join("locked")).expect("mkdir");
+    fs::write(tree.join("a"), "a").expect("write");
+    fs::write(tree.join("secret"), "s").expect("write");
+    fs::write(tree.join("locked/x"), "x").expect("write");
+    let key = private_copy("ed25519", dir.path());
+    let (secret, locked, x) = (
+        tree.join("secret"),
+        tree.join("locked"),
+        tree.join("locked/x"),
+    );
+    give_to_normal_user(&[
+        dir.path(),
+        &key,
+        &tree,
+        &tree.join("a"),
+        &secret,
+        &locked,
+        &x,
+    ]);
+    // Runs as a user permissions apply to (root would read anything).
+    let record = |side: &str| {
+        let mut command = tollgate();
+        command
+            .current_dir(dir.path())
+            .args(["run", "--step", "s", "--key"])
+            .arg(&key)
+            .args([side, "tree", "-d", "links", "--", "true"]);
+        run(&mut as_normal_user(command))
+    };
+    let no_link = |message: &str| {
+        assert!(
+            !dir.path().join("links").exists(),
+            "no link and no temporary file: {message}"
+        );
+    };
+    // A file mode 000 among the materials.
+    set_mode(&secret, 0o000);
+    let out = record("-m");
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("recording materials: tree/secret: cannot read: Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    no_link(&stderr(&out));
+    set_mode(&secret, 0o644);
+    // A folder mode 000 among the products.
+    set_mode(&locked, 0o000);
+    let out = record("-p");
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains(&format!(
+            "recording products: {}: cannot open the folder: Permission denied",
+            locked.display()
+        )),
+        "{message}"
+    );
+    no_link(&message);
+    // Readable again, the same run records: it was the permissions.
+    set_mode(&locked, 0o755);
+    let out = record("-p");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let link = signed_payload(&dir.path().join("links/s.63273c36.link"));
+    assert_eq!(link["products"]["tree/secret"]["sha256"], sha256_hex(b"s"));
+    assert_eq!(
+        link["products"]["tree/locked/x"]["sha256"],
+        sha256_hex(b"x")
+    );
+}
+
+#[test]
 fn g8_normalised_line_endings_are_hashed_and_recorded_in_the_signed_link() {
     let dir = tempdir();
     fs::write(dir.path().join("crlf.txt"), "one\r\ntwo\rthree\n").expect("write");
