@@ -1300,3 +1300,103 @@ fn dsse_signatures_in_the_url_safe_alphabet_verify() {
     let verified = verify(&bytes, &ring(&[alice.public_key()]), 1).expect("url-safe verifies");
     assert_eq!(verified.payload, payload);
 }
+
+/// Verifies a layout whose step `test` must `MATCH` its material `a.out` with the product
+/// `a.out` of step `build`, over links recording `a.out` with the digests `built` (build's
+/// product) and `tested` (test's material); returns the report as JSON.
+fn verify_match(built: Value, tested: Value) -> Value {
+    let owner = load_private("ecdsa-p256");
+    let (alice, bob) = (load_private("ed25519"), load_private("bob-ed25519"));
+    let (a, b) = (alice.public_key().keyid(), bob.public_key().keyid());
+    let step = |name: &str, keyid: &KeyId, materials: Value, products: Value| {
+        json!({"_type": "step", "name": name, "threshold": 1, "pubkeys": [keyid.as_str()],
+               "expected_command": [], "expected_materials": materials,
+               "expected_products": products})
+    };
+    let layout = signed(
+        json!({
+            "_type": "layout",
+            "expires": "2099-01-01T00:00:00Z",
+            "readme": "",
+            "keys": {
+                a.as_str(): alice.public_key().to_layout_entry(&a),
+                b.as_str(): bob.public_key().to_layout_entry(&b),
+            },
+            "steps": [
+                step("build", &a, json!([]), json!([["CREATE", "a.out"], ["DISALLOW", "*"]])),
+                step("test", &b,
+                     json!([["MATCH", "a.out", "WITH", "PRODUCTS", "FROM", "build"],
+                            ["DISALLOW", "*"]]),
+                     json!([])),
+            ],
+            "inspect": [],
+        }),
+        Format::Classic,
+        &[&owner],
+    );
+    let link = |name: &str, materials: Value, products: Value, key: &PrivateKey| {
+        let payload = json!({"_type": "link", "name": name, "command": [],
+                             "materials": materials, "products": products,
+                             "byproducts": {}, "environment": {}});
+        signed(payload, Format::Classic, &[key])
+    };
+    let dir = tempdir();
+    let files = [
+        (
+            format!("build.{}.link", a.short()),
+            link("build", json!({}), json!({"a.out": built}), &alice),
+        ),
+        (
+            format!("test.{}.link", b.short()),
+            link("test", json!({"a.out": tested}), json!({}), &bob),
+        ),
+    ];
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).expect("write link");
+    }
+    let mut options = tollgate::verify::VerifyOptions::new(dir.path());
+    options.workdir = Some(dir.path().to_owned());
+    let report = tollgate::verify::verify(&layout, &ring(&[owner.public_key()]), &options)
+        .expect("verifiable input");
+    serde_json::to_value(&report).expect("report json")
+}
+
+#[test]
+fn f9_match_needs_every_common_algorithm_to_agree() {
+    let (sha256, sha512) = ("a".repeat(64), "b".repeat(128));
+    let both = json!({"sha256": sha256, "sha512": sha512});
+    // Both algorithms agree: the match holds, so the failures below are the disagreement.
+    let report = verify_match(both.clone(), both.clone());
+    assert_eq!(report["verdict"], "pass", "{report}");
+    // sha256 agrees but sha512 differs: not the same file, whatever the first digest says.
+    for (built, tested) in [
+        (
+            both.clone(),
+            json!({"sha256": sha256, "sha512": "c".repeat(128)}),
+        ),
+        (
+            json!({"sha256": sha256, "sha512": "c".repeat(128)}),
+            both.clone(),
+        ),
+    ] {
+        let report = verify_match(built, tested);
+        assert_eq!(report["verdict"], "fail", "{report}");
+        assert_eq!(report["failure"]["item"], "test", "{report}");
+        let explanation = report["failure"]["reason"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a reason in {report}"));
+        assert!(
+            explanation.contains("a.out was not consumed by any earlier rule; it differs from a.out among the products of step build"),
+            "{explanation}"
+        );
+    }
+    // Agreeing on md5 and sha1 alone proves nothing.
+    let weak = json!({"md5": "d".repeat(32), "sha1": "e".repeat(40)});
+    let report = verify_match(weak.clone(), weak);
+    assert_eq!(report["verdict"], "fail", "{report}");
+    let reason = report["failure"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("hold no approved algorithm (sha256 or stronger)"),
+        "{report}"
+    );
+}
