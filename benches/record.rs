@@ -9,8 +9,10 @@
 //! `sha2` crate). It reports wall time, throughput, ratios and peak memory (GNU time's maximum
 //! resident set size), beside a floor: the same files opened, read and hashed on every core
 //! from a list made beforehand, with nothing else (no walk, checks or link), which no recorder
-//! can beat here. Then it times both recording each tree as one `dir:` digest, and checks
-//! that the two digests are equal.
+//! can beat here. Each tool writes its link into a folder of its own, and the two links are
+//! read back: both must record every file of the tree, with the same digests, or the bench
+//! stops. Then it times both recording each tree as one `dir:` digest, and checks that the
+//! two digests are equal.
 
 #[path = "../tests/common.rs"]
 mod common;
@@ -181,6 +183,68 @@ fn list_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The signed payload of the link `tool` wrote into `folder` for step `bench` with the key
+/// whose short keyid is `keyid`. A missing or unreadable link is a panic: a tool that wrote
+/// nothing was not measured doing the work.
+fn recorded(folder: &Path, keyid: &str, tool: &str) -> serde_json::Value {
+    let path = folder.join(format!("bench.{keyid}.link"));
+    let bytes = fs::read(&path)
+        .unwrap_or_else(|e| panic!("{tool} wrote no link at {}: {e}", path.display()));
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{tool}'s link {} is not JSON: {e}", path.display()));
+    match value.get("signed") {
+        Some(signed) => signed.clone(),
+        None => panic!("{tool}'s link {} holds no signed payload", path.display()),
+    }
+}
+
+/// The artifacts a link records on `side` ("materials" or "products"); a panic if absent.
+fn artifacts<'a>(
+    link: &'a serde_json::Value,
+    side: &str,
+    tool: &str,
+) -> &'a serde_json::Map<String, serde_json::Value> {
+    link[side]
+        .as_object()
+        .unwrap_or_else(|| panic!("{tool}'s link has no {side}"))
+}
+
+/// Checks that both tools recorded the same artifacts, every file of `dir` among the
+/// materials, so that the times compare the same work.
+fn assert_same_record(
+    ours: &serde_json::Value,
+    theirs: &serde_json::Value,
+    dir: &Path,
+    parent: &Path,
+) {
+    let mut files = Vec::new();
+    list_files(dir, &mut files);
+    let materials = artifacts(ours, "materials", "tollgate");
+    for file in &files {
+        let name = file
+            .strip_prefix(parent)
+            .expect("under the parent")
+            .to_str()
+            .expect("UTF-8 name");
+        assert!(
+            materials.contains_key(name),
+            "tollgate did not record {name}"
+        );
+    }
+    assert_eq!(
+        materials.len(),
+        files.len(),
+        "tollgate recorded other files"
+    );
+    for side in ["materials", "products"] {
+        assert!(
+            artifacts(ours, side, "tollgate") == artifacts(theirs, side, "in-toto-run"),
+            "{}: tollgate and in-toto-run recorded different {side}",
+            dir.display()
+        );
+    }
+}
+
 /// The least time any recorder could take on this machine: every file opened, read in
 /// 256 KiB pieces into SHA-256 and closed, on every core, from a list made beforehand: no
 /// walk, no checks, no link. Best of three, in seconds.
@@ -230,6 +294,7 @@ fn main() {
     fs::create_dir_all(&root).expect("mkdir");
     let scratch = common::tempdir();
     let key = common::private_copy("ed25519", scratch.path());
+    let keyid = common::load_public("ed25519").keyid().short().to_owned();
     let threads = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(1);
@@ -245,14 +310,26 @@ fn main() {
     for tree in &TREES {
         let dir = generate(tree, &root);
         let parent = dir.parent().expect("parent").to_owned();
-        let links = scratch.path().join("links");
-        fs::create_dir_all(&links).expect("mkdir");
+        // Each tool writes into a folder of its own (the link's name is the same), so that
+        // each link read back below is that tool's.
+        let (ours, theirs) = (
+            scratch.path().join(format!("{}-tollgate", tree.name)),
+            scratch.path().join(format!("{}-in-toto", tree.name)),
+        );
+        fs::create_dir_all(&ours).expect("mkdir");
+        fs::create_dir_all(&theirs).expect("mkdir");
         let tollgate = support::measure("tollgate", 3, &|| {
-            tollgate_run(&parent, &key, tree.name, &links)
+            tollgate_run(&parent, &key, tree.name, &ours)
         });
         let in_toto = support::measure("in-toto-run", 3, &|| {
-            in_toto_run(reference, &parent, &key, tree.name, &links)
+            in_toto_run(reference, &parent, &key, tree.name, &theirs)
         });
+        assert_same_record(
+            &recorded(&ours, &keyid, "tollgate"),
+            &recorded(&theirs, &keyid, "in-toto-run"),
+            &dir,
+            &parent,
+        );
         let openssl = support::measure("openssl", 3, &|| {
             let mut c = Command::new("sh");
             c.current_dir(&parent).arg("-c").arg(format!(
@@ -317,18 +394,26 @@ fn main() {
             in_toto_run(reference, &parent, &key, &uri, &theirs)
         });
         // The same digest, or the comparison means nothing.
-        let digest = |folder: &std::path::Path| {
-            let file = fs::read_dir(folder)
-                .expect("links")
-                .next()
-                .expect("a link")
-                .expect("entry")
-                .path();
-            let link: serde_json::Value =
-                serde_json::from_slice(&fs::read(file).expect("read")).expect("json");
-            link["signed"]["materials"][&uri].clone()
+        let digest = |folder: &Path, tool: &str| {
+            let link = recorded(folder, &keyid, tool);
+            match artifacts(&link, "materials", tool).get(&uri) {
+                Some(digest) => digest.clone(),
+                None => panic!("{tool} did not record {uri}"),
+            }
         };
-        assert_eq!(digest(&ours), digest(&theirs), "{uri}");
+        assert_eq!(
+            digest(&ours, "tollgate"),
+            digest(&theirs, "in-toto-run"),
+            "{uri}"
+        );
+        let products = |folder: &Path, tool: &str| {
+            artifacts(&recorded(folder, &keyid, tool), "products", tool).clone()
+        };
+        assert_eq!(
+            products(&ours, "tollgate"),
+            products(&theirs, "in-toto-run"),
+            "{uri}"
+        );
         for (tool, m) in [("tollgate", &tollgate), ("in-toto-run", &in_toto)] {
             println!(
                 "{:<22} {:<12} {:>9.3} {:>11.1}x {:>10.1}",

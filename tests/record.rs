@@ -480,6 +480,81 @@ fn g5_a_file_that_grows_while_hashed_writes_no_link() {
 }
 
 #[test]
+fn g6_an_unreadable_file_or_folder_fails_naming_it_and_writes_no_link() {
+    let dir = tempdir();
+    let tree = dir.path().join("tree");
+    fs::create_dir_all(tree.join("locked")).expect("mkdir");
+    fs::write(tree.join("a"), "a").expect("write");
+    fs::write(tree.join("secret"), "s").expect("write");
+    fs::write(tree.join("locked/x"), "x").expect("write");
+    let key = private_copy("ed25519", dir.path());
+    let (secret, locked, x) = (
+        tree.join("secret"),
+        tree.join("locked"),
+        tree.join("locked/x"),
+    );
+    give_to_normal_user(&[
+        dir.path(),
+        &key,
+        &tree,
+        &tree.join("a"),
+        &secret,
+        &locked,
+        &x,
+    ]);
+    // Runs as a user permissions apply to (root would read anything).
+    let record = |side: &str| {
+        let mut command = tollgate();
+        command
+            .current_dir(dir.path())
+            .args(["run", "--step", "s", "--key"])
+            .arg(&key)
+            .args([side, "tree", "-d", "links", "--", "true"]);
+        run(&mut as_normal_user(command))
+    };
+    let no_link = |message: &str| {
+        assert!(
+            !dir.path().join("links").exists(),
+            "no link and no temporary file: {message}"
+        );
+    };
+    // A file mode 000 among the materials.
+    set_mode(&secret, 0o000);
+    let out = record("-m");
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("recording materials: tree/secret: cannot read: Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    no_link(&stderr(&out));
+    set_mode(&secret, 0o644);
+    // A folder mode 000 among the products.
+    set_mode(&locked, 0o000);
+    let out = record("-p");
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains(&format!(
+            "recording products: {}: cannot open the folder: Permission denied",
+            locked.display()
+        )),
+        "{message}"
+    );
+    no_link(&message);
+    // Readable again, the same run records: it was the permissions.
+    set_mode(&locked, 0o755);
+    let out = record("-p");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let link = signed_payload(&dir.path().join("links/s.63273c36.link"));
+    assert_eq!(link["products"]["tree/secret"]["sha256"], sha256_hex(b"s"));
+    assert_eq!(
+        link["products"]["tree/locked/x"]["sha256"],
+        sha256_hex(b"x")
+    );
+}
+
+#[test]
 fn g8_normalised_line_endings_are_hashed_and_recorded_in_the_signed_link() {
     let dir = tempdir();
     fs::write(dir.path().join("crlf.txt"), "one\r\ntwo\rthree\n").expect("write");
@@ -777,37 +852,251 @@ fn j2_concurrent_recorders_never_corrupt_or_clobber() {
     }
 }
 
+/// The names in `folder` other than `keep`, sorted; none when the folder is absent.
+fn entries_besides(folder: &Path, keep: &str) -> Vec<String> {
+    let mut names: Vec<String> = match fs::read_dir(folder) {
+        Ok(entries) => entries
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name != keep)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// What a SIGKILL can leave of an atomic write: `fsio`'s temporary file (no destructor runs),
+/// which no reader of links mistakes for one (they read `*.link` only).
+fn assert_only_temporary_files(left: &[String], round: usize) {
+    for name in left {
+        assert!(
+            name.starts_with(".tollgate-") && name.ends_with(".tmp") && !name.contains(".link"),
+            "round {round}: unexpected file {name} beside the link"
+        );
+    }
+}
+
 #[test]
 fn j1_a_killed_recorder_leaves_no_partial_link() {
     let dir = tempdir();
-    let tree = dir.path().join("tree");
-    fs::create_dir(&tree).expect("mkdir");
-    for i in 0..300 {
-        fs::write(tree.join(format!("f{i}")), vec![i as u8; 4096]).expect("write");
-    }
     let key = private_copy("ed25519", dir.path());
     let ring = KeyRing::from_keys([load_public("ed25519")]).expect("ring");
-    let link = dir.path().join("links/s.63273c36.link");
-    for round in 0..12u64 {
-        let _ = fs::remove_file(&link);
-        let mut child = tollgate()
+    let folder = dir.path().join("links");
+    let name = "s.63273c36.link";
+    let link = folder.join(name);
+    // A 4 MB byproduct makes a 4 MB link: writing and flushing it takes long enough for a
+    // kill to land in the middle of it.
+    let start = || {
+        tollgate()
             .current_dir(dir.path())
-            .args(["run", "-q", "--step", "s", "--key"])
+            .args(["run", "-q", "-s", "--step", "s", "--key"])
             .arg(&key)
-            .args(["-m", "tree", "-p", "tree", "-d", "links", "--", "true"])
+            .args(["-d", "links", "--", "sh", "-c"])
+            .arg("head -c 4000000 /dev/zero | tr '\\0' a")
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(2 + round * 3));
+            .expect("spawn")
+    };
+    // How long a whole run takes here, to spread the kills over it.
+    let started = std::time::Instant::now();
+    let status = start().wait().expect("wait");
+    assert!(status.success(), "an unkilled run records the step");
+    let whole = started.elapsed();
+    let (mut complete, mut none, mut mid_write) = (0, 0, 0);
+    // Kills after a share of a whole run (from before the write to well after it), and kills
+    // as soon as anything appears in the folder, that is while the link is being written.
+    let kills = [0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 3.0]
+        .map(Some)
+        .into_iter()
+        .chain([None; 4]);
+    for (round, share) in kills.enumerate() {
+        let _ = fs::remove_dir_all(&folder);
+        let mut child = start();
+        let write_under_way = match share {
+            Some(share) => {
+                std::thread::sleep(whole.mul_f64(share));
+                false
+            }
+            None => loop {
+                if !entries_besides(&folder, "").is_empty() {
+                    break child.try_wait().expect("poll").is_none();
+                }
+                if child.try_wait().expect("poll").is_some() {
+                    break false;
+                }
+                std::hint::spin_loop();
+            },
+        };
         let _ = child.kill();
         let _ = child.wait();
-        if let Ok(bytes) = fs::read(&link) {
-            Envelope::from_bytes(&bytes, &Limits::default())
-                .expect("a link under its final name is whole")
-                .verify(&ring, 1)
-                .expect("and signed");
+        let left = entries_besides(&folder, name);
+        assert_only_temporary_files(&left, round);
+        match fs::read(&link) {
+            Ok(bytes) => {
+                Envelope::from_bytes(&bytes, &Limits::default())
+                    .unwrap_or_else(|e| {
+                        panic!("round {round}: a link under its final name is whole: {e}")
+                    })
+                    .verify(&ring, 1)
+                    .unwrap_or_else(|e| panic!("round {round}: and signed: {e}"));
+                complete += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "round {round}");
+                none += 1;
+                if write_under_way && !left.is_empty() {
+                    mid_write += 1;
+                }
+            }
         }
     }
+    assert!(complete > 0, "no round ended with a complete link");
+    assert!(none > 0, "no round ended with no link");
+    assert!(
+        mid_write > 0,
+        "no kill landed while the link was being written ({complete} complete, {none} none)"
+    );
+}
+
+/// Whether the tests run as root (`/proc/self` belongs to the effective user).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self").expect("stat /proc/self").uid() == 0
+}
+
+/// The user that root's tests drop to, so that file permissions apply: `nobody`.
+const NOBODY: u32 = 65534;
+
+/// `command` run as a user file permissions apply to: as is for a normal user, and as `nobody`
+/// (through `setpriv`) for root, who ignores them.
+fn as_normal_user(command: Command) -> Command {
+    if !is_root() {
+        return command;
+    }
+    let mut wrapped = Command::new("setpriv");
+    wrapped.args([
+        format!("--reuid={NOBODY}"),
+        format!("--regid={NOBODY}"),
+        "--clear-groups".to_owned(),
+    ]);
+    wrapped.arg(command.get_program()).args(command.get_args());
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+}
+
+/// Hands `paths` to the user of [`as_normal_user`] (a no-op for a normal user, who owns them).
+fn give_to_normal_user(paths: &[&Path]) {
+    if is_root() {
+        for path in paths {
+            std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY)).expect("chown");
+        }
+    }
+}
+
+/// Records step `s` with `tollgate run`, the link going to `dir/out`, which is a fresh tmpfs
+/// mounted with `options` in a mount namespace of the run's own (`unshare --mount` for root,
+/// with `--user --map-root-user` for a normal user): the mount lives and dies with the run, so
+/// nothing is left to unmount whatever happens to the test. The command prints `bytes` bytes,
+/// recorded as a byproduct. Returns the run's output and the folder's entries as the recorder
+/// left them, listed before the mount goes away.
+fn record_into_tmpfs(dir: &Path, options: &str, bytes: usize) -> (std::process::Output, String) {
+    let out = dir.join("out");
+    let listing = dir.join("listing");
+    fs::create_dir(&out).expect("mkdir");
+    let key = private_copy("ed25519", dir);
+    let mut unshare = Command::new("unshare");
+    if !is_root() {
+        unshare.args(["--user", "--map-root-user"]);
+    }
+    let script = r#"out=$1 listing=$2 options=$3; shift 3
+        mount -t tmpfs -o "$options" tmpfs "$out" || exit 99
+        "$@"; code=$?
+        ls -A "$out" > "$listing" || exit 98
+        exit $code"#;
+    let output = run(unshare
+        .args(["--mount", "sh", "-c", script, "sh"])
+        .args([&out, &listing])
+        .arg(options)
+        .arg(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["run", "-s", "--step", "s", "--key"])
+        .arg(&key)
+        .arg("-d")
+        .arg(&out)
+        .args(["--", "sh", "-c"])
+        .arg(format!("head -c {bytes} /dev/zero | tr '\\0' a")));
+    assert!(
+        !matches!(output.status.code(), Some(98 | 99)) && listing.exists(),
+        "cannot mount a tmpfs in a private mount namespace (this test needs root, or \
+         unprivileged user namespaces for `unshare --user`): {}",
+        stderr(&output)
+    );
+    let left = fs::read_to_string(&listing).expect("read listing");
+    (output, left)
+}
+
+/// What every failure to write the link must look like: exit 3, the link's path named, and
+/// nothing left in the folder (no link, no temporary file).
+fn assert_refused_cleanly(output: &std::process::Output, left: &str, folder: &Path, cause: &str) {
+    let message = stderr(output);
+    assert_eq!(code(output), 3, "{message}");
+    let path = folder.join("s.63273c36.link");
+    assert!(
+        message.contains(&format!("{}: cannot ", path.display())) && message.contains(cause),
+        "{message}"
+    );
+    assert_eq!(left, "", "no link and no temporary file: {message}");
+}
+
+#[test]
+fn j1_a_full_disk_fails_naming_the_link_and_leaves_nothing() {
+    let dir = tempdir();
+    // 64 KiB of room, a 1 MB link: the write runs out of space part way.
+    let (output, left) = record_into_tmpfs(dir.path(), "size=64k", 1_000_000);
+    assert_refused_cleanly(
+        &output,
+        &left,
+        &dir.path().join("out"),
+        "No space left on device",
+    );
+    // The same folder with room takes the link: it was the space.
+    let dir = tempdir();
+    let (output, left) = record_into_tmpfs(dir.path(), "size=4m", 1_000_000);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(left, "s.63273c36.link\n");
+}
+
+#[test]
+fn j1_a_read_only_folder_fails_naming_the_link_and_leaves_nothing() {
+    // A read-only file system (EROFS).
+    let dir = tempdir();
+    let (output, left) = record_into_tmpfs(dir.path(), "ro", 100);
+    assert_refused_cleanly(
+        &output,
+        &left,
+        &dir.path().join("out"),
+        "Read-only file system",
+    );
+    // A folder the recorder may not write in (EACCES), as a user permissions apply to.
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    fs::create_dir(&out).expect("mkdir");
+    let key = private_copy("ed25519", dir.path());
+    give_to_normal_user(&[dir.path(), &key]);
+    set_mode(&out, 0o555);
+    let mut command = tollgate();
+    command
+        .current_dir(dir.path())
+        .args(["run", "--step", "s", "--key"])
+        .arg(&key)
+        .arg("-d")
+        .arg(&out)
+        .args(["--", "true"]);
+    let output = run(&mut as_normal_user(command));
+    let left: Vec<String> = entries_besides(&out, "");
+    assert_refused_cleanly(&output, &left.join("\n"), &out, "Permission denied");
 }
 
 #[test]

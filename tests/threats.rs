@@ -1212,49 +1212,453 @@ fn keys_round_trip_through_pem_and_sign_in_every_kind() {
 }
 
 mod no_panic {
+    use std::sync::OnceLock;
+
     use proptest::prelude::*;
+    use tollgate::json::Strict;
+    use tollgate::link::RawLink;
     use tollgate::metadata::Metadata;
 
     use super::*;
 
-    /// Decodes, verifies and checks `bytes` the way every consumer does; any outcome but a
-    /// panic is acceptable, and one that verifies must carry the original content.
-    fn consume(bytes: &[u8], ring: &KeyRing, original: &Value) {
+    /// How many cases: proptest's own `PROPTEST_CASES` (`.ci/run` sets the 10,000 THREATS
+    /// asks for; they take about 30 s here in a debug build), or a quicker 1,000.
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1000)
+    }
+
+    /// The keys that signed the documents below: alice (links) and the example owner
+    /// (layouts).
+    fn trusted() -> &'static KeyRing {
+        static RING: OnceLock<KeyRing> = OnceLock::new();
+        RING.get_or_init(|| ring(&[&load_public("ed25519"), &load_public("owner")]))
+    }
+
+    /// Real signed documents, each with its payload: links classic and DSSE, a Statement in
+    /// DSSE, and the committed layouts.
+    fn documents() -> &'static [(Vec<u8>, Value)] {
+        static DOCUMENTS: OnceLock<Vec<(Vec<u8>, Value)>> = OnceLock::new();
+        DOCUMENTS.get_or_init(|| {
+            let alice = load_private("ed25519");
+            let link = link_payload("build");
+            let statement = tollgate::statement::from_link(
+                &Link::from_value(&link, &limits()).expect("valid link"),
+            )
+            .expect("a Statement");
+            let mut documents = vec![
+                (
+                    signed(link.clone(), Format::Classic, &[&alice]),
+                    link.clone(),
+                ),
+                (signed(link.clone(), Format::Dsse, &[&alice]), link),
+                (
+                    signed(statement.clone(), Format::Dsse, &[&alice]),
+                    statement,
+                ),
+            ];
+            for name in ["release", "container", "demo"] {
+                let bytes = std::fs::read(repo().join(format!("layouts/{name}.layout")))
+                    .expect("read layout");
+                let value: Value = serde_json::from_slice(&bytes).expect("json");
+                documents.push((bytes, value["signed"].clone()));
+            }
+            documents
+        })
+    }
+
+    /// How far one input got through the parsers (for [`generators_reach_deep_parsing`]).
+    #[derive(Debug, Default, Clone, Copy)]
+    struct Reach {
+        /// Decoded as an envelope.
+        envelope: bool,
+        /// Its payload parsed as JSON.
+        payload: bool,
+        /// The payload's `_type` named a layout or a link, so its fields were checked.
+        typed: bool,
+        /// The payload was a valid layout or link.
+        valid: bool,
+        /// A Statement's predicate was read as a link.
+        statement: bool,
+    }
+
+    /// Decodes, verifies and checks `bytes` the way every consumer does, and checks the
+    /// payload (verified or not) as a layout, link and Statement, to reach their parsers; any
+    /// outcome but a panic is acceptable, and one that verifies must carry `original`.
+    fn consume(bytes: &[u8], ring: &KeyRing, original: &Value) -> Reach {
+        let mut reach = Reach::default();
+        let _ = tollgate::json::parse(bytes);
         if let Ok(envelope) = Envelope::from_bytes(bytes, &limits()) {
-            let _ = envelope.unverified_payload();
+            reach.envelope = true;
+            if let Ok(payload) = envelope.unverified_payload() {
+                reach.payload = true;
+                let more = check_payload(&payload);
+                reach.typed = more.typed;
+                reach.valid = more.valid;
+                reach.statement = more.statement;
+            }
             if let Ok(verified) = envelope.verify(ring, 1) {
                 assert_eq!(&verified.payload, original);
                 let _ = Metadata::from_value(&verified.payload, &limits());
             }
         }
+        // The fast paths that decode, verify and parse in one pass.
+        if let Ok(verified) = Envelope::verify_bytes_as::<RawLink>(bytes, ring, 1, &limits()) {
+            let _ = Link::from_raw(verified.payload, &limits());
+        }
+        if let Ok(verified) = Envelope::verify_bytes_as::<Strict>(bytes, ring, 1, &limits()) {
+            assert_eq!(&verified.payload.0, original);
+        }
+        reach
+    }
+
+    /// Checks a payload as a layout or link and as a Statement.
+    fn check_payload(payload: &Value) -> Reach {
+        let mut reach = Reach::default();
+        match Metadata::from_value(payload, &limits()) {
+            Ok(_) => {
+                reach.typed = true;
+                reach.valid = true;
+            }
+            Err(MetadataError::WrongType { .. }) => {}
+            Err(_) => reach.typed = true,
+        }
+        if tollgate::statement::is_statement(payload) {
+            reach.statement = tollgate::statement::to_link(payload, &limits()).is_ok();
+        }
+        reach
+    }
+
+    /// One edit of a document's bytes.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        /// XOR a byte with a mask.
+        Flip(prop::sample::Index, u8),
+        /// Insert a byte, often one JSON gives meaning to.
+        Insert(prop::sample::Index, u8),
+        /// Delete a run of bytes.
+        Delete(prop::sample::Index, usize),
+        /// Cut the document short.
+        Truncate(prop::sample::Index),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let byte = prop_oneof![
+            any::<u8>(),
+            prop::sample::select(b"{}[]\":,\\ 0-e.tfn".to_vec()),
+        ];
+        prop_oneof![
+            // Mostly low bits, which keep text text.
+            4 => (any::<prop::sample::Index>(), prop_oneof![3 => 1u8..16, 1 => 1u8..])
+                .prop_map(|(i, m)| Edit::Flip(i, m)),
+            3 => (any::<prop::sample::Index>(), byte).prop_map(|(i, b)| Edit::Insert(i, b)),
+            3 => (any::<prop::sample::Index>(), 1usize..8).prop_map(|(i, n)| Edit::Delete(i, n)),
+            1 => any::<prop::sample::Index>().prop_map(Edit::Truncate),
+        ]
+    }
+
+    fn apply(bytes: &mut Vec<u8>, edit: &Edit) {
+        let at = |i: &prop::sample::Index, len: usize| i.index(len.max(1)).min(len);
+        match edit {
+            Edit::Flip(i, mask) if !bytes.is_empty() => {
+                let i = at(i, bytes.len() - 1);
+                bytes[i] ^= mask;
+            }
+            Edit::Flip(..) => {}
+            Edit::Insert(i, byte) => {
+                let i = at(i, bytes.len() + 1);
+                bytes.insert(i, *byte);
+            }
+            Edit::Delete(i, n) => {
+                let i = at(i, bytes.len());
+                bytes.drain(i..(i + n).min(bytes.len()));
+            }
+            Edit::Truncate(i) => bytes.truncate(at(i, bytes.len())),
+        }
+    }
+
+    /// Keys and words of in-toto documents, so that generated JSON looks like them.
+    const KEYS: &[&str] = &[
+        "_type",
+        "signed",
+        "signatures",
+        "payloadType",
+        "payload",
+        "keyid",
+        "sig",
+        "name",
+        "command",
+        "materials",
+        "products",
+        "byproducts",
+        "environment",
+        "expires",
+        "readme",
+        "keys",
+        "steps",
+        "inspect",
+        "pubkeys",
+        "threshold",
+        "expected_materials",
+        "expected_products",
+        "expected_command",
+        "run",
+        "keytype",
+        "scheme",
+        "keyval",
+        "public",
+        "keyid_hash_algorithms",
+        "subject",
+        "predicateType",
+        "predicate",
+        "digest",
+        "sha256",
+        "sha512",
+        "md5",
+        "return-value",
+        "stdout",
+        "stderr",
+    ];
+    const WORDS: &[&str] = &[
+        "link",
+        "layout",
+        "step",
+        "inspection",
+        "application/vnd.in-toto+json",
+        "https://in-toto.io/Statement/v1",
+        "https://in-toto.io/attestation/link/v0.3",
+        "ed25519",
+        "ecdsa-sha2-nistp256",
+        "rsassa-pss-sha256",
+        "rsa",
+        "2099-01-01T00:00:00Z",
+        "2000-01-01T00:00:00Z",
+        "MATCH",
+        "ALLOW",
+        "DISALLOW",
+        "CREATE",
+        "REQUIRE",
+        "*",
+        "WITH",
+        "PRODUCTS",
+        "MATERIALS",
+        "FROM",
+        "IN",
+        "build",
+        "a.out",
+        "src/a.c",
+        "../x",
+        "e30=",
+        "eyJfdHlwZSI6ImxpbmsifQ==",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "63273c364d72fe2722a2d1e30466d2c97c1e6cf4dce71574e03dfa2d4449e457",
+    ];
+
+    /// JSON with in-toto's keys and words (and some of anything), nested a few levels.
+    fn shaped_json() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            4 => prop::sample::select(KEYS).prop_map(str::to_owned),
+            1 => "[a-z_]{0,6}",
+        ];
+        let word = prop_oneof![
+            3 => prop::sample::select(WORDS).prop_map(str::to_owned),
+            1 => "[ -~]{0,10}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-2i64..100).prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            word.prop_map(Value::String),
+        ];
+        leaf.prop_recursive(5, 96, 8, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(key.clone(), inner, 0..7)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A real payload with a few of its values, at any depth, replaced by shaped JSON (a
+    /// threshold by another number, an artifact's digests by an odd object, a rule by a
+    /// list of words), and some top-level fields added or removed.
+    fn altered_payload() -> impl Strategy<Value = Value> {
+        let place = prop::collection::vec(any::<prop::sample::Index>(), 1..6);
+        (
+            any::<prop::sample::Index>(),
+            prop::collection::vec((place, shaped_json()), 0..3),
+            prop::collection::vec((prop::sample::select(KEYS), shaped_json()), 0..2),
+            prop::collection::vec(prop::sample::select(KEYS), 0..2),
+        )
+            .prop_map(|(which, replace, put, remove)| {
+                let documents = documents();
+                let mut payload = documents[which.index(documents.len())].1.clone();
+                for (place, value) in replace {
+                    *descend(&mut payload, &place) = value;
+                }
+                if let Some(object) = payload.as_object_mut() {
+                    for (key, value) in put {
+                        object.insert(key.to_owned(), value);
+                    }
+                    for key in remove {
+                        object.remove(key);
+                    }
+                }
+                payload
+            })
+    }
+
+    /// The value reached from `value` by taking, at each level, the child that `place` picks,
+    /// until `place` or the nesting ends.
+    fn descend<'a>(value: &'a mut Value, place: &[prop::sample::Index]) -> &'a mut Value {
+        let Some((pick, rest)) = place.split_first() else {
+            return value;
+        };
+        let len = match &*value {
+            Value::Object(map) => map.len(),
+            Value::Array(items) => items.len(),
+            _ => 0,
+        };
+        if len == 0 {
+            return value;
+        }
+        let i = pick.index(len);
+        match value {
+            Value::Object(map) => match map.values_mut().nth(i) {
+                Some(child) => descend(child, rest),
+                None => unreachable!("index within the map"),
+            },
+            Value::Array(items) => descend(&mut items[i], rest),
+            _ => unreachable!("a value with children"),
+        }
+    }
+
+    /// Which document to edit, and a few edits.
+    fn mutations() -> impl Strategy<Value = (prop::sample::Index, Vec<Edit>)> {
+        (
+            any::<prop::sample::Index>(),
+            prop::collection::vec(edit(), 1..5),
+        )
+    }
+
+    /// Envelope-shaped files around shaped JSON or, more often, an altered real payload.
+    fn shaped_files() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![1 => enveloped(shaped_json()), 3 => enveloped(altered_payload())]
+    }
+
+    /// A signature list: mostly well formed (keyids and signatures of the right look, some
+    /// by a trusted keyid), sometimes anything.
+    fn signatures() -> impl Strategy<Value = Value> {
+        let keyid = prop_oneof![
+            Just(load_public("ed25519").keyid().as_str().to_owned()),
+            "[0-9a-f]{64}",
+            "[ -~]{0,8}",
+        ];
+        let sig = prop_oneof!["[0-9a-f]{0,128}", "[A-Za-z0-9+/]{0,88}={0,2}"];
+        prop_oneof![
+            4 => prop::collection::vec(
+                (keyid, sig).prop_map(|(keyid, sig)| json!({"keyid": keyid, "sig": sig})),
+                0..3,
+            )
+            .prop_map(Value::Array),
+            1 => shaped_json(),
+        ]
+    }
+
+    /// Files of JSON shaped like an envelope of either form around `payload`.
+    fn enveloped(payload: impl Strategy<Value = Value>) -> impl Strategy<Value = Vec<u8>> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        (payload, signatures(), 0u8..3, prop::sample::select(WORDS)).prop_map(
+            move |(payload, signatures, form, payload_type)| {
+                let value = match form {
+                    0 => json!({"signatures": signatures, "signed": payload}),
+                    1 => json!({
+                        "payloadType": payload_type,
+                        "payload": b64.encode(serde_json::to_vec(&payload).expect("json")),
+                        "signatures": signatures,
+                    }),
+                    _ => payload,
+                };
+                serde_json::to_vec(&value).expect("json")
+            },
+        )
+    }
+
+    /// Mutated documents and JSON-shaped files get past the first byte, as random bytes never
+    /// do: a good share decode as envelopes and reach the layout, link and Statement parsers,
+    /// valid or not.
+    #[test]
+    fn generators_reach_deep_parsing() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::deterministic();
+        let tally = |reach: &mut [usize; 5], r: Reach| {
+            for (count, hit) in
+                reach
+                    .iter_mut()
+                    .zip([r.envelope, r.payload, r.typed, r.valid, r.statement])
+            {
+                *count += usize::from(hit);
+            }
+        };
+        let (mutated, shaped) = (mutations(), shaped_files());
+        let random = prop::collection::vec(any::<u8>(), 0..512);
+        let (mut by_mutation, mut by_shape, mut by_chance) = ([0; 5], [0; 5], [0; 5]);
+        for _ in 0..1000 {
+            let (which, edits) = mutated.new_tree(&mut runner).expect("case").current();
+            let (original, payload) = &documents()[which.index(documents().len())];
+            let mut bytes = original.clone();
+            for edit in &edits {
+                apply(&mut bytes, edit);
+            }
+            tally(&mut by_mutation, consume(&bytes, trusted(), payload));
+            let bytes = shaped.new_tree(&mut runner).expect("case").current();
+            tally(&mut by_shape, consume(&bytes, trusted(), &Value::Null));
+            let bytes = random.new_tree(&mut runner).expect("case").current();
+            tally(&mut by_chance, consume(&bytes, trusted(), &Value::Null));
+        }
+        let seen = format!(
+            "[envelope, payload, typed, valid, statement] of 1000: mutated {by_mutation:?}, \
+             shaped {by_shape:?}, random bytes {by_chance:?}"
+        );
+        for reach in [by_mutation, by_shape] {
+            assert!(reach[0] >= 100 && reach[2] >= 50, "{seen}");
+            assert!(reach[3] >= 10 && reach[4] >= 1, "{seen}");
+        }
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(500))]
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-            let alice = load_public("ed25519");
-            consume(&bytes, &ring(&[&alice]), &Value::Null);
+            consume(&bytes, trusted(), &Value::Null);
         }
 
         #[test]
-        fn mutated_envelopes_never_panic(
-            format in prop_oneof![Just(Format::Classic), Just(Format::Dsse)],
-            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6),
-        ) {
-            let alice = load_private("ed25519");
-            let payload = link_payload("build");
-            let mut bytes = signed(payload.clone(), format, &[&alice]);
-            for (index, byte, op) in edits {
-                let i = index.index(bytes.len().max(1));
-                match op {
-                    0 if !bytes.is_empty() => bytes[i] = byte,
-                    1 => bytes.insert(i.min(bytes.len()), byte),
-                    _ => bytes.truncate(i),
-                }
+        fn mutated_documents_never_panic((which, edits) in mutations()) {
+            let (original, payload) = &documents()[which.index(documents().len())];
+            let mut bytes = original.clone();
+            for edit in &edits {
+                apply(&mut bytes, edit);
             }
-            consume(&bytes, &ring(&[alice.public_key()]), &payload);
+            consume(&bytes, trusted(), payload);
+        }
+
+        #[test]
+        fn json_shaped_documents_never_panic(
+            bytes in shaped_files(),
+        ) {
+            // Nothing generated is signed by a trusted key, so nothing may verify.
+            consume(&bytes, trusted(), &Value::from("never verifies"));
+        }
+
+        #[test]
+        fn json_shaped_payloads_never_panic(payload in prop_oneof![1 => shaped_json(), 3 => altered_payload()]) {
+            check_payload(&payload);
         }
     }
 }
@@ -1299,4 +1703,104 @@ fn dsse_signatures_in_the_url_safe_alphabet_verify() {
     let bytes = serde_json::to_vec(&value).expect("json");
     let verified = verify(&bytes, &ring(&[alice.public_key()]), 1).expect("url-safe verifies");
     assert_eq!(verified.payload, payload);
+}
+
+/// Verifies a layout whose step `test` must `MATCH` its material `a.out` with the product
+/// `a.out` of step `build`, over links recording `a.out` with the digests `built` (build's
+/// product) and `tested` (test's material); returns the report as JSON.
+fn verify_match(built: Value, tested: Value) -> Value {
+    let owner = load_private("ecdsa-p256");
+    let (alice, bob) = (load_private("ed25519"), load_private("bob-ed25519"));
+    let (a, b) = (alice.public_key().keyid(), bob.public_key().keyid());
+    let step = |name: &str, keyid: &KeyId, materials: Value, products: Value| {
+        json!({"_type": "step", "name": name, "threshold": 1, "pubkeys": [keyid.as_str()],
+               "expected_command": [], "expected_materials": materials,
+               "expected_products": products})
+    };
+    let layout = signed(
+        json!({
+            "_type": "layout",
+            "expires": "2099-01-01T00:00:00Z",
+            "readme": "",
+            "keys": {
+                a.as_str(): alice.public_key().to_layout_entry(&a),
+                b.as_str(): bob.public_key().to_layout_entry(&b),
+            },
+            "steps": [
+                step("build", &a, json!([]), json!([["CREATE", "a.out"], ["DISALLOW", "*"]])),
+                step("test", &b,
+                     json!([["MATCH", "a.out", "WITH", "PRODUCTS", "FROM", "build"],
+                            ["DISALLOW", "*"]]),
+                     json!([])),
+            ],
+            "inspect": [],
+        }),
+        Format::Classic,
+        &[&owner],
+    );
+    let link = |name: &str, materials: Value, products: Value, key: &PrivateKey| {
+        let payload = json!({"_type": "link", "name": name, "command": [],
+                             "materials": materials, "products": products,
+                             "byproducts": {}, "environment": {}});
+        signed(payload, Format::Classic, &[key])
+    };
+    let dir = tempdir();
+    let files = [
+        (
+            format!("build.{}.link", a.short()),
+            link("build", json!({}), json!({"a.out": built}), &alice),
+        ),
+        (
+            format!("test.{}.link", b.short()),
+            link("test", json!({"a.out": tested}), json!({}), &bob),
+        ),
+    ];
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).expect("write link");
+    }
+    let mut options = tollgate::verify::VerifyOptions::new(dir.path());
+    options.workdir = Some(dir.path().to_owned());
+    let report = tollgate::verify::verify(&layout, &ring(&[owner.public_key()]), &options)
+        .expect("verifiable input");
+    serde_json::to_value(&report).expect("report json")
+}
+
+#[test]
+fn f9_match_needs_every_common_algorithm_to_agree() {
+    let (sha256, sha512) = ("a".repeat(64), "b".repeat(128));
+    let both = json!({"sha256": sha256, "sha512": sha512});
+    // Both algorithms agree: the match holds, so the failures below are the disagreement.
+    let report = verify_match(both.clone(), both.clone());
+    assert_eq!(report["verdict"], "pass", "{report}");
+    // sha256 agrees but sha512 differs: not the same file, whatever the first digest says.
+    for (built, tested) in [
+        (
+            both.clone(),
+            json!({"sha256": sha256, "sha512": "c".repeat(128)}),
+        ),
+        (
+            json!({"sha256": sha256, "sha512": "c".repeat(128)}),
+            both.clone(),
+        ),
+    ] {
+        let report = verify_match(built, tested);
+        assert_eq!(report["verdict"], "fail", "{report}");
+        assert_eq!(report["failure"]["item"], "test", "{report}");
+        let explanation = report["failure"]["reason"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a reason in {report}"));
+        assert!(
+            explanation.contains("a.out was not consumed by any earlier rule; it differs from a.out among the products of step build"),
+            "{explanation}"
+        );
+    }
+    // Agreeing on md5 and sha1 alone proves nothing.
+    let weak = json!({"md5": "d".repeat(32), "sha1": "e".repeat(40)});
+    let report = verify_match(weak.clone(), weak);
+    assert_eq!(report["verdict"], "fail", "{report}");
+    let reason = report["failure"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("hold no approved algorithm (sha256 or stronger)"),
+        "{report}"
+    );
 }

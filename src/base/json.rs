@@ -718,7 +718,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #![proptest_config(ProptestConfig::with_cases(10_000))]
 
             /// Canonicalise any value, parse the canonical bytes with the strict parser:
             /// the same value comes back, and canonicalising it gives the same bytes again.
