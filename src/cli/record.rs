@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use tollgate::base::parallel;
 use tollgate::envelope::Format;
 use tollgate::keys::PrivateKey;
 use tollgate::name::StepName;
@@ -296,7 +297,8 @@ impl ProgressDisplay {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (progress, stop) = (Arc::clone(&progress), Arc::clone(&stop));
-            std::thread::spawn(move || {
+            // Without a thread to spare, no progress is shown.
+            parallel::spawn("progress display", move || {
                 let begun = Instant::now();
                 let mut shown = false;
                 while !stop.load(Ordering::Relaxed) {
@@ -314,6 +316,7 @@ impl ProgressDisplay {
                     eprint!("\r\x1b[K");
                 }
             })
+            .ok()?
         };
         Some(ProgressDisplay {
             progress,

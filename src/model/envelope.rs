@@ -20,6 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::base::json::{self, JsonError, PythonStyle};
 use crate::base::limits::{Limit, Limits};
+use crate::base::parallel;
 use crate::model::keyring::KeyRing;
 use crate::model::keys::{KeyError, KeyId, PrivateKey};
 use crate::model::threshold::{self, Signature, Signers, StreamedSigners, ThresholdError};
@@ -485,18 +486,20 @@ impl Envelope {
                 // The file's text and the signed bytes are two renderings of one payload:
                 // the text is made on one core while the other makes and signs the canonical
                 // bytes; the file is then put together around the signatures.
+                // Without a thread to spare, the text is made here afterwards.
                 let (signatures, body) = std::thread::scope(|scope| {
-                    let body =
-                        scope.spawn(|| json::to_python_json_at(payload, PythonStyle::Indented, 1));
+                    let body = parallel::spawn_scoped(scope, "classic file text", || {
+                        json::to_python_json_at(payload, PythonStyle::Indented, 1)
+                    });
                     let signatures = json::canonical(payload)
                         .map_err(EnvelopeError::from)
                         .and_then(|signed| sign_all(&signed));
-                    (signatures, body.join())
+                    (signatures, body.ok().map(|body| body.join()))
                 });
                 let signatures = signatures?;
                 match body {
-                    Ok(body) => classic_file_around(&body, &signatures),
-                    Err(_) => classic_file(payload, &signatures),
+                    Some(Ok(body)) => classic_file_around(&body, &signatures),
+                    Some(Err(_)) | None => classic_file(payload, &signatures),
                 }
             }
             Format::Dsse => {

@@ -8,6 +8,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::base::parallel::{self, SpawnError};
+
 /// How to run the command.
 #[derive(Debug, Clone)]
 pub struct CommandOptions {
@@ -70,6 +72,9 @@ pub enum CommandError {
     /// The command ran longer than the timeout and was killed.
     #[error("the command ran longer than {0} s and was killed")]
     Timeout(u64),
+    /// No thread could be started to pass on the command's output; the command was killed.
+    #[error("{0}; the command was killed")]
+    Thread(#[source] SpawnError),
     /// Waiting for the command failed.
     #[error("waiting for the command failed: {0}")]
     Wait(#[source] std::io::Error),
@@ -103,18 +108,35 @@ pub fn run_command(
     })?;
     let limit = options.stream_limit;
     let silent = options.silent;
-    let stdout = child.stdout.take().map(|pipe| {
-        thread::spawn(move || match silent {
-            true => tee(pipe, std::io::sink(), limit),
-            false => tee(pipe, std::io::stdout(), limit),
+    let stdout = child
+        .stdout
+        .take()
+        .map(|pipe| {
+            parallel::spawn("command stdout", move || match silent {
+                true => tee(pipe, std::io::sink(), limit),
+                false => tee(pipe, std::io::stdout(), limit),
+            })
         })
-    });
-    let stderr = child.stderr.take().map(|pipe| {
-        thread::spawn(move || match silent {
-            true => tee(pipe, std::io::sink(), limit),
-            false => tee(pipe, std::io::stderr(), limit),
+        .transpose();
+    let stderr = child
+        .stderr
+        .take()
+        .map(|pipe| {
+            parallel::spawn("command stderr", move || match silent {
+                true => tee(pipe, std::io::sink(), limit),
+                false => tee(pipe, std::io::stderr(), limit),
+            })
         })
-    });
+        .transpose();
+    let (stdout, stderr) = match (stdout, stderr) {
+        (Ok(stdout), Ok(stderr)) => (stdout, stderr),
+        // Its output would go unread, and the command would block once a pipe is full.
+        (Err(error), _) | (_, Err(error)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(CommandError::Thread(error));
+        }
+    };
 
     let status = match options.timeout {
         None => child.wait().map_err(CommandError::Wait)?,
