@@ -258,7 +258,7 @@ fn sublayout_signers(
     crate::model::envelope::Envelope::from_bytes(bytes, limits)
         .ok()
         .and_then(|envelope| envelope.verify(&authorised, 1).ok())
-        .map(|verified| verified.signers.keys)
+        .map(|verified| verified.into_parts().1.keys)
         .unwrap_or_default()
 }
 
@@ -508,8 +508,8 @@ fn counted_signers(
     let verified = envelope
         .verify(authorised, 1)
         .map_err(|e| format!("not signed by a key step {step} accepts: {e}"))?;
-    let keys = verified.signers.keys;
-    let payload = verified.payload;
+    let (payload, signers) = verified.into_parts();
+    let keys = signers.keys;
     if payload.get("_type").and_then(|t| t.as_str()) == Some("layout") {
         let layout = Layout::from_value(&payload, limits).map_err(|e| e.to_string())?;
         return Ok((keys, Some(layout)));

@@ -431,10 +431,14 @@ impl Run<'_> {
             }
         };
         if root {
-            self.report.layout_signers =
-                verified.signers.keys.iter().map(KeyId::to_string).collect();
+            self.report.layout_signers = verified
+                .signers()
+                .keys
+                .iter()
+                .map(KeyId::to_string)
+                .collect();
         }
-        let mut payload = verified.payload;
+        let mut payload = verified.into_payload();
         match Kind::of(&payload) {
             Ok(Kind::Layout) => {}
             Ok(Kind::Link) => return Err(VerifyError::NotALayout("link")),
