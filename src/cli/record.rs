@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tollgate::base::parallel;
 use tollgate::envelope::Format;
 use tollgate::keys::PrivateKey;
+use tollgate::limits::Limits;
 use tollgate::name::StepName;
 use tollgate::record::{
     self, CommandError, CommandOptions, Outcome, Output, Progress, RecordOptions, RunRequest,
@@ -149,7 +150,7 @@ pub struct RunArgs {
     #[arg(short = 's', long)]
     record_streams: bool,
     /// The most bytes of each stream recorded; the rest still reaches the console.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::DEFAULT.max_byproduct_bytes)]
     max_stream_bytes: usize,
     /// Record without running a command [in-toto: -x].
     #[arg(short = 'x', long, conflicts_with = "command")]

@@ -8,6 +8,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::base::limits::Limits;
 use crate::base::parallel::{self, SpawnError};
 
 /// How to run the command.
@@ -15,7 +16,8 @@ use crate::base::parallel::{self, SpawnError};
 pub struct CommandOptions {
     /// Record stdout and stderr as byproducts.
     pub record_streams: bool,
-    /// The most bytes recorded of each stream; the rest still reaches the console.
+    /// The most bytes recorded of each stream; the rest still reaches the console. Default
+    /// [`Limits::max_byproduct_bytes`].
     pub stream_limit: usize,
     /// Kill the command after this long (no limit by default).
     pub timeout: Option<Duration>,
@@ -31,7 +33,7 @@ impl Default for CommandOptions {
     fn default() -> Self {
         CommandOptions {
             record_streams: false,
-            stream_limit: 16 * 1024 * 1024,
+            stream_limit: Limits::DEFAULT.max_byproduct_bytes,
             timeout: None,
             current_dir: None,
             silent: false,

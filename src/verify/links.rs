@@ -19,7 +19,7 @@ use crate::model::threshold::{self, Signers};
 use crate::ship::bundle::Bundle;
 
 use super::report::{Check, LinkReport, StepReport};
-use super::{MAX_SUBLAYOUT_DEPTH, Passed, Run, VerifyError};
+use super::{Passed, Run, VerifyError};
 
 impl Run<'_> {
     /// Loads, checks and counts a step's links; returns the step's reduced link, or `None` on
@@ -363,8 +363,9 @@ impl Run<'_> {
             Ok(Kind::Layout) => {
                 // 6. A sublayout: verified with the functionary's key as its only layout key,
                 // its links in STEP.KEYID8/.
-                if depth + 1 > MAX_SUBLAYOUT_DEPTH {
-                    return Err(format!("sublayouts nest deeper than {MAX_SUBLAYOUT_DEPTH}"));
+                let max_depth = limits.max_sublayout_depth;
+                if depth + 1 > max_depth {
+                    return Err(format!("sublayouts nest deeper than {max_depth}"));
                 }
                 let Some((keyid, folder)) = files::sublayout_folder(&step.name, &signers) else {
                     return Err("no signer".into());

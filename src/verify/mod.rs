@@ -188,9 +188,6 @@ fn layout_signature_failure(envelope: &Envelope, keys: &KeyRing, error: &Envelop
     format!("layout signature: {}", parts.join("; "))
 }
 
-/// How deep sublayouts may nest.
-const MAX_SUBLAYOUT_DEPTH: usize = 4;
-
 /// How to verify.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
