@@ -25,6 +25,7 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
+    refused(name)?;
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(work)
@@ -41,10 +42,45 @@ where
     T: Send + 'scope,
     F: FnOnce() -> T + Send + 'scope,
 {
+    refused(name)?;
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn_scoped(scope, work)
         .map_err(|source| SpawnError { name, source })
+}
+
+#[cfg(not(test))]
+fn refused(_name: &'static str) -> Result<(), SpawnError> {
+    Ok(())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Set by [`without_threads`] on the thread that runs a test.
+    static REFUSE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// In tests, fails as the system would when it cannot start a thread, while
+/// [`without_threads`] runs on this thread.
+#[cfg(test)]
+fn refused(name: &'static str) -> Result<(), SpawnError> {
+    match REFUSE.with(std::cell::Cell::get) {
+        true => Err(SpawnError {
+            name,
+            source: std::io::Error::other("no thread for this test"),
+        }),
+        false => Ok(()),
+    }
+}
+
+/// Runs `f` as if the system could start no thread (from this thread), so that tests can
+/// check what each caller does then.
+#[cfg(test)]
+pub(crate) fn without_threads<R>(f: impl FnOnce() -> R) -> R {
+    REFUSE.with(|refuse| refuse.set(true));
+    let result = f();
+    REFUSE.with(|refuse| refuse.set(false));
+    result
 }
 
 /// Applies `work` to each item on as many threads as there are cores (and items), and returns
@@ -125,5 +161,25 @@ mod tests {
                 .ok()
         });
         assert_eq!(got, Some(7));
+    }
+
+    #[test]
+    fn without_threads_nothing_starts_and_a_map_still_does_all_its_work() {
+        without_threads(|| {
+            match spawn("a test", || 1) {
+                Err(SpawnError { name, .. }) => assert_eq!(name, "a test"),
+                Ok(_) => panic!("a thread started"),
+            }
+            let items: Vec<u64> = (0..50).collect();
+            assert_eq!(
+                map(&items, |&n| n + 1),
+                (1..51).collect::<Vec<_>>(),
+                "done on this thread"
+            );
+        });
+        assert!(
+            spawn("a test", || 1).is_ok(),
+            "threads start again afterwards"
+        );
     }
 }

@@ -213,3 +213,33 @@ fn tee(mut pipe: impl Read, console: impl Write, limit: usize) -> (String, bool)
     }
     (String::from_utf8_lossy(&kept).into_owned(), cut)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With no thread to read its output, a command whose streams are recorded is killed at
+    /// once and the failure reported; one whose streams are not needs no thread.
+    #[test]
+    fn without_threads_a_recorded_command_is_killed_and_reported() {
+        let recorded = CommandOptions {
+            record_streams: true,
+            silent: true,
+            ..CommandOptions::default()
+        };
+        let started = Instant::now();
+        let argv = ["sleep".to_owned(), "30".to_owned()];
+        match parallel::without_threads(|| run_command(&argv, &recorded)) {
+            Err(CommandError::Thread(SpawnError { name, .. })) => {
+                assert_eq!(name, "command stdout")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "it was killed");
+        let outcome = parallel::without_threads(|| {
+            run_command(&["true".to_owned()], &CommandOptions::default())
+        })
+        .expect("runs");
+        assert_eq!(outcome.return_value, 0);
+    }
+}

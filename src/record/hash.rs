@@ -352,6 +352,30 @@ mod tests {
         }
     }
 
+    /// With no thread to spare, the files are hashed on the walking thread, batch by batch,
+    /// to the same digests.
+    #[test]
+    fn without_threads_the_files_are_hashed_on_this_thread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // More than one batch, and a part of one.
+        for i in 0..(BATCH * 2 + 5) {
+            std::fs::write(dir.path().join(format!("f{i:03}")), i.to_string()).expect("write");
+        }
+        let options = crate::record::RecordOptions {
+            base_path: Some(dir.path().to_owned()),
+            ..crate::record::RecordOptions::default()
+        };
+        let paths = [".".to_owned()];
+        let threaded = crate::record::record_artifacts(&paths, &options)
+            .expect("records")
+            .artifacts;
+        let alone = parallel::without_threads(|| crate::record::record_artifacts(&paths, &options))
+            .expect("records without threads")
+            .artifacts;
+        assert_eq!(alone, threaded);
+        assert_eq!(alone.len(), BATCH * 2 + 5);
+    }
+
     #[test]
     fn g5_g6_a_file_removed_replaced_or_swapped_after_the_walk_is_refused() {
         use std::os::unix::fs::MetadataExt;

@@ -271,4 +271,41 @@ mod tests {
             ),
         }
     }
+
+    /// With no thread to spare, a classic file is sealed to the same bytes, and a large one
+    /// is checked as a whole message instead of streamed: the same signers, the same refusal
+    /// of a forgery.
+    #[test]
+    fn without_threads_sealing_and_checking_give_the_same_answers() {
+        use crate::base::parallel::without_threads;
+        use crate::model::keys::KeyKind;
+
+        let key = PrivateKey::generate(KeyKind::Ed25519).expect("key");
+        let ring = KeyRing::from_keys([key.public_key().clone()]).expect("ring");
+        let limits = Limits::default();
+        let payload = link_with(30_000);
+        let file = Envelope::seal(&payload, Format::Classic, &[&key]).expect("seal");
+        assert!(file.len() >= STREAM_FROM_BYTES);
+        let alone = without_threads(|| Envelope::seal(&payload, Format::Classic, &[&key]))
+            .expect("seal without threads");
+        assert_eq!(alone, file);
+        let verified = without_threads(|| {
+            Envelope::verify_bytes_into(&file, &ring, 1, &limits, |v: json::Strict| v)
+        })
+        .expect("verifies without threads");
+        assert!(verified.signers.keys.contains(&key.public_key().keyid()));
+        let text = String::from_utf8(file).expect("utf8");
+        let forged = text.replacen("src/file00000009.c", "src/file00000009.h", 1);
+        assert_ne!(forged, text);
+        assert!(matches!(
+            without_threads(|| Envelope::verify_bytes_into(
+                forged.as_bytes(),
+                &ring,
+                1,
+                &limits,
+                |v: json::Strict| v
+            )),
+            Err(EnvelopeError::Threshold { .. })
+        ));
+    }
 }
