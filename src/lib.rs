@@ -30,7 +30,7 @@
 //! let limits = Limits::default();
 //! let trusted = KeyRing::from_keys([owner.public_key().clone()])?;
 //! let verified = Envelope::from_bytes(&file, &limits)?.verify(&trusted, 1)?;
-//! let layout = Layout::from_value(&verified.payload, &limits)?;
+//! let layout = Layout::from_value(verified.payload(), &limits)?;
 //! assert!(layout.steps.is_empty());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

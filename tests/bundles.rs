@@ -555,3 +555,118 @@ fn record_sublayout(dir: &Path, signer: &Path, signer_pub: &str, saved_as: &Path
         .arg(inner));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+/// Issue 14: verification reads sublayouts nested at most 4 deep, and `bundle create`
+/// collected them 8 deep, packing links that verification never reads. Both now follow
+/// `Limits::max_sublayout_depth`: a chain 4 deep is packed whole and verifies from the
+/// bundle; one 5 deep is refused, and its bundle holds nothing below the 4th sublayout.
+#[test]
+fn issue14_a_bundle_holds_no_deeper_sublayout_chain_than_verification_reads() {
+    for (levels, verifies) in [(4, true), (5, false)] {
+        let dir = tempdir();
+        let (test, links, keyid) = sublayout_chain(dir.path(), levels);
+        let out = run(tollgate()
+            .args(["verify", "--layout"])
+            .arg(&test.layout)
+            .arg("--layout-key")
+            .arg(&test.owner_pub)
+            .arg("--link-dir")
+            .arg(&links));
+        assert_eq!(code(&out) == 0, verifies, "{levels}: {}", stderr(&out));
+        if !verifies {
+            assert!(
+                stderr(&out).contains("sublayouts nest deeper than 4"),
+                "{}",
+                stderr(&out)
+            );
+        }
+        let bundle = dir.path().join("chain.bundle.json");
+        let out = run(tollgate()
+            .args(["bundle", "create", "--layout"])
+            .arg(&test.layout)
+            .arg("--link-dir")
+            .arg(&links)
+            .arg("-o")
+            .arg(&bundle));
+        assert_eq!(code(&out), 0, "{levels}: {}", stderr(&out));
+        let value: serde_json::Value =
+            serde_json::from_slice(&fs::read(&bundle).expect("read")).expect("json");
+        let names: Vec<&String> = value["links"].as_object().expect("links").keys().collect();
+        let folder = format!("build.{keyid}/");
+        // Each level's sublayout, saved as the build link of the folder above it, and (only
+        // when the chain is within the limit) the compile link at the bottom.
+        let mut expected: Vec<String> = (0..levels)
+            .map(|depth| format!("{}build.{keyid}.link", folder.repeat(depth)))
+            .collect();
+        if verifies {
+            expected.push(format!("{}compile.{keyid}.link", folder.repeat(levels)));
+        }
+        expected.sort();
+        let mut names: Vec<String> = names.into_iter().cloned().collect();
+        names.sort();
+        assert_eq!(names, expected, "{levels}");
+        let out = run(tollgate()
+            .args(["verify", "--bundle"])
+            .arg(&bundle)
+            .arg("--layout-key")
+            .arg(&test.owner_pub));
+        assert_eq!(code(&out) == 0, verifies, "{levels}: {}", stderr(&out));
+    }
+}
+
+/// A root layout whose step build (alice) is a chain of `levels` sublayouts, each nested in
+/// the one above: every level a one-step layout delegating build to alice again, the deepest
+/// a step compile that alice records. Returns the layout, the link folder and alice's short
+/// keyid.
+fn sublayout_chain(dir: &Path, levels: usize) -> (TestLayout, PathBuf, String) {
+    let test = test_layout(
+        dir,
+        r#"
+expires = "30d"
+[[step]]
+name = "build"
+functionaries = ["keys/alice.pub"]
+expected_materials = ["DISALLOW *"]
+expected_products = ["CREATE out.txt", "DISALLOW *"]
+"#,
+    );
+    let keyid = {
+        let out = run(tollgate()
+            .args(["key", "id"])
+            .arg(dir.join("keys/alice.pub")));
+        stdout(&out).trim()[..8].to_owned()
+    };
+    let links = dir.join("links");
+    let mut folder = links.clone();
+    for _ in 1..levels {
+        fs::create_dir_all(&folder).expect("mkdir");
+        let source = dir.join("delegate.toml");
+        fs::write(
+            &source,
+            "expires = \"30d\"\n[[step]]\nname = \"build\"\nfunctionaries = [\"keys/alice.pub\"]\n\
+             expected_materials = [\"DISALLOW *\"]\n\
+             expected_products = [\"CREATE out.txt\", \"DISALLOW *\"]\n",
+        )
+        .expect("write");
+        let out = run(tollgate()
+            .current_dir(dir)
+            .args(["layout", "build"])
+            .arg(&source)
+            .arg("--key")
+            .arg(&test.alice)
+            .arg("-o")
+            .arg(folder.join(format!("build.{keyid}.link"))));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        folder = folder.join(format!("build.{keyid}"));
+    }
+    let inner = folder.join(format!("build.{keyid}"));
+    fs::create_dir_all(&inner).expect("mkdir");
+    record_sublayout(
+        dir,
+        &test.alice,
+        "keys/alice.pub",
+        &folder.join(format!("build.{keyid}.link")),
+        &inner,
+    );
+    (test, links, keyid)
+}

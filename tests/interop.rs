@@ -353,7 +353,7 @@ fn metadata_signed_by_the_reference_verifies_with_tollgate() {
                     .verify(&ring, 1)
                     .expect("verify");
                 assert_eq!(
-                    verified.payload["byproducts"]["stdout"],
+                    verified.payload()["byproducts"]["stdout"],
                     Value::from(format!("{TRICKY_TEXT}\n"))
                 );
             }
@@ -376,7 +376,7 @@ fn a1_every_single_byte_mutation_of_reference_metadata_is_rejected() {
                 .expect("decode")
                 .verify(&ring, 1)
                 .expect("the fixture verifies");
-            let signed = json::canonical(&signed.payload).expect("canonical");
+            let signed = json::canonical(signed.payload()).expect("canonical");
             let mut accepted = 0;
             for i in 0..original.len() {
                 for flip in [0x01u8, 0x20] {
@@ -386,7 +386,7 @@ fn a1_every_single_byte_mutation_of_reference_metadata_is_rejected() {
                         continue;
                     };
                     if let Ok(verified) = envelope.verify(&ring, 1) {
-                        let payload = json::canonical(&verified.payload).expect("canonical");
+                        let payload = json::canonical(verified.payload()).expect("canonical");
                         assert_eq!(
                             payload,
                             signed,
@@ -493,7 +493,7 @@ fn a_layout_built_with_the_reference_api_loads_and_keeps_its_form() {
         .expect("decode")
         .verify(&ring, 1)
         .expect("verify");
-    let layout = tollgate::layout::Layout::from_value(&verified.payload, &Limits::default())
+    let layout = tollgate::layout::Layout::from_value(verified.payload(), &Limits::default())
         .expect("the reference's layout is valid for tollgate");
     let names: Vec<&str> = layout.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["clone", "package"]);
@@ -502,7 +502,7 @@ fn a_layout_built_with_the_reference_api_loads_and_keeps_its_form() {
     assert_eq!(layout.inspections[0].run, ["tar", "xzf", "project.tar.gz"]);
     assert_eq!(layout.readme, TRICKY_TEXT);
     // Tollgate's full form of a layout is the reference's, field for field.
-    assert_eq!(layout.to_value(), verified.payload);
+    assert_eq!(&layout.to_value(), verified.payload());
 
     // Signed by tollgate with a deterministic (ed25519) key, the file is byte for byte the one
     // the reference writes with the same key, in both envelopes.

@@ -121,7 +121,7 @@ fn a2_duplicate_signature_counts_once() {
     assert_eq!(
         verify(&bytes, &both, 2)
             .expect("two keys")
-            .signers
+            .signers()
             .keys
             .len(),
         2
@@ -182,7 +182,7 @@ fn a4_keyid_hint_never_attributes_a_signature() {
     let verified = verify(&bytes, &ring(&[alice.public_key(), bob.public_key()]), 1)
         .expect("alice's key verifies it");
     assert_eq!(
-        verified.signers.keys,
+        verified.signers().keys,
         BTreeSet::from([alice.public_key().keyid()])
     );
 }
@@ -298,7 +298,7 @@ fn a6_a7_e2_links_count_only_for_their_verified_key() {
     // A link signed by alice but naming another step says so when read as that step's link.
     let bytes = signed(link_payload("test"), Format::Classic, &[&alice]);
     let verified = verify(&bytes, &ring(&[alice.public_key()]), 1).expect("signature ok");
-    let link = Link::from_value(&verified.payload, &limits()).expect("valid link");
+    let link = Link::from_value(verified.payload(), &limits()).expect("valid link");
     assert_eq!(link.name.as_str(), "test");
 
     // The same, end to end: file names hold only a hint, the signed name and the verified key
@@ -539,21 +539,15 @@ fn a9_weak_keys_and_small_order_signatures_forge_nothing() {
             file.len()
         );
         let keys = ring(&[key]);
-        // Through the whole-message check and through the streamed one for large files.
-        match Envelope::verify_bytes_as::<tollgate::json::Strict>(&file, &keys, 1, &limits()) {
+        // Through the whole-message check, and for large files through the streamed one the
+        // crate's fast path for links uses (tested where it lives, in `envelope::stream`).
+        match verify(&file, &keys, 1) {
             Err(EnvelopeError::Threshold { signers, .. }) => {
                 assert!(signers.keys.is_empty(), "{what}");
                 assert_eq!(signers.unattributed, 1, "{what}");
             }
-            other => panic!("{what}: {:?}", other.map(|v| v.signers)),
+            other => panic!("{what}: {:?}", other.map(|v| v.signers().clone())),
         }
-        assert!(
-            matches!(
-                verify(&file, &keys, 1),
-                Err(EnvelopeError::Threshold { .. })
-            ),
-            "{what}"
-        );
     }
 }
 
@@ -609,10 +603,10 @@ fn a11_extra_signatures_from_unauthorised_keys_do_not_count_or_fail() {
     let bytes = signed(link_payload("build"), Format::Dsse, &[&bob, &alice]);
     let verified = verify(&bytes, &ring(&[alice.public_key()]), 1).expect("alice suffices");
     assert_eq!(
-        verified.signers.keys,
+        verified.signers().keys,
         BTreeSet::from([alice.public_key().keyid()])
     );
-    assert_eq!(verified.signers.unattributed, 1);
+    assert_eq!(verified.signers().unattributed, 1);
 }
 
 #[test]
@@ -634,12 +628,8 @@ fn b1_duplicate_keys_in_an_artifact_map_are_rejected() {
         }
         other => panic!("expected a duplicate key error, got {other:?}"),
     }
-    match envelope.verify_as::<tollgate::link::RawLink>(&trusted, 1) {
-        Err(EnvelopeError::Payload(JsonError::DuplicateKey { key, .. })) => {
-            assert_eq!(key, "src/a.c")
-        }
-        other => panic!("expected a duplicate key error, got {other:?}"),
-    }
+    // (Read straight into a link by the crate's fast path, it is refused too: tested in
+    // `envelope::stream`.)
     assert!(matches!(
         envelope.unverified_payload(),
         Err(EnvelopeError::Payload(JsonError::DuplicateKey { .. }))
@@ -751,7 +741,7 @@ fn b3_reformatted_classic_metadata_still_verifies() {
     );
     let verified =
         verify(text.as_bytes(), &ring(&[alice.public_key()]), 1).expect("still verifies");
-    assert_eq!(verified.payload, value["signed"]);
+    assert_eq!(verified.payload(), &value["signed"]);
 }
 
 #[test]
@@ -1300,8 +1290,8 @@ mod no_panic {
                 reach.statement = more.statement;
             }
             if let Ok(verified) = envelope.verify(ring, 1) {
-                assert_eq!(&verified.payload, original);
-                let _ = Metadata::from_value(&verified.payload, &limits());
+                assert_eq!(verified.payload(), original);
+                let _ = Metadata::from_value(verified.payload(), &limits());
             }
         }
         // The fast paths that decode, verify and parse in one pass.
@@ -1702,7 +1692,7 @@ fn dsse_signatures_in_the_url_safe_alphabet_verify() {
     assert!(value["payload"].as_str().expect("b64").contains(['-', '_']));
     let bytes = serde_json::to_vec(&value).expect("json");
     let verified = verify(&bytes, &ring(&[alice.public_key()]), 1).expect("url-safe verifies");
-    assert_eq!(verified.payload, payload);
+    assert_eq!(verified.payload(), &payload);
 }
 
 /// Verifies a layout whose step `test` must `MATCH` its material `a.out` with the product

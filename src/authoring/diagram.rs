@@ -134,7 +134,7 @@ pub fn verified_layout(
         return None;
     }
     let envelope = Envelope::from_bytes(layout_file, &options.limits).ok()?;
-    let mut payload = envelope.verify(keys, keys.len()).ok()?.payload;
+    let mut payload = envelope.verify(keys, keys.len()).ok()?.into_payload();
     params::apply(&mut payload, &options.parameters).ok()?;
     Layout::from_value(&payload, &options.limits).ok()
 }

@@ -32,6 +32,25 @@ pub struct Limits {
     /// The most entries (files, folders and symlinks) in that working folder, counted the same
     /// way. Default 100,000.
     pub max_workdir_files: usize,
+    /// How deep sublayouts may nest below the root layout: a link that is itself a layout is
+    /// verified as a sublayout at most this many levels down, and refused below that.
+    /// A bundle collects the links of sublayouts no deeper than this either, so it can hold
+    /// no deeper chain than verification reads. Default 4.
+    pub max_sublayout_depth: usize,
+    /// The most bytes of a step's stdout, and again of its stderr, that recording keeps as
+    /// byproducts; the rest still reaches the console. Default 16 MiB.
+    pub max_byproduct_bytes: usize,
+    /// The largest JSON document of an OCI image (`oci-layout`, `index.json`, an index, a
+    /// manifest) that recording an `oci:` artifact reads. Default 4 MiB.
+    pub max_oci_json_bytes: u64,
+    /// The most bytes of such documents kept in memory from one image archive; larger files
+    /// and those beyond this are hashed as they stream past. Default 64 MiB.
+    pub max_oci_kept_bytes: u64,
+    /// How many image indexes nested in one another recording an `oci:` artifact follows
+    /// down to a manifest. Default 8.
+    pub max_oci_index_depth: usize,
+    /// The largest manifest or blob read from a registry. Default 256 MiB.
+    pub max_registry_bytes: u64,
 }
 
 impl Limits {
@@ -44,6 +63,12 @@ impl Limits {
         max_stray_links: 16,
         max_workdir_bytes: 1024 * 1024 * 1024,
         max_workdir_files: 100_000,
+        max_sublayout_depth: 4,
+        max_byproduct_bytes: 16 * 1024 * 1024,
+        max_oci_json_bytes: 4 * 1024 * 1024,
+        max_oci_kept_bytes: 64 * 1024 * 1024,
+        max_oci_index_depth: 8,
+        max_registry_bytes: 256 * 1024 * 1024,
     };
 }
 

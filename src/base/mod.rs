@@ -6,5 +6,5 @@
 pub mod fsio;
 pub mod json;
 pub mod limits;
-pub(crate) mod parallel;
+pub mod parallel;
 pub mod timestamp;

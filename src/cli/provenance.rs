@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         envelope
             .verify(&ring, 1)
             .map_err(|e| Failure::new(NOT_VERIFIED, at(&e)))?
-            .payload
+            .into_payload()
     };
     let link = if statement::is_statement(&payload) {
         statement::to_link(&payload, &limits).map_err(|e| Failure::new(USAGE, at(&e)))?

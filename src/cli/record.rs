@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use tollgate::base::parallel;
 use tollgate::envelope::Format;
 use tollgate::keys::PrivateKey;
+use tollgate::limits::Limits;
 use tollgate::name::StepName;
 use tollgate::record::{
     self, CommandError, CommandOptions, Outcome, Output, Progress, RecordOptions, RunRequest,
@@ -148,7 +150,7 @@ pub struct RunArgs {
     #[arg(short = 's', long)]
     record_streams: bool,
     /// The most bytes of each stream recorded; the rest still reaches the console.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::DEFAULT.max_byproduct_bytes)]
     max_stream_bytes: usize,
     /// Record without running a command [in-toto: -x].
     #[arg(short = 'x', long, conflicts_with = "command")]
@@ -296,7 +298,8 @@ impl ProgressDisplay {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (progress, stop) = (Arc::clone(&progress), Arc::clone(&stop));
-            std::thread::spawn(move || {
+            // Without a thread to spare, no progress is shown.
+            parallel::spawn("progress display", move || {
                 let begun = Instant::now();
                 let mut shown = false;
                 while !stop.load(Ordering::Relaxed) {
@@ -314,6 +317,7 @@ impl ProgressDisplay {
                     eprint!("\r\x1b[K");
                 }
             })
+            .ok()?
         };
         Some(ProgressDisplay {
             progress,

@@ -69,7 +69,7 @@ pub fn client(image: &str, args: &RegistryArgs) -> Result<(ImageRef, Client), Fa
     let limits = Limits::default();
     let options = ClientOptions {
         insecure: args.insecure_registry,
-        max_bytes: limits.max_metadata_bytes,
+        max_bytes: limits.max_registry_bytes,
         timeout: std::time::Duration::from_secs(args.registry_timeout.max(1)),
     };
     let client = Client::new(&image, &options).map_err(failure)?;

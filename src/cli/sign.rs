@@ -121,15 +121,15 @@ fn verify(
         "{}: {kind} signed by all {} given key(s) ({} envelope)",
         file.display(),
         ring.len(),
-        checked.verified.format.name()
+        checked.verified.format().name()
     );
-    for keyid in &checked.verified.signers.keys {
+    for keyid in &checked.verified.signers().keys {
         println!("  {keyid}");
     }
-    if checked.verified.signers.unattributed > 0 {
+    if checked.verified.signers().unattributed > 0 {
         eprintln!(
             "note: {} other signature(s) are from keys not given, and were not counted",
-            checked.verified.signers.unattributed
+            checked.verified.signers().unattributed
         );
     }
     Ok(())

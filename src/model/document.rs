@@ -146,6 +146,6 @@ pub fn verify_all(bytes: &[u8], ring: &KeyRing, limits: &Limits) -> Result<Check
     }
     let envelope = Envelope::from_bytes(bytes, limits)?;
     let verified = envelope.verify(ring, ring.len())?;
-    let metadata = Metadata::from_value(&verified.payload, limits)?;
+    let metadata = Metadata::from_value(verified.payload(), limits)?;
     Ok(Checked { verified, metadata })
 }

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::base::parallel;
 use crate::model::keyring::KeyRing;
 use crate::model::keys::KeyId;
 
@@ -124,26 +125,25 @@ impl StreamedSigners {
             checks.push(row);
         }
         let (pieces, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-        let checking = std::thread::Builder::new()
-            .spawn(move || {
-                for piece in received {
-                    for (_, check) in checks.iter_mut().flatten() {
-                        if let Some(check) = check {
-                            check.update(&piece);
-                        }
+        let checking = parallel::spawn("signature checks", move || {
+            for piece in received {
+                for (_, check) in checks.iter_mut().flatten() {
+                    if let Some(check) = check {
+                        check.update(&piece);
                     }
                 }
-                let mut found = Signers::default();
-                for row in checks {
-                    found.count(
-                        row.into_iter()
-                            .find_map(|(id, check)| check.and_then(|c| c.finish().then_some(id))),
-                    );
-                }
-                found
-            })
-            // Without a thread to spare, the caller checks the whole message instead.
-            .ok()?;
+            }
+            let mut found = Signers::default();
+            for row in checks {
+                found.count(
+                    row.into_iter()
+                        .find_map(|(id, check)| check.and_then(|c| c.finish().then_some(id))),
+                );
+            }
+            found
+        })
+        // Without a thread to spare, the caller checks the whole message instead.
+        .ok()?;
         Some(StreamedSigners {
             piece: Vec::with_capacity(PIECE),
             pieces: Some(pieces),

@@ -8,12 +8,16 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::base::limits::Limits;
+use crate::base::parallel::{self, SpawnError};
+
 /// How to run the command.
 #[derive(Debug, Clone)]
 pub struct CommandOptions {
     /// Record stdout and stderr as byproducts.
     pub record_streams: bool,
-    /// The most bytes recorded of each stream; the rest still reaches the console.
+    /// The most bytes recorded of each stream; the rest still reaches the console. Default
+    /// [`Limits::max_byproduct_bytes`].
     pub stream_limit: usize,
     /// Kill the command after this long (no limit by default).
     pub timeout: Option<Duration>,
@@ -29,7 +33,7 @@ impl Default for CommandOptions {
     fn default() -> Self {
         CommandOptions {
             record_streams: false,
-            stream_limit: 16 * 1024 * 1024,
+            stream_limit: Limits::DEFAULT.max_byproduct_bytes,
             timeout: None,
             current_dir: None,
             silent: false,
@@ -70,6 +74,9 @@ pub enum CommandError {
     /// The command ran longer than the timeout and was killed.
     #[error("the command ran longer than {0} s and was killed")]
     Timeout(u64),
+    /// No thread could be started to pass on the command's output; the command was killed.
+    #[error("{0}; the command was killed")]
+    Thread(#[source] SpawnError),
     /// Waiting for the command failed.
     #[error("waiting for the command failed: {0}")]
     Wait(#[source] std::io::Error),
@@ -103,18 +110,35 @@ pub fn run_command(
     })?;
     let limit = options.stream_limit;
     let silent = options.silent;
-    let stdout = child.stdout.take().map(|pipe| {
-        thread::spawn(move || match silent {
-            true => tee(pipe, std::io::sink(), limit),
-            false => tee(pipe, std::io::stdout(), limit),
+    let stdout = child
+        .stdout
+        .take()
+        .map(|pipe| {
+            parallel::spawn("command stdout", move || match silent {
+                true => tee(pipe, std::io::sink(), limit),
+                false => tee(pipe, std::io::stdout(), limit),
+            })
         })
-    });
-    let stderr = child.stderr.take().map(|pipe| {
-        thread::spawn(move || match silent {
-            true => tee(pipe, std::io::sink(), limit),
-            false => tee(pipe, std::io::stderr(), limit),
+        .transpose();
+    let stderr = child
+        .stderr
+        .take()
+        .map(|pipe| {
+            parallel::spawn("command stderr", move || match silent {
+                true => tee(pipe, std::io::sink(), limit),
+                false => tee(pipe, std::io::stderr(), limit),
+            })
         })
-    });
+        .transpose();
+    let (stdout, stderr) = match (stdout, stderr) {
+        (Ok(stdout), Ok(stderr)) => (stdout, stderr),
+        // Its output would go unread, and the command would block once a pipe is full.
+        (Err(error), _) | (_, Err(error)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(CommandError::Thread(error));
+        }
+    };
 
     let status = match options.timeout {
         None => child.wait().map_err(CommandError::Wait)?,
@@ -188,4 +212,34 @@ fn tee(mut pipe: impl Read, console: impl Write, limit: usize) -> (String, bool)
         kept.extend_from_slice(&buffer[..n.min(room)]);
     }
     (String::from_utf8_lossy(&kept).into_owned(), cut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With no thread to read its output, a command whose streams are recorded is killed at
+    /// once and the failure reported; one whose streams are not needs no thread.
+    #[test]
+    fn without_threads_a_recorded_command_is_killed_and_reported() {
+        let recorded = CommandOptions {
+            record_streams: true,
+            silent: true,
+            ..CommandOptions::default()
+        };
+        let started = Instant::now();
+        let argv = ["sleep".to_owned(), "30".to_owned()];
+        match parallel::without_threads(|| run_command(&argv, &recorded)) {
+            Err(CommandError::Thread(SpawnError { name, .. })) => {
+                assert_eq!(name, "command stdout")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "it was killed");
+        let outcome = parallel::without_threads(|| {
+            run_command(&["true".to_owned()], &CommandOptions::default())
+        })
+        .expect("runs");
+        assert_eq!(outcome.return_value, 0);
+    }
 }

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use super::RecordError;
 use super::walk::{Emit, FileJob, WalkNotes};
 use crate::base::limits::Limit;
+use crate::base::parallel;
 
 /// Bytes read from a file at a time.
 const CHUNK: usize = 256 * 1024;
@@ -68,10 +69,27 @@ where
     let (sender, receiver) = mpsc::sync_channel::<Vec<(usize, FileJob)>>(threads * 4);
     let receiver = Mutex::new(receiver);
     let failed = AtomicBool::new(false);
+    // Hashes one batch of files into `done`, stopping at the first failure anywhere.
+    let hash_batch = |batch: Vec<(usize, FileJob)>,
+                      buffer: &mut [u8],
+                      done: &mut Vec<(usize, Result<[u8; 32], RecordError>)>| {
+        for (index, job) in batch {
+            if failed.load(Ordering::Relaxed) {
+                break;
+            }
+            let result = hash_file(&job, normalize_line_endings, buffer, progress);
+            if result.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            done.push((index, result));
+        }
+    };
     std::thread::scope(|scope| {
+        // A thread the system cannot start leaves its share to the others; with none at all,
+        // the files are hashed here, between the steps of the walk.
         let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
+            .filter_map(|_| {
+                parallel::spawn_scoped(scope, "hashing", || {
                     let mut buffer = vec![0u8; CHUNK];
                     let mut done = Vec::new();
                     loop {
@@ -80,22 +98,16 @@ where
                             Err(_) => break,
                         };
                         let Ok(batch) = batch else { break };
-                        for (index, job) in batch {
-                            if failed.load(Ordering::Relaxed) {
-                                break;
-                            }
-                            let result =
-                                hash_file(&job, normalize_line_endings, &mut buffer, progress);
-                            if result.is_err() {
-                                failed.store(true, Ordering::Relaxed);
-                            }
-                            done.push((index, result));
-                        }
+                        hash_batch(batch, &mut buffer, &mut done);
                     }
                     done
                 })
+                .ok()
             })
             .collect();
+        let here = workers.is_empty();
+        let mut buffer_here = if here { vec![0u8; CHUNK] } else { Vec::new() };
+        let mut done_here = Vec::new();
 
         let mut names = Vec::new();
         let mut batch = Vec::with_capacity(BATCH);
@@ -117,16 +129,25 @@ where
                     p.files_total.fetch_add(1, Ordering::Relaxed);
                 }
                 if batch.len() == BATCH {
-                    sender
-                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                        .map_err(|_| RecordError::Internal("the hashing threads stopped".into()))?;
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if here {
+                        hash_batch(full, &mut buffer_here, &mut done_here);
+                    } else {
+                        sender.send(full).map_err(|_| {
+                            RecordError::Internal("the hashing threads stopped".into())
+                        })?;
+                    }
                 }
                 Ok(())
             };
             walk(&mut emit)
         };
         if walked.is_ok() && !batch.is_empty() {
-            let _ = sender.send(batch);
+            if here {
+                hash_batch(batch, &mut buffer_here, &mut done_here);
+            } else {
+                let _ = sender.send(batch);
+            }
         }
         if walked.is_err() {
             failed.store(true, Ordering::Relaxed);
@@ -135,6 +156,7 @@ where
         let mut results: Vec<(usize, Result<[u8; 32], RecordError>)> = workers
             .into_iter()
             .flat_map(|w| w.join().unwrap_or_default())
+            .chain(done_here)
             .collect();
         results.sort_by_key(|(index, _)| *index);
 
@@ -328,6 +350,30 @@ mod tests {
             file: std::ffi::CString::new(file).expect("name"),
             inode,
         }
+    }
+
+    /// With no thread to spare, the files are hashed on the walking thread, batch by batch,
+    /// to the same digests.
+    #[test]
+    fn without_threads_the_files_are_hashed_on_this_thread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // More than one batch, and a part of one.
+        for i in 0..(BATCH * 2 + 5) {
+            std::fs::write(dir.path().join(format!("f{i:03}")), i.to_string()).expect("write");
+        }
+        let options = crate::record::RecordOptions {
+            base_path: Some(dir.path().to_owned()),
+            ..crate::record::RecordOptions::default()
+        };
+        let paths = [".".to_owned()];
+        let threaded = crate::record::record_artifacts(&paths, &options)
+            .expect("records")
+            .artifacts;
+        let alone = parallel::without_threads(|| crate::record::record_artifacts(&paths, &options))
+            .expect("records without threads")
+            .artifacts;
+        assert_eq!(alone, threaded);
+        assert_eq!(alone.len(), BATCH * 2 + 5);
     }
 
     #[test]

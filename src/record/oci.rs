@@ -23,14 +23,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{RecordError, RecordOptions, Recorded};
+use crate::base::limits::Limits;
 use crate::model::artifact::{ArtifactPath, Artifacts, DigestSet};
-
-/// JSON documents of an image (index, manifests, configuration) are small; anything larger
-/// is not one.
-const MAX_JSON: u64 = 4 * 1024 * 1024;
-
-/// The most bytes of JSON documents kept from one archive.
-const MAX_KEPT: u64 = 64 * 1024 * 1024;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -102,6 +96,8 @@ enum Store {
 struct Image<'a> {
     uri: &'a str,
     store: Store,
+    /// The caps on what is read of it.
+    limits: Limits,
 }
 
 fn fail(uri: &str, reason: impl Into<String>) -> RecordError {
@@ -151,7 +147,7 @@ fn sha256_hex<'d>(uri: &str, digest: &'d str) -> Result<&'d str, RecordError> {
 }
 
 impl Image<'_> {
-    fn open<'a>(uri: &'a str, path: &Path) -> Result<Image<'a>, RecordError> {
+    fn open<'a>(uri: &'a str, path: &Path, limits: &Limits) -> Result<Image<'a>, RecordError> {
         let meta = std::fs::symlink_metadata(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 RecordError::Missing(uri.to_owned())
@@ -162,14 +158,18 @@ impl Image<'_> {
         let store = if meta.is_dir() {
             Store::Folder(path.to_owned())
         } else if meta.is_file() {
-            read_archive(uri, path)?
+            read_archive(uri, path, limits)?
         } else {
             return Err(fail(
                 uri,
                 "is neither an OCI layout folder nor an archive file",
             ));
         };
-        Ok(Image { uri, store })
+        Ok(Image {
+            uri,
+            store,
+            limits: *limits,
+        })
     }
 
     /// A small file of the layout (`oci-layout`, `index.json`).
@@ -189,10 +189,10 @@ impl Image<'_> {
                 let path = root.join(name);
                 let file = File::open(&path).map_err(|_| missing())?;
                 let mut bytes = Vec::new();
-                file.take(MAX_JSON + 1)
+                file.take(self.limits.max_oci_json_bytes + 1)
                     .read_to_end(&mut bytes)
                     .map_err(|e| fail(self.uri, format!("{name}: {e}")))?;
-                if bytes.len() as u64 > MAX_JSON {
+                if bytes.len() as u64 > self.limits.max_oci_json_bytes {
                     return Err(fail(self.uri, format!("{name} is too large")));
                 }
                 Ok(bytes)
@@ -206,7 +206,7 @@ impl Image<'_> {
     fn blob(&self, descriptor: &Descriptor, json: bool) -> Result<Vec<u8>, RecordError> {
         let hex = sha256_hex(self.uri, &descriptor.digest)?;
         let name = format!("blobs/sha256/{hex}");
-        if json && descriptor.size > MAX_JSON {
+        if json && descriptor.size > self.limits.max_oci_json_bytes {
             return Err(fail(
                 self.uri,
                 format!("{} is too large for a manifest", descriptor.digest),
@@ -271,7 +271,7 @@ impl Image<'_> {
 }
 
 /// Reads an archive once: keeps the small files, hashes every blob.
-fn read_archive(uri: &str, path: &Path) -> Result<Store, RecordError> {
+fn read_archive(uri: &str, path: &Path, limits: &Limits) -> Result<Store, RecordError> {
     let file = File::open(path).map_err(|e| fail(uri, e.to_string()))?;
     let corrupt = |e: std::io::Error| {
         fail(
@@ -294,7 +294,7 @@ fn read_archive(uri: &str, path: &Path) -> Result<Store, RecordError> {
             text.strip_prefix("./").unwrap_or(&text).to_owned()
         };
         let size = entry.header().size().map_err(corrupt)?;
-        let keep = size <= MAX_JSON && kept + size <= MAX_KEPT;
+        let keep = size <= limits.max_oci_json_bytes && kept + size <= limits.max_oci_kept_bytes;
         let (read, digest, bytes) = hash_reader(entry, keep).map_err(corrupt)?;
         // Only what can be one of the image's JSON documents is kept, within a bound: an
         // archive of many small files cannot fill the memory.
@@ -390,7 +390,7 @@ pub fn image(path: &str, options: &RecordOptions) -> Result<Recorded, RecordErro
     let uri = format!("oci:{path}");
     let (folder, full) =
         super::uri::under_root(&uri, path, ("image", "oci:dist/image.tar"), options)?;
-    let image = match Image::open(&uri, &full) {
+    let image = match Image::open(&uri, &full, &options.limits) {
         Err(RecordError::Missing(_)) if options.allow_missing => {
             return Ok(Recorded {
                 missing: vec![uri],
@@ -412,7 +412,7 @@ pub fn image(path: &str, options: &RecordOptions) -> Result<Recorded, RecordErro
     let index: Index = image.parse("index.json", &image.file("index.json")?)?;
     let mut descriptor = choose(&uri, index.manifests, options.platform.as_deref())?;
     // Nested indexes (a multi-platform image saved by reference) are followed down.
-    for _ in 0..8 {
+    for _ in 0..options.limits.max_oci_index_depth {
         if !is_index(&descriptor) {
             break;
         }

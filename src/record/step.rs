@@ -309,7 +309,7 @@ pub fn stop(
     let verified = Envelope::from_bytes(&bytes, &options.limits)
         .and_then(|envelope| envelope.verify(&ring, 1))
         .map_err(|e| fail(format!("not signed by this key: {e}")))?;
-    let started = Link::from_value(&verified.payload, &options.limits)
+    let started = Link::from_value(verified.payload(), &options.limits)
         .map_err(|e: LinkError| fail(e.to_string()))?;
     if started.name != *step {
         return Err(fail(format!(

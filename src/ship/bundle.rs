@@ -41,9 +41,6 @@ pub const BUNDLE_TYPE: &str = "tollgate-bundle/v1";
 /// The layout's name in the manifest.
 pub const LAYOUT_NAME: &str = "root.layout";
 
-/// How deep sublayouts are followed when collecting links.
-const MAX_DEPTH: usize = 8;
-
 /// Why a bundle cannot be made or read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -223,7 +220,7 @@ fn collect(
             let Some(bytes) = source.read(&path)? else {
                 continue;
             };
-            if depth < MAX_DEPTH && holds_layout(&bytes) {
+            if depth < limits.max_sublayout_depth && holds_layout(&bytes) {
                 let sublayout = unverified_layout(&path, &bytes, limits)?;
                 // The folder verification reads: named after the step's key that signed the
                 // sublayout, not the keyid in its file name. If no key of the step verifies
@@ -258,7 +255,7 @@ fn sublayout_signers(
     crate::model::envelope::Envelope::from_bytes(bytes, limits)
         .ok()
         .and_then(|envelope| envelope.verify(&authorised, 1).ok())
-        .map(|verified| verified.signers.keys)
+        .map(|verified| verified.into_parts().1.keys)
         .unwrap_or_default()
 }
 
@@ -450,7 +447,7 @@ impl Bundle {
                         signed.extend(keys.iter().cloned());
                         let sub = sublayout_folder(&step.name, &keys);
                         if let (Some(sublayout), Some((_, sub)), true) =
-                            (sublayout, sub, depth < MAX_DEPTH)
+                            (sublayout, sub, depth < limits.max_sublayout_depth)
                         {
                             self.shortfalls_of(
                                 &sublayout,
@@ -508,8 +505,8 @@ fn counted_signers(
     let verified = envelope
         .verify(authorised, 1)
         .map_err(|e| format!("not signed by a key step {step} accepts: {e}"))?;
-    let keys = verified.signers.keys;
-    let payload = verified.payload;
+    let (payload, signers) = verified.into_parts();
+    let keys = signers.keys;
     if payload.get("_type").and_then(|t| t.as_str()) == Some("layout") {
         let layout = Layout::from_value(&payload, limits).map_err(|e| e.to_string())?;
         return Ok((keys, Some(layout)));

@@ -14,6 +14,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::base::limits::Limits;
+
 /// The bundle's media type inside the artifact.
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.tollgate.bundle.v1+json";
 /// The artifact type of an attestation manifest.
@@ -172,7 +174,7 @@ impl Reply {
 pub struct ClientOptions {
     /// Plain HTTP, for a registry on this machine only.
     pub insecure: bool,
-    /// The largest manifest or blob read.
+    /// The largest manifest or blob read. Default [`Limits::max_registry_bytes`].
     pub max_bytes: u64,
     /// How long one request (and its answer) may take.
     pub timeout: Duration,
@@ -182,7 +184,7 @@ impl Default for ClientOptions {
     fn default() -> ClientOptions {
         ClientOptions {
             insecure: false,
-            max_bytes: 256 * 1024 * 1024,
+            max_bytes: Limits::DEFAULT.max_registry_bytes,
             timeout: Duration::from_secs(120),
         }
     }

@@ -127,7 +127,7 @@ impl Run<'_> {
             timeout: Some(self.options.inspection_timeout),
             current_dir: Some(scratch.to_owned()),
             keep_env: Some(KEPT_ENVIRONMENT.iter().map(|s| s.to_string()).collect()),
-            ..CommandOptions::default()
+            stream_limit: self.options.limits.max_byproduct_bytes,
         };
         let outcome =
             record::run_command(&inspection.run, &command).map_err(|e| format!(": {e}"))?;

@@ -19,7 +19,7 @@ use crate::model::threshold::{self, Signers};
 use crate::ship::bundle::Bundle;
 
 use super::report::{Check, LinkReport, StepReport};
-use super::{MAX_SUBLAYOUT_DEPTH, Passed, Run, VerifyError};
+use super::{Passed, Run, VerifyError};
 
 impl Run<'_> {
     /// Loads, checks and counts a step's links; returns the step's reduced link, or `None` on
@@ -336,34 +336,36 @@ impl Run<'_> {
         let typed = envelope.verify_as::<RawLink>(authorised, 1);
         let verified = match typed {
             Ok(verified) => {
-                self.warn_unattributed(path, step, verified.signers.unattributed);
-                let link = Link::from_raw(verified.payload, limits).map_err(|e| e.to_string())?;
-                return bind(link, step, verified.signers.keys);
+                self.warn_unattributed(path, step, verified.signers().unattributed);
+                let (payload, signers) = verified.into_parts();
+                let link = Link::from_raw(payload, limits).map_err(|e| e.to_string())?;
+                return bind(link, step, signers.keys);
             }
             Err(EnvelopeError::Payload(_)) => {
                 envelope.verify(authorised, 1).map_err(not_authorised)?
             }
             Err(e) => return Err(not_authorised(e)),
         };
-        self.warn_unattributed(path, step, verified.signers.unattributed);
-        let signers = verified.signers.keys.clone();
-        if crate::model::statement::is_statement(&verified.payload) {
+        self.warn_unattributed(path, step, verified.signers().unattributed);
+        let signers = verified.signers().keys.clone();
+        if crate::model::statement::is_statement(verified.payload()) {
             // An in-toto Statement with the link predicate: read as the link it stands for.
-            let link = crate::model::statement::to_link(&verified.payload, limits)
+            let link = crate::model::statement::to_link(verified.payload(), limits)
                 .map_err(|e| format!("an in-toto Statement that is not a valid link: {e}"))?;
             return bind(link, step, signers);
         }
-        match Kind::of(&verified.payload) {
+        match Kind::of(verified.payload()) {
             Ok(Kind::Link) => {
                 let link =
-                    Link::from_value(&verified.payload, limits).map_err(|e| e.to_string())?;
+                    Link::from_value(verified.payload(), limits).map_err(|e| e.to_string())?;
                 bind(link, step, signers)
             }
             Ok(Kind::Layout) => {
                 // 6. A sublayout: verified with the functionary's key as its only layout key,
                 // its links in STEP.KEYID8/.
-                if depth + 1 > MAX_SUBLAYOUT_DEPTH {
-                    return Err(format!("sublayouts nest deeper than {MAX_SUBLAYOUT_DEPTH}"));
+                let max_depth = limits.max_sublayout_depth;
+                if depth + 1 > max_depth {
+                    return Err(format!("sublayouts nest deeper than {max_depth}"));
                 }
                 let Some((keyid, folder)) = files::sublayout_folder(&step.name, &signers) else {
                     return Err("no signer".into());
@@ -510,12 +512,9 @@ fn preload_one(
         Link::from_raw(raw, limits)
     });
     match verified {
-        Ok(verified) => match verified.payload {
-            Ok(link) => Preloaded::Link {
-                signers: verified.signers,
-                link,
-            },
-            Err(e) => Preloaded::Failed(e.to_string()),
+        Ok(verified) => match verified.into_parts() {
+            (Ok(link), signers) => Preloaded::Link { signers, link },
+            (Err(e), _) => Preloaded::Failed(e.to_string()),
         },
         // Not a plain link, or one whose error the general path reports precisely.
         Err(EnvelopeError::Payload(_) | EnvelopeError::Json(_) | EnvelopeError::Field { .. }) => {

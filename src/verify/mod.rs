@@ -188,9 +188,6 @@ fn layout_signature_failure(envelope: &Envelope, keys: &KeyRing, error: &Envelop
     format!("layout signature: {}", parts.join("; "))
 }
 
-/// How deep sublayouts may nest.
-const MAX_SUBLAYOUT_DEPTH: usize = 4;
-
 /// How to verify.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
@@ -431,10 +428,14 @@ impl Run<'_> {
             }
         };
         if root {
-            self.report.layout_signers =
-                verified.signers.keys.iter().map(KeyId::to_string).collect();
+            self.report.layout_signers = verified
+                .signers()
+                .keys
+                .iter()
+                .map(KeyId::to_string)
+                .collect();
         }
-        let mut payload = verified.payload;
+        let mut payload = verified.into_payload();
         match Kind::of(&payload) {
             Ok(Kind::Layout) => {}
             Ok(Kind::Link) => return Err(VerifyError::NotALayout("link")),

@@ -56,7 +56,7 @@ pub fn match_products(
 ) -> Result<ProductMatch, MatchError> {
     let envelope = Envelope::from_bytes(link_file, limits)?;
     let value = match keys {
-        Some(ring) => envelope.verify(ring, 1)?.payload,
+        Some(ring) => envelope.verify(ring, 1)?.into_payload(),
         None => envelope.unverified_payload()?,
     };
     let link = if crate::model::statement::is_statement(&value) {
