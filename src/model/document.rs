@@ -1,13 +1,19 @@
 //! A metadata file as a whole: its envelope and the checked layout or link inside, for the
-//! operations that treat a file as one thing: signing it (the work of `in-toto-sign`) and
-//! checking who signed it.
+//! operations that treat a file as one thing: signing it (the work of `in-toto-sign`),
+//! checking who signed it, and loading a link file ([`load_link`], the one way a link is read,
+//! whatever its envelope and whether it is a classic link or an in-toto Statement).
+
+use serde_json::Value;
 
 use crate::base::json;
 use crate::base::limits::Limits;
 use crate::model::envelope::{Envelope, EnvelopeError, Format, Verified};
 use crate::model::keyring::KeyRing;
 use crate::model::keys::{KeyId, PrivateKey};
+use crate::model::link::{Link, LinkError, RawLink};
 use crate::model::metadata::{Kind, Metadata, MetadataError};
+use crate::model::statement::{self, StatementError};
+use crate::model::threshold::Signers;
 
 /// Why a file cannot be signed or checked.
 #[derive(Debug, thiserror::Error)]
@@ -148,4 +154,198 @@ pub fn verify_all(bytes: &[u8], ring: &KeyRing, limits: &Limits) -> Result<Check
     let verified = envelope.verify(ring, ring.len())?;
     let metadata = Metadata::from_value(&verified.payload, limits)?;
     Ok(Checked { verified, metadata })
+}
+
+/// Why a link file does not count.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadLinkError {
+    /// The file is not a well-formed envelope (or is too large, or carries malformed
+    /// signatures).
+    #[error(transparent)]
+    Envelope(EnvelopeError),
+    /// The envelope does not verify: not enough of the trusted keys signed it, or (once they
+    /// did) its payload type or payload is wrong.
+    #[error(transparent)]
+    Verify(EnvelopeError),
+    /// The payload says it is a link but is not a valid one.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The payload is an in-toto Statement that is not a valid link.
+    #[error(transparent)]
+    Statement(#[from] StatementError),
+    /// The payload is neither a link, a layout nor a Statement.
+    #[error(transparent)]
+    Kind(MetadataError),
+}
+
+/// What a link file held, once its signatures verified.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+#[non_exhaustive]
+pub enum LinkContent {
+    /// A link (`"_type": "link"`).
+    Link(Link),
+    /// An in-toto Statement with the link predicate, read as the link it stands for.
+    Statement(Link),
+    /// A layout signed by a functionary in place of a link: a sublayout. Its envelope, so that
+    /// it can be verified as a layout in its turn.
+    Layout(Envelope),
+}
+
+/// A link file whose signatures verified: what it held, in which envelope, and who signed.
+/// Only [`load_link`] makes one.
+#[derive(Debug, Clone)]
+pub struct LoadedLink {
+    content: LinkContent,
+    format: Format,
+    signers: Signers,
+}
+
+impl LoadedLink {
+    /// What the file held.
+    pub fn content(&self) -> &LinkContent {
+        &self.content
+    }
+
+    /// What the file held, consumed.
+    pub fn into_content(self) -> LinkContent {
+        self.content
+    }
+
+    /// The envelope form.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The trusted keys that signed, and the signatures no trusted key made.
+    pub fn signers(&self) -> &Signers {
+        &self.signers
+    }
+
+    /// The link, classic or from a Statement; a sublayout is not one, and says so as a link
+    /// would (`_type`).
+    pub fn into_link(self, limits: &Limits) -> Result<Link, LoadLinkError> {
+        match self.content {
+            LinkContent::Link(link) | LinkContent::Statement(link) => Ok(link),
+            LinkContent::Layout(envelope) => {
+                let payload = envelope
+                    .unverified_payload()
+                    .map_err(LoadLinkError::Envelope)?;
+                Ok(link_of(&payload, limits)?)
+            }
+        }
+    }
+}
+
+/// Loads the link file held in `bytes`: at least `threshold` distinct keys of `trusted` must
+/// have signed it (classic or DSSE), and its payload must be a link, an in-toto Statement with
+/// the link predicate, or a layout (a sublayout). Each file is decoded once and its signatures
+/// checked once; a plain classic link takes the streaming path, checked and converted while
+/// its signatures are still being hashed.
+pub fn load_link(
+    bytes: &[u8],
+    trusted: &KeyRing,
+    threshold: usize,
+    limits: &Limits,
+) -> Result<LoadedLink, LoadLinkError> {
+    if !looks_like_dsse(bytes) {
+        let fast =
+            Envelope::verify_bytes_into(bytes, trusted, threshold, limits, |raw: RawLink| {
+                Link::from_raw(raw, limits)
+            });
+        match fast {
+            Ok(verified) => {
+                return Ok(LoadedLink {
+                    content: LinkContent::Link(verified.payload?),
+                    format: verified.format,
+                    signers: verified.signers,
+                });
+            }
+            // Not a plain link (a sublayout, a Statement), or one whose error the general path
+            // reports precisely: read on.
+            Err(
+                EnvelopeError::Payload(_) | EnvelopeError::Json(_) | EnvelopeError::Field { .. },
+            ) => {}
+            Err(e) => return Err(classify_error(e)),
+        }
+    }
+    let envelope = Envelope::from_bytes(bytes, limits).map_err(LoadLinkError::Envelope)?;
+    let verified = envelope
+        .verify(trusted, threshold)
+        .map_err(LoadLinkError::Verify)?;
+    let content = match payload_kind(&verified.payload) {
+        PayloadKind::Statement => {
+            LinkContent::Statement(statement::to_link(&verified.payload, limits)?)
+        }
+        PayloadKind::Link => LinkContent::Link(Link::from_value(&verified.payload, limits)?),
+        PayloadKind::Layout => LinkContent::Layout(envelope),
+        PayloadKind::Other(e) => return Err(LoadLinkError::Kind(e)),
+    };
+    Ok(LoadedLink {
+        content,
+        format: verified.format,
+        signers: verified.signers,
+    })
+}
+
+/// Reads the link in `envelope` (classic or DSSE, a link or a link Statement) without
+/// checking any signature: for the tools that are told to, and say so. Never use it to decide
+/// trust.
+pub fn unverified_link(envelope: &Envelope, limits: &Limits) -> Result<Link, LoadLinkError> {
+    let payload = envelope
+        .unverified_payload()
+        .map_err(LoadLinkError::Envelope)?;
+    link_of(&payload, limits)
+}
+
+/// The link a payload stands for: a Statement's, or the payload read as a link.
+fn link_of(payload: &Value, limits: &Limits) -> Result<Link, LoadLinkError> {
+    match payload_kind(payload) {
+        PayloadKind::Statement => Ok(statement::to_link(payload, limits)?),
+        _ => Ok(Link::from_value(payload, limits)?),
+    }
+}
+
+/// What a payload is: the one place that tells a Statement from a link.
+enum PayloadKind {
+    Statement,
+    Link,
+    Layout,
+    Other(MetadataError),
+}
+
+fn payload_kind(payload: &Value) -> PayloadKind {
+    if statement::is_statement(payload) {
+        return PayloadKind::Statement;
+    }
+    match Kind::of(payload) {
+        Ok(Kind::Link) => PayloadKind::Link,
+        Ok(Kind::Layout) => PayloadKind::Layout,
+        Err(e) => PayloadKind::Other(e),
+    }
+}
+
+/// A signature that does not count is a [`LoadLinkError::Verify`]; anything else wrong with
+/// the envelope a [`LoadLinkError::Envelope`].
+fn classify_error(e: EnvelopeError) -> LoadLinkError {
+    match e {
+        EnvelopeError::Threshold { .. }
+        | EnvelopeError::NoSignatures
+        | EnvelopeError::WrongPayloadType(_) => LoadLinkError::Verify(e),
+        e => LoadLinkError::Envelope(e),
+    }
+}
+
+/// Whether `bytes` open like a DSSE envelope (`{"payload...`, the order Tollgate and the
+/// reference write). A hint that picks the path only: a DSSE file gains nothing from the
+/// classic streaming path, which would check its signatures before finding a Statement in
+/// it, so that the general path would check them again. A wrong guess costs time, never
+/// correctness: both paths verify in full.
+fn looks_like_dsse(bytes: &[u8]) -> bool {
+    let rest = bytes.trim_ascii_start();
+    let Some(rest) = rest.strip_prefix(b"{") else {
+        return false;
+    };
+    rest.trim_ascii_start().starts_with(b"\"payload")
 }
