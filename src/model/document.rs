@@ -188,9 +188,9 @@ pub enum LinkContent {
     Link(Link),
     /// An in-toto Statement with the link predicate, read as the link it stands for.
     Statement(Link),
-    /// A layout signed by a functionary in place of a link: a sublayout. Its envelope, so that
-    /// it can be verified as a layout in its turn.
-    Layout(Envelope),
+    /// A layout signed by a functionary in place of a link: a sublayout, as its verified
+    /// payload, to be checked as a layout and verified in its turn.
+    Layout(Value),
 }
 
 /// A link file whose signatures verified: what it held, in which envelope, and who signed.
@@ -228,12 +228,7 @@ impl LoadedLink {
     pub fn into_link(self, limits: &Limits) -> Result<Link, LoadLinkError> {
         match self.content {
             LinkContent::Link(link) | LinkContent::Statement(link) => Ok(link),
-            LinkContent::Layout(envelope) => {
-                let payload = envelope
-                    .unverified_payload()
-                    .map_err(LoadLinkError::Envelope)?;
-                Ok(link_of(&payload, limits)?)
-            }
+            LinkContent::Layout(payload) => link_of(&payload, limits),
         }
     }
 }
@@ -279,7 +274,7 @@ pub fn load_link(
             LinkContent::Statement(statement::to_link(&verified.payload, limits)?)
         }
         PayloadKind::Link => LinkContent::Link(Link::from_value(&verified.payload, limits)?),
-        PayloadKind::Layout => LinkContent::Layout(envelope),
+        PayloadKind::Layout => LinkContent::Layout(verified.payload),
         PayloadKind::Other(e) => return Err(LoadLinkError::Kind(e)),
     };
     Ok(LoadedLink {
@@ -348,4 +343,127 @@ fn looks_like_dsse(bytes: &[u8]) -> bool {
         return false;
     };
     rest.trim_ascii_start().starts_with(b"\"payload")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::keys::KeyKind;
+
+    fn key() -> PrivateKey {
+        PrivateKey::generate(KeyKind::Ed25519).expect("a key")
+    }
+
+    fn ring(key: &PrivateKey) -> KeyRing {
+        let mut ring = KeyRing::new();
+        let public = key.public_key().clone();
+        ring.insert(public.keyid(), public).expect("one key");
+        ring
+    }
+
+    fn link_payload(name: &str) -> Value {
+        serde_json::json!({
+            "_type": "link",
+            "name": name,
+            "command": ["make"],
+            "materials": {},
+            "products": {"app.tar.gz": {"sha256": "ab".repeat(32)}},
+            "byproducts": {},
+            "environment": {},
+        })
+    }
+
+    fn file(payload: &Value, format: Format, key: &PrivateKey) -> Vec<u8> {
+        Envelope::seal(payload, format, &[key]).expect("sealed")
+    }
+
+    #[test]
+    fn classic_dsse_and_statement_links_load_as_one_link() {
+        let (functionary, limits) = (key(), Limits::default());
+        let trusted = ring(&functionary);
+        let link = Link::from_value(&link_payload("build"), &limits).expect("a link");
+        let statement = statement::from_link(&link).expect("a Statement");
+        for (payload, format, statement_expected) in [
+            (link_payload("build"), Format::Classic, false),
+            (link_payload("build"), Format::Dsse, false),
+            (statement.clone(), Format::Dsse, true),
+            (statement, Format::Classic, true),
+        ] {
+            let bytes = file(&payload, format, &functionary);
+            let loaded = load_link(&bytes, &trusted, 1, &limits).expect("it loads");
+            assert_eq!(loaded.format(), format);
+            assert_eq!(
+                loaded.signers().keys.iter().collect::<Vec<_>>(),
+                vec![&functionary.public_key().keyid()]
+            );
+            let got = match loaded.content() {
+                LinkContent::Link(link) if !statement_expected => link,
+                LinkContent::Statement(link) if statement_expected => link,
+                other => panic!("{format:?}: unexpected content {other:?}"),
+            };
+            assert_eq!(got.name.as_str(), "build");
+            assert_eq!(got.products, link.products);
+        }
+    }
+
+    #[test]
+    fn a_layout_signed_as_a_link_loads_as_a_sublayout_payload() {
+        let (functionary, limits) = (key(), Limits::default());
+        let layout = serde_json::json!({"_type": "layout", "expires": "2099-01-01T00:00:00Z",
+            "keys": {}, "steps": [], "inspect": [], "readme": ""});
+        for format in [Format::Classic, Format::Dsse] {
+            let bytes = file(&layout, format, &functionary);
+            let loaded = load_link(&bytes, &ring(&functionary), 1, &limits).expect("it loads");
+            match loaded.into_content() {
+                LinkContent::Layout(payload) => assert_eq!(payload, layout),
+                other => panic!("{format:?}: unexpected content {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_link_by_another_key_or_not_an_envelope_does_not_load() {
+        let (functionary, stranger, limits) = (key(), key(), Limits::default());
+        let trusted = ring(&functionary);
+        for format in [Format::Classic, Format::Dsse] {
+            let bytes = file(&link_payload("build"), format, &stranger);
+            match load_link(&bytes, &trusted, 1, &limits) {
+                Err(LoadLinkError::Verify(EnvelopeError::Threshold { .. })) => {}
+                other => panic!("{format:?}: expected a threshold failure, got {other:?}"),
+            }
+        }
+        match load_link(b"{\"payload\": 1}", &trusted, 1, &limits) {
+            Err(LoadLinkError::Envelope(_)) => {}
+            other => panic!("expected an envelope error, got {other:?}"),
+        }
+        // A link whose fields are wrong, once its signature verified: the link's own error.
+        let mut bad = link_payload("build");
+        bad["products"] = serde_json::json!({"../escape": {"sha256": "ab".repeat(32)}});
+        for format in [Format::Classic, Format::Dsse] {
+            let bytes = file(&bad, format, &functionary);
+            match load_link(&bytes, &trusted, 1, &limits) {
+                Err(LoadLinkError::Link(_)) => {}
+                other => panic!("{format:?}: expected a link error, got {other:?}"),
+            }
+        }
+    }
+
+    /// The DSSE hint picks a path, never the outcome: a DSSE file whose fields come in
+    /// another order loads the same.
+    #[test]
+    fn a_dsse_file_in_any_field_order_loads_the_same() {
+        let (functionary, limits) = (key(), Limits::default());
+        let bytes = file(&link_payload("build"), Format::Dsse, &functionary);
+        assert!(looks_like_dsse(&bytes));
+        let value: Value = serde_json::from_slice(&bytes).expect("json");
+        let reordered = format!(
+            "{{\"signatures\": {}, \"payloadType\": {}, \"payload\": {}}}",
+            value["signatures"], value["payloadType"], value["payload"]
+        );
+        assert!(!looks_like_dsse(reordered.as_bytes()));
+        let loaded =
+            load_link(reordered.as_bytes(), &ring(&functionary), 1, &limits).expect("it loads");
+        assert_eq!(loaded.format(), Format::Dsse);
+        assert!(matches!(loaded.content(), LinkContent::Link(l) if l.name.as_str() == "build"));
+    }
 }

@@ -515,8 +515,7 @@ fn counted_signers(
     })?;
     let keys = loaded.signers().keys.clone();
     match loaded.into_content() {
-        document::LinkContent::Layout(envelope) => {
-            let payload = envelope.unverified_payload().map_err(|e| e.to_string())?;
+        document::LinkContent::Layout(payload) => {
             let layout = Layout::from_value(&payload, limits).map_err(|e| e.to_string())?;
             Ok((keys, Some(layout)))
         }

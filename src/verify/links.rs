@@ -19,7 +19,7 @@ use crate::model::threshold::{self, Signers};
 
 use super::report::{Check, LinkReport, StepReport};
 use super::source::LinkSource;
-use super::{MAX_SUBLAYOUT_DEPTH, Passed, Run, VerifyError};
+use super::{LayoutFile, MAX_SUBLAYOUT_DEPTH, Passed, Run, VerifyError};
 
 impl Run<'_> {
     /// Loads, checks and counts a step's links; returns the step's reduced link, or `None` on
@@ -73,9 +73,9 @@ impl Run<'_> {
                     }
                     bind(link, step, signers.keys)
                 }
-                Preloaded::Sublayout { signers, envelope } => {
+                Preloaded::Sublayout { signers, payload } => {
                     self.warn_unattributed(&path, step, signers.unattributed);
-                    self.sublayout(&path, step, &authorised, depth, &envelope, signers.keys)
+                    self.sublayout(&path, step, depth, payload, signers.keys)
                 }
             };
             match loaded {
@@ -315,9 +315,8 @@ impl Run<'_> {
         &mut self,
         path: &Path,
         step: &Step,
-        authorised: &KeyRing,
         depth: usize,
-        envelope: &Envelope,
+        payload: serde_json::Value,
         signers: BTreeSet<KeyId>,
     ) -> Result<Option<(BTreeSet<KeyId>, Link)>, String> {
         // 6. A sublayout: verified with the functionary's key as its only layout key,
@@ -325,17 +324,21 @@ impl Run<'_> {
         if depth + 1 > MAX_SUBLAYOUT_DEPTH {
             return Err(format!("sublayouts nest deeper than {MAX_SUBLAYOUT_DEPTH}"));
         }
-        let Some((keyid, folder)) = files::sublayout_folder(&step.name, &signers) else {
+        let Some((_, folder)) = files::sublayout_folder(&step.name, &signers) else {
             return Err("no signer".into());
         };
-        let ring = authorised.subset([keyid]);
         let sub_dir = path.with_file_name(folder);
         let saved = (
             self.report.failure.take(),
             std::mem::take(&mut self.report.steps),
             std::mem::take(&mut self.report.inspections),
         );
-        let outcome = self.verify_layout(envelope, &ring, &sub_dir, depth + 1, Some(&step.name));
+        let outcome = self.verify_layout(
+            LayoutFile::Verified(payload),
+            &sub_dir,
+            depth + 1,
+            Some(&step.name),
+        );
         let sub_failure = self.report.failure.take();
         self.report.failure = saved.0;
         self.report.steps = saved.1;
@@ -406,10 +409,11 @@ pub(super) enum Preloaded {
     Failed(String),
     /// A link (classic, DSSE or a Statement), signed by authorised keys.
     Link { signers: Signers, link: Link },
-    /// A sublayout, signed by authorised keys: verified in layout order, its links in turn.
+    /// A sublayout (its payload), signed by authorised keys: verified in layout order, its
+    /// links in turn.
     Sublayout {
         signers: Signers,
-        envelope: Envelope,
+        payload: serde_json::Value,
     },
 }
 
@@ -466,7 +470,7 @@ fn load_one(
                 LinkContent::Link(link) | LinkContent::Statement(link) => {
                     Preloaded::Link { signers, link }
                 }
-                LinkContent::Layout(envelope) => Preloaded::Sublayout { signers, envelope },
+                LinkContent::Layout(payload) => Preloaded::Sublayout { signers, payload },
             }
         }
         Err(e) => Preloaded::Failed(match e {

@@ -390,7 +390,12 @@ pub fn verify(
     }
     let envelope = Envelope::from_bytes(layout_file, &options.limits)?;
     if run
-        .verify_layout(&envelope, layout_keys, &options.link_dir, 0, None)?
+        .verify_layout(
+            LayoutFile::Signed(&envelope, layout_keys),
+            &options.link_dir,
+            0,
+            None,
+        )?
         .is_some()
     {
         match &options.image_digest {
@@ -422,6 +427,15 @@ struct Run<'o> {
     /// Whether an accepted link of the root layout's steps has a product with
     /// [`VerifyOptions::image_digest`].
     image_found: bool,
+}
+
+/// A layout to verify.
+enum LayoutFile<'a> {
+    /// The root layout's envelope, and the keys that must all have signed it.
+    Signed(&'a Envelope, &'a KeyRing),
+    /// A sublayout's payload, whose signature by the functionary's key (its only layout key)
+    /// verified when its file was loaded as the functionary's link.
+    Verified(serde_json::Value),
 }
 
 /// Stop verifying: the failure is recorded in the report.
@@ -460,28 +474,35 @@ impl<'o> Run<'o> {
     /// failure is in the report).
     fn verify_layout(
         &mut self,
-        envelope: &Envelope,
-        keys: &KeyRing,
+        file: LayoutFile<'_>,
         link_dir: &Path,
         depth: usize,
         summary_name: Option<&StepName>,
     ) -> Result<Option<Passed>, VerifyError> {
         let root = depth == 0;
-        // 1. Layout signatures: every given key must have signed (the reference's rule).
-        let verified = match envelope.verify(keys, keys.len()) {
-            Ok(verified) => verified,
-            Err(EnvelopeError::Payload(e)) => return Err(EnvelopeError::Payload(e).into()),
-            Err(e) => {
-                let reason = layout_signature_failure(envelope, keys, &e);
-                let _ = self.fail(Check::LayoutSignature, summary_name, reason);
-                return Ok(None);
+        // 1. Layout signatures: every given key must have signed (the reference's rule). A
+        // sublayout's one key, the functionary's, was checked as its link was loaded.
+        let mut payload = match file {
+            LayoutFile::Signed(envelope, keys) => {
+                let verified = match envelope.verify(keys, keys.len()) {
+                    Ok(verified) => verified,
+                    Err(EnvelopeError::Payload(e)) => {
+                        return Err(EnvelopeError::Payload(e).into());
+                    }
+                    Err(e) => {
+                        let reason = layout_signature_failure(envelope, keys, &e);
+                        let _ = self.fail(Check::LayoutSignature, summary_name, reason);
+                        return Ok(None);
+                    }
+                };
+                if root {
+                    self.report.layout_signers =
+                        verified.signers.keys.iter().map(KeyId::to_string).collect();
+                }
+                verified.payload
             }
+            LayoutFile::Verified(payload) => payload,
         };
-        if root {
-            self.report.layout_signers =
-                verified.signers.keys.iter().map(KeyId::to_string).collect();
-        }
-        let mut payload = verified.payload;
         match Kind::of(&payload) {
             Ok(Kind::Layout) => {}
             Ok(Kind::Link) => return Err(VerifyError::NotALayout("link")),
