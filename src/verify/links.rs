@@ -63,14 +63,15 @@ impl Run<'_> {
                 Some(found) => found,
                 None => load_one(source, &path, step, &authorised, &self.options.limits),
             };
+            let mut image_candidate = false;
             let loaded = match preloaded {
                 Preloaded::Missing => Ok(None),
                 Preloaded::Failed(reason) => Err(reason),
                 Preloaded::Link { signers, link } => {
                     self.warn_unattributed(&path, step, signers.unattributed);
-                    if depth == 0 {
-                        self.note_image(&link);
-                    }
+                    // A link of the root layout's, not a sublayout's summary: its products
+                    // may be the image's.
+                    image_candidate = depth == 0;
                     bind(link, step, signers.keys)
                 }
                 Preloaded::Sublayout { signers, payload } => {
@@ -82,6 +83,9 @@ impl Run<'_> {
                 Ok(None) => continue,
                 Ok(Some((signers, link))) => {
                     entry.accepted = true;
+                    if image_candidate {
+                        self.note_image(&link);
+                    }
                     entry.signers = signers.iter().map(KeyId::to_string).collect();
                     if !step.expected_command.is_empty() && link.command != step.expected_command {
                         self.warn(Some(&step.name), format!(
@@ -361,7 +365,7 @@ impl Run<'_> {
         }
     }
 
-    /// Notes whether `link`, accepted at the root layout, has a product with the image's
+    /// Notes whether `link`, accepted for a step of the root layout, has a product with the image's
     /// digest ([`super::VerifyOptions::image_digest`]).
     fn note_image(&mut self, link: &Link) {
         let Some(digest) = &self.options.image_digest else {

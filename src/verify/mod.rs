@@ -5,6 +5,11 @@
 //! everything a supply chain can get wrong is a [`Report`] whose verdict is `Fail`, with the one
 //! decisive reason first. Nothing returns `Pass` unless every check ran and passed, and no
 //! inspection runs before every other check has passed (THREATS I3).
+//!
+//! Links are read through a [`source::LinkSource`] (the link folder on disk unless another is
+//! given, such as a bundle), each loaded once by [`crate::model::document::load_link`]. When
+//! an image digest is given, the verdict also requires it among the products of the chain:
+//! the library is the verdict's only writer.
 
 mod inspect;
 mod links;
