@@ -1201,3 +1201,122 @@ fn issue13_a_stray_link_name_cannot_write_to_the_terminal() {
         "{text:?}"
     );
 }
+
+/// A link source held in memory: verification reads links through any source, by name.
+#[derive(Debug)]
+struct InMemory(std::collections::BTreeMap<String, Vec<u8>>);
+
+impl tollgate::verify::source::LinkSource for InMemory {
+    fn read(
+        &self,
+        path: &std::path::Path,
+        _max_bytes: u64,
+    ) -> Result<Option<std::borrow::Cow<'_, [u8]>>, tollgate::fsio::FsError> {
+        let name = path.to_string_lossy();
+        Ok(self
+            .0
+            .get(name.as_ref())
+            .map(|b| std::borrow::Cow::Borrowed(b.as_slice())))
+    }
+
+    fn list(&self, dir: &std::path::Path) -> Option<Vec<String>> {
+        assert_eq!(
+            dir,
+            std::path::Path::new(""),
+            "only the top folder is listed"
+        );
+        Some(self.0.keys().cloned().collect())
+    }
+
+    fn place(&self, _dir: &std::path::Path) -> String {
+        "memory".to_owned()
+    }
+}
+
+/// A one-step layout (build, by the ed25519 example key, any product), signed by the
+/// ecdsa-p256 example key, and build's link with one product of the given SHA-256.
+fn one_step_chain(product_sha256: &str) -> (Vec<u8>, tollgate::keyring::KeyRing, String, Vec<u8>) {
+    use tollgate::envelope::{Envelope, Format};
+    let owner = load_private("ecdsa-p256");
+    let functionary = load_private("ed25519");
+    let (keyid, key_entry) = entry("ed25519");
+    let layout = json!({
+        "_type": "layout", "expires": "2099-01-01T00:00:00Z", "readme": "",
+        "keys": { keyid.as_str(): key_entry },
+        "steps": [{"_type": "step", "name": "build", "threshold": 1, "pubkeys": [keyid],
+                   "expected_command": [], "expected_materials": [],
+                   "expected_products": [["ALLOW", "*"]]}],
+        "inspect": [],
+    });
+    let link = json!({
+        "_type": "link", "name": "build", "command": [], "materials": {},
+        "products": {"app.tar": {"sha256": product_sha256}}, "byproducts": {},
+        "environment": {},
+    });
+    let mut ring = tollgate::keyring::KeyRing::new();
+    let public = owner.public_key().clone();
+    ring.insert(public.keyid(), public).expect("owner key");
+    let step = tollgate::name::StepName::new("build").expect("step name");
+    let name = tollgate::files::link_file_name(&step, Some(&functionary.public_key().keyid()));
+    (
+        Envelope::seal(&layout, Format::Classic, &[&owner]).expect("layout"),
+        ring,
+        name,
+        Envelope::seal(&link, Format::Dsse, &[&functionary]).expect("link"),
+    )
+}
+
+#[test]
+fn issue14_an_image_digest_not_among_the_products_fails_the_chain_in_the_library() {
+    let product = "ab".repeat(32);
+    let (layout, ring, name, link) = one_step_chain(&product);
+    let dir = tempdir();
+    fs::write(dir.path().join(&name), &link).expect("write link");
+    let verify = |digest: Option<String>| {
+        let mut options = tollgate::verify::VerifyOptions::new(dir.path());
+        options.workdir = Some(dir.path().to_owned());
+        options.image_digest = digest;
+        tollgate::verify::verify(&layout, &ring, &options).expect("verifiable input")
+    };
+    // Without a digest, and with the product's, the chain passes.
+    assert!(verify(None).passed());
+    assert!(verify(Some(format!("sha256:{product}"))).passed());
+    // With another image's digest, the library fails it, naming the image.
+    let other = format!("sha256:{}", "cd".repeat(32));
+    let report = serde_json::to_value(verify(Some(other.clone()))).expect("report json");
+    assert_eq!(report["verdict"], "fail", "{report}");
+    assert_eq!(report["failure"]["check"], "product", "{report}");
+    assert_eq!(
+        report["failure"]["reason"],
+        format!(
+            "the image {other} is not among the products of any step of the chain: the \
+             attestation is about another image"
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn issue14_verification_reads_links_from_any_source() {
+    let product = "ab".repeat(32);
+    let (layout, ring, name, link) = one_step_chain(&product);
+    let workdir = tempdir();
+    let source = InMemory([(name.clone(), link)].into_iter().collect());
+    let mut options = tollgate::verify::VerifyOptions::with_source(std::sync::Arc::new(source));
+    options.workdir = Some(workdir.path().to_owned());
+    let report = tollgate::verify::verify(&layout, &ring, &options).expect("verifiable input");
+    assert!(report.passed(), "{report:?}");
+    assert_eq!(report.steps[0].links[0].file, name);
+    // Empty, the source is where the failure says no link was found.
+    let mut options = tollgate::verify::VerifyOptions::with_source(std::sync::Arc::new(InMemory(
+        Default::default(),
+    )));
+    options.workdir = Some(workdir.path().to_owned());
+    let report = tollgate::verify::verify(&layout, &ring, &options).expect("verifiable input");
+    let failure = report.failure.expect("a failure");
+    assert!(
+        failure.reason.contains("(no link found in memory)"),
+        "{}",
+        failure.reason
+    );
+}

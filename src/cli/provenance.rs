@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
+use tollgate::document::{self, LoadLinkError};
 use tollgate::envelope::{Envelope, Format};
 use tollgate::fsio;
 use tollgate::keyring::KeyRing;
 use tollgate::limits::{Limit, Limits};
-use tollgate::link::Link;
 use tollgate::statement;
 
 use super::failure::{Failure, INTERNAL, NOT_VERIFIED, USAGE};
@@ -59,13 +59,11 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     let bytes = fsio::read_capped(&args.link, limits.max_metadata_bytes, Limit::MetadataBytes)
         .map_err(Failure::fs)?;
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", args.link.display());
-    let envelope =
-        Envelope::from_bytes(&bytes, &limits).map_err(|e| Failure::new(USAGE, at(&e)))?;
-    let payload = if args.link_keys.is_empty() {
+    let loaded = if args.link_keys.is_empty() {
+        let envelope =
+            Envelope::from_bytes(&bytes, &limits).map_err(|e| Failure::new(USAGE, at(&e)))?;
         eprintln!("warning: no --link-key given: the link's signature is not checked");
-        envelope
-            .unverified_payload()
-            .map_err(|e| Failure::new(USAGE, at(&e)))?
+        document::unverified_link(&envelope, &limits)
     } else {
         let mut ring = KeyRing::new();
         for path in &args.link_keys {
@@ -73,16 +71,12 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             ring.insert(key.keyid(), key)
                 .map_err(|e| Failure::new(USAGE, format!("{}: {e}", path.display())))?;
         }
-        envelope
-            .verify(&ring, 1)
-            .map_err(|e| Failure::new(NOT_VERIFIED, at(&e)))?
-            .into_payload()
+        document::load_link(&bytes, &ring, 1, &limits).and_then(|l| l.into_link(&limits))
     };
-    let link = if statement::is_statement(&payload) {
-        statement::to_link(&payload, &limits).map_err(|e| Failure::new(USAGE, at(&e)))?
-    } else {
-        Link::from_value(&payload, &limits).map_err(|e| Failure::new(USAGE, at(&e)))?
-    };
+    let link = loaded.map_err(|e| match e {
+        LoadLinkError::Verify(_) => Failure::new(NOT_VERIFIED, at(&e)),
+        _ => Failure::new(USAGE, at(&e)),
+    })?;
     let provenance =
         statement::provenance(&link, &args.builder_id).map_err(|e| Failure::new(USAGE, at(&e)))?;
     let key = keyfile::private_key(&args.key, &args.password, args.insecure_key_permissions)?;

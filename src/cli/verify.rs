@@ -111,36 +111,6 @@ impl Args {
     }
 }
 
-/// Fails the report unless an accepted link of the chain has a product with the image's
-/// digest: a chain that verifies says nothing about an image it did not produce.
-fn check_image(report: &mut Report, bundle: &Bundle, digest: &str, limits: &Limits) {
-    let accepted: Vec<String> = report
-        .steps
-        .iter()
-        .flat_map(|s| {
-            s.links
-                .iter()
-                .filter(|l| l.accepted)
-                .map(|l| l.file.clone())
-        })
-        .collect();
-    let hex = digest.trim_start_matches("sha256:");
-    if bundle
-        .products_with_digest(&accepted, hex, limits)
-        .is_empty()
-    {
-        report.verdict = tollgate::verify::report::Verdict::Fail;
-        report.failure = Some(tollgate::verify::report::Failure {
-            check: tollgate::verify::report::Check::Product,
-            item: None,
-            reason: format!(
-                "the image {digest} is not among the products of any step of the chain: the \
-                 attestation is about another image"
-            ),
-        });
-    }
-}
-
 /// Input that cannot be verified (exit 2), with the flag that fixes it where there is one.
 fn input_failure(args: &Args, err: verify::VerifyError) -> Failure {
     match &err {
@@ -244,13 +214,11 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         ),
         (None, None) => return Err(Failure::new(USAGE, "give --layout or --bundle")),
     };
-    let link_dir = if bundle.is_some() {
-        PathBuf::new()
-    } else {
-        args.link_dir.clone()
+    let mut options = match bundle {
+        Some(bundle) => bundle.verify_options(),
+        None => VerifyOptions::new(&args.link_dir),
     };
-    let mut options = VerifyOptions::new(&link_dir);
-    options.bundle = bundle;
+    options.image_digest = image_digest;
     options.parameters = args.params.iter().cloned().collect::<BTreeMap<_, _>>();
     options.inspection_timeout = Duration::from_secs(args.inspection_timeout);
     options.workdir = args.workdir.clone();
@@ -261,13 +229,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         options.now = tollgate::timestamp::parse(time)
             .map_err(|e| Failure::new(USAGE, format!("--reference-time: {e}")))?;
     }
-    let mut report =
-        verify::verify(&bytes, &ring, &options).map_err(|e| input_failure(&args, e))?;
-    if let (Some(digest), Some(bundle)) = (&image_digest, &options.bundle)
-        && report.passed()
-    {
-        check_image(&mut report, bundle, digest, &limits);
-    }
+    let report = verify::verify(&bytes, &ring, &options).map_err(|e| input_failure(&args, e))?;
     match args.format {
         Format::Json => {
             let text = serde_json::to_string_pretty(&report)

@@ -1,13 +1,19 @@
 //! A metadata file as a whole: its envelope and the checked layout or link inside, for the
-//! operations that treat a file as one thing: signing it (the work of `in-toto-sign`) and
-//! checking who signed it.
+//! operations that treat a file as one thing: signing it (the work of `in-toto-sign`),
+//! checking who signed it, and loading a link file ([`load_link`], the one way a link is read,
+//! whatever its envelope and whether it is a classic link or an in-toto Statement).
+
+use serde_json::Value;
 
 use crate::base::json;
 use crate::base::limits::Limits;
 use crate::model::envelope::{Envelope, EnvelopeError, Format, Verified};
 use crate::model::keyring::KeyRing;
 use crate::model::keys::{KeyId, PrivateKey};
+use crate::model::link::{Link, LinkError, RawLink};
 use crate::model::metadata::{Kind, Metadata, MetadataError};
+use crate::model::statement::{self, StatementError};
+use crate::model::threshold::Signers;
 
 /// Why a file cannot be signed or checked.
 #[derive(Debug, thiserror::Error)]
@@ -148,4 +154,318 @@ pub fn verify_all(bytes: &[u8], ring: &KeyRing, limits: &Limits) -> Result<Check
     let verified = envelope.verify(ring, ring.len())?;
     let metadata = Metadata::from_value(verified.payload(), limits)?;
     Ok(Checked { verified, metadata })
+}
+
+/// Why a link file does not count.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadLinkError {
+    /// The file is not a well-formed envelope (or is too large, or carries malformed
+    /// signatures).
+    #[error(transparent)]
+    Envelope(EnvelopeError),
+    /// The envelope does not verify: not enough of the trusted keys signed it, or (once they
+    /// did) its payload type or payload is wrong.
+    #[error(transparent)]
+    Verify(EnvelopeError),
+    /// The payload says it is a link but is not a valid one.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The payload is an in-toto Statement that is not a valid link.
+    #[error(transparent)]
+    Statement(#[from] StatementError),
+    /// The payload is neither a link, a layout nor a Statement.
+    #[error(transparent)]
+    Kind(MetadataError),
+}
+
+/// What a link file held, once its signatures verified.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+#[non_exhaustive]
+pub enum LinkContent {
+    /// A link (`"_type": "link"`).
+    Link(Link),
+    /// An in-toto Statement with the link predicate, read as the link it stands for.
+    Statement(Link),
+    /// A layout signed by a functionary in place of a link: a sublayout, as its verified
+    /// payload, to be checked as a layout and verified in its turn.
+    Layout(Value),
+}
+
+/// A link file whose signatures verified: what it held, in which envelope, and who signed.
+/// Only [`load_link`] makes one.
+#[derive(Debug, Clone)]
+pub struct LoadedLink {
+    content: LinkContent,
+    format: Format,
+    signers: Signers,
+}
+
+impl LoadedLink {
+    /// What the file held.
+    pub fn content(&self) -> &LinkContent {
+        &self.content
+    }
+
+    /// What the file held, consumed.
+    pub fn into_content(self) -> LinkContent {
+        self.content
+    }
+
+    /// The envelope form.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The trusted keys that signed, and the signatures no trusted key made.
+    pub fn signers(&self) -> &Signers {
+        &self.signers
+    }
+
+    /// The link, classic or from a Statement; a sublayout is not one, and says so as a link
+    /// would (`_type`).
+    pub fn into_link(self, limits: &Limits) -> Result<Link, LoadLinkError> {
+        match self.content {
+            LinkContent::Link(link) | LinkContent::Statement(link) => Ok(link),
+            LinkContent::Layout(payload) => link_of(&payload, limits),
+        }
+    }
+}
+
+/// Loads the link file held in `bytes`: at least `threshold` distinct keys of `trusted` must
+/// have signed it (classic or DSSE), and its payload must be a link, an in-toto Statement with
+/// the link predicate, or a layout (a sublayout). Each file is decoded once and its signatures
+/// checked once; a plain classic link takes the streaming path, checked and converted while
+/// its signatures are still being hashed.
+pub fn load_link(
+    bytes: &[u8],
+    trusted: &KeyRing,
+    threshold: usize,
+    limits: &Limits,
+) -> Result<LoadedLink, LoadLinkError> {
+    if !looks_like_dsse(bytes) {
+        let fast =
+            Envelope::verify_bytes_into(bytes, trusted, threshold, limits, |raw: RawLink| {
+                Link::from_raw(raw, limits)
+            });
+        match fast {
+            Ok(verified) => {
+                let format = verified.format();
+                let (link, signers) = verified.into_parts();
+                return Ok(LoadedLink {
+                    content: LinkContent::Link(link?),
+                    format,
+                    signers,
+                });
+            }
+            // Not a plain link (a sublayout, a Statement), or one whose error the general path
+            // reports precisely: read on.
+            Err(
+                EnvelopeError::Payload(_) | EnvelopeError::Json(_) | EnvelopeError::Field { .. },
+            ) => {}
+            Err(e) => return Err(classify_error(e)),
+        }
+    }
+    let envelope = Envelope::from_bytes(bytes, limits).map_err(LoadLinkError::Envelope)?;
+    let verified = envelope
+        .verify(trusted, threshold)
+        .map_err(LoadLinkError::Verify)?;
+    let format = verified.format();
+    let (payload, signers) = verified.into_parts();
+    let content = match payload_kind(&payload) {
+        PayloadKind::Statement => LinkContent::Statement(statement::to_link(&payload, limits)?),
+        PayloadKind::Link => LinkContent::Link(Link::from_value(&payload, limits)?),
+        PayloadKind::Layout => LinkContent::Layout(payload),
+        PayloadKind::Other(e) => return Err(LoadLinkError::Kind(e)),
+    };
+    Ok(LoadedLink {
+        content,
+        format,
+        signers,
+    })
+}
+
+/// Reads the link in `envelope` (classic or DSSE, a link or a link Statement) without
+/// checking any signature: for the tools that are told to, and say so. Never use it to decide
+/// trust.
+pub fn unverified_link(envelope: &Envelope, limits: &Limits) -> Result<Link, LoadLinkError> {
+    let payload = envelope
+        .unverified_payload()
+        .map_err(LoadLinkError::Envelope)?;
+    link_of(&payload, limits)
+}
+
+/// The link a payload stands for: a Statement's, or the payload read as a link.
+fn link_of(payload: &Value, limits: &Limits) -> Result<Link, LoadLinkError> {
+    match payload_kind(payload) {
+        PayloadKind::Statement => Ok(statement::to_link(payload, limits)?),
+        _ => Ok(Link::from_value(payload, limits)?),
+    }
+}
+
+/// What a payload is: the one place that tells a Statement from a link.
+enum PayloadKind {
+    Statement,
+    Link,
+    Layout,
+    Other(MetadataError),
+}
+
+fn payload_kind(payload: &Value) -> PayloadKind {
+    if statement::is_statement(payload) {
+        return PayloadKind::Statement;
+    }
+    match Kind::of(payload) {
+        Ok(Kind::Link) => PayloadKind::Link,
+        Ok(Kind::Layout) => PayloadKind::Layout,
+        Err(e) => PayloadKind::Other(e),
+    }
+}
+
+/// A signature that does not count is a [`LoadLinkError::Verify`]; anything else wrong with
+/// the envelope a [`LoadLinkError::Envelope`].
+fn classify_error(e: EnvelopeError) -> LoadLinkError {
+    match e {
+        EnvelopeError::Threshold { .. }
+        | EnvelopeError::NoSignatures
+        | EnvelopeError::WrongPayloadType(_) => LoadLinkError::Verify(e),
+        e => LoadLinkError::Envelope(e),
+    }
+}
+
+/// Whether `bytes` open like a DSSE envelope (`{"payload...`, the order Tollgate and the
+/// reference write). A hint that picks the path only: a DSSE file gains nothing from the
+/// classic streaming path, which would check its signatures before finding a Statement in
+/// it, so that the general path would check them again. A wrong guess costs time, never
+/// correctness: both paths verify in full.
+fn looks_like_dsse(bytes: &[u8]) -> bool {
+    let rest = bytes.trim_ascii_start();
+    let Some(rest) = rest.strip_prefix(b"{") else {
+        return false;
+    };
+    rest.trim_ascii_start().starts_with(b"\"payload")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::keys::KeyKind;
+
+    fn key() -> PrivateKey {
+        PrivateKey::generate(KeyKind::Ed25519).expect("a key")
+    }
+
+    fn ring(key: &PrivateKey) -> KeyRing {
+        let mut ring = KeyRing::new();
+        let public = key.public_key().clone();
+        ring.insert(public.keyid(), public).expect("one key");
+        ring
+    }
+
+    fn link_payload(name: &str) -> Value {
+        serde_json::json!({
+            "_type": "link",
+            "name": name,
+            "command": ["make"],
+            "materials": {},
+            "products": {"app.tar.gz": {"sha256": "ab".repeat(32)}},
+            "byproducts": {},
+            "environment": {},
+        })
+    }
+
+    fn file(payload: &Value, format: Format, key: &PrivateKey) -> Vec<u8> {
+        Envelope::seal(payload, format, &[key]).expect("sealed")
+    }
+
+    #[test]
+    fn classic_dsse_and_statement_links_load_as_one_link() {
+        let (functionary, limits) = (key(), Limits::default());
+        let trusted = ring(&functionary);
+        let link = Link::from_value(&link_payload("build"), &limits).expect("a link");
+        let statement = statement::from_link(&link).expect("a Statement");
+        for (payload, format, statement_expected) in [
+            (link_payload("build"), Format::Classic, false),
+            (link_payload("build"), Format::Dsse, false),
+            (statement.clone(), Format::Dsse, true),
+            (statement, Format::Classic, true),
+        ] {
+            let bytes = file(&payload, format, &functionary);
+            let loaded = load_link(&bytes, &trusted, 1, &limits).expect("it loads");
+            assert_eq!(loaded.format(), format);
+            assert_eq!(
+                loaded.signers().keys.iter().collect::<Vec<_>>(),
+                vec![&functionary.public_key().keyid()]
+            );
+            let got = match loaded.content() {
+                LinkContent::Link(link) if !statement_expected => link,
+                LinkContent::Statement(link) if statement_expected => link,
+                other => panic!("{format:?}: unexpected content {other:?}"),
+            };
+            assert_eq!(got.name.as_str(), "build");
+            assert_eq!(got.products, link.products);
+        }
+    }
+
+    #[test]
+    fn a_layout_signed_as_a_link_loads_as_a_sublayout_payload() {
+        let (functionary, limits) = (key(), Limits::default());
+        let layout = serde_json::json!({"_type": "layout", "expires": "2099-01-01T00:00:00Z",
+            "keys": {}, "steps": [], "inspect": [], "readme": ""});
+        for format in [Format::Classic, Format::Dsse] {
+            let bytes = file(&layout, format, &functionary);
+            let loaded = load_link(&bytes, &ring(&functionary), 1, &limits).expect("it loads");
+            match loaded.into_content() {
+                LinkContent::Layout(payload) => assert_eq!(payload, layout),
+                other => panic!("{format:?}: unexpected content {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_link_by_another_key_or_not_an_envelope_does_not_load() {
+        let (functionary, stranger, limits) = (key(), key(), Limits::default());
+        let trusted = ring(&functionary);
+        for format in [Format::Classic, Format::Dsse] {
+            let bytes = file(&link_payload("build"), format, &stranger);
+            match load_link(&bytes, &trusted, 1, &limits) {
+                Err(LoadLinkError::Verify(EnvelopeError::Threshold { .. })) => {}
+                other => panic!("{format:?}: expected a threshold failure, got {other:?}"),
+            }
+        }
+        match load_link(b"{\"payload\": 1}", &trusted, 1, &limits) {
+            Err(LoadLinkError::Envelope(_)) => {}
+            other => panic!("expected an envelope error, got {other:?}"),
+        }
+        // A link whose fields are wrong, once its signature verified: the link's own error.
+        let mut bad = link_payload("build");
+        bad["products"] = serde_json::json!({"../escape": {"sha256": "ab".repeat(32)}});
+        for format in [Format::Classic, Format::Dsse] {
+            let bytes = file(&bad, format, &functionary);
+            match load_link(&bytes, &trusted, 1, &limits) {
+                Err(LoadLinkError::Link(_)) => {}
+                other => panic!("{format:?}: expected a link error, got {other:?}"),
+            }
+        }
+    }
+
+    /// The DSSE hint picks a path, never the outcome: a DSSE file whose fields come in
+    /// another order loads the same.
+    #[test]
+    fn a_dsse_file_in_any_field_order_loads_the_same() {
+        let (functionary, limits) = (key(), Limits::default());
+        let bytes = file(&link_payload("build"), Format::Dsse, &functionary);
+        assert!(looks_like_dsse(&bytes));
+        let value: Value = serde_json::from_slice(&bytes).expect("json");
+        let reordered = format!(
+            "{{\"signatures\": {}, \"payloadType\": {}, \"payload\": {}}}",
+            value["signatures"], value["payloadType"], value["payload"]
+        );
+        assert!(!looks_like_dsse(reordered.as_bytes()));
+        let loaded =
+            load_link(reordered.as_bytes(), &ring(&functionary), 1, &limits).expect("it loads");
+        assert_eq!(loaded.format(), Format::Dsse);
+        assert!(matches!(loaded.content(), LinkContent::Link(l) if l.name.as_str() == "build"));
+    }
 }

@@ -25,6 +25,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -34,6 +35,8 @@ use crate::base::limits::{Limit, Limits};
 use crate::model::document;
 use crate::model::files::{link_file_name, names_a_link_of, sublayout_folder};
 use crate::model::layout::Layout;
+use crate::verify::VerifyOptions;
+use crate::verify::source::LinkSource;
 
 /// The bundle format's `_type`.
 pub const BUNDLE_TYPE: &str = "tollgate-bundle/v1";
@@ -493,28 +496,32 @@ impl Bundle {
 }
 
 /// The keys of `authorised` whose signatures on a link file verify, and the layout inside it
-/// if it is a sublayout; `Err` says why the file does not count.
+/// if it is a sublayout; `Err` says why the file does not count. The file is loaded as
+/// verification loads it ([`document::load_link`]).
 fn counted_signers(
     bytes: &[u8],
     step: &crate::model::name::StepName,
     authorised: &crate::model::keyring::KeyRing,
     limits: &Limits,
 ) -> Result<(BTreeSet<crate::model::keys::KeyId>, Option<Layout>), String> {
-    let envelope =
-        crate::model::envelope::Envelope::from_bytes(bytes, limits).map_err(|e| e.to_string())?;
-    let verified = envelope
-        .verify(authorised, 1)
-        .map_err(|e| format!("not signed by a key step {step} accepts: {e}"))?;
-    let (payload, signers) = verified.into_parts();
-    let keys = signers.keys;
-    if payload.get("_type").and_then(|t| t.as_str()) == Some("layout") {
-        let layout = Layout::from_value(&payload, limits).map_err(|e| e.to_string())?;
-        return Ok((keys, Some(layout)));
-    }
-    let name = payload.get("name").and_then(|n| n.as_str());
-    match name {
-        Some(name) if name != step.as_str() => Err(format!("it records step {name}, not {step}")),
-        _ => Ok((keys, None)),
+    let loaded = document::load_link(bytes, authorised, 1, limits).map_err(|e| match e {
+        document::LoadLinkError::Verify(e) => {
+            format!("not signed by a key step {step} accepts: {e}")
+        }
+        e => e.to_string(),
+    })?;
+    let keys = loaded.signers().keys.clone();
+    match loaded.into_content() {
+        document::LinkContent::Layout(payload) => {
+            let layout = Layout::from_value(&payload, limits).map_err(|e| e.to_string())?;
+            Ok((keys, Some(layout)))
+        }
+        document::LinkContent::Link(link) | document::LinkContent::Statement(link) => {
+            if link.name != *step {
+                return Err(format!("it records step {}, not {step}", link.name));
+            }
+            Ok((keys, None))
+        }
     }
 }
 
@@ -540,39 +547,40 @@ fn claimed_signers(path: &Path, limits: &Limits) -> String {
     }
 }
 
+impl LinkSource for Bundle {
+    /// The link the bundle holds under `path` (relative to the bundle's link folder). The
+    /// bundle file was read under its own cap; each link's size is checked as it is decoded.
+    fn read(&self, path: &Path, _max_bytes: u64) -> Result<Option<Cow<'_, [u8]>>, FsError> {
+        let name = path.to_string_lossy();
+        Ok(self
+            .links
+            .get(name.as_ref())
+            .map(|bytes| Cow::Borrowed(bytes.as_slice())))
+    }
+
+    fn list(&self, dir: &Path) -> Option<Vec<String>> {
+        Some(
+            self.links
+                .keys()
+                .filter_map(|name| {
+                    let path = Path::new(name);
+                    (path.parent().unwrap_or(Path::new("")) == dir)
+                        .then(|| path.file_name()?.to_str().map(str::to_owned))
+                        .flatten()
+                })
+                .collect(),
+        )
+    }
+
+    fn place(&self, _dir: &Path) -> String {
+        "the bundle".to_owned()
+    }
+}
+
 impl Bundle {
-    /// The artifacts of the links `accepted` (their names in the bundle) whose SHA-256 is
-    /// `sha256_hex`, as `(link, artifact)`: how a buyer checks that the image they were given
-    /// is what the chain produced.
-    pub fn products_with_digest(
-        &self,
-        accepted: &[String],
-        sha256_hex: &str,
-        limits: &Limits,
-    ) -> Vec<(String, String)> {
-        let mut found = Vec::new();
-        for name in accepted {
-            let Some(bytes) = self.links.get(name) else {
-                continue;
-            };
-            let Ok(envelope) = crate::model::envelope::Envelope::from_bytes(bytes, limits) else {
-                continue;
-            };
-            let Ok(payload) = envelope.unverified_payload() else {
-                continue;
-            };
-            let link = if crate::model::statement::is_statement(&payload) {
-                crate::model::statement::to_link(&payload, limits).ok()
-            } else {
-                crate::model::link::Link::from_value(&payload, limits).ok()
-            };
-            let Some(link) = link else { continue };
-            for (artifact, digests) in link.products.iter() {
-                if digests.get("sha256").as_deref() == Some(sha256_hex) {
-                    found.push((name.clone(), artifact.to_string()));
-                }
-            }
-        }
-        found
+    /// Options to verify the layout and links of this bundle (see [`VerifyOptions::new`] for
+    /// the defaults); the layout to verify is [`Bundle::layout`].
+    pub fn verify_options(self: Arc<Self>) -> VerifyOptions {
+        VerifyOptions::with_source(self)
     }
 }

@@ -1,25 +1,25 @@
 //! Finding a step's links, checking who signed them, and counting them: steps 4 to 8 of the
-//! workflow. Plain links are read ahead on every core; sublayouts, and files with an error to
-//! report, on the general path, in layout order.
+//! workflow. Every candidate file is read and loaded ahead, on every core, each once by the
+//! one way a link is loaded ([`document::load_link`]); sublayouts are then verified in layout
+//! order, their links in turn.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::base::fsio;
-use crate::base::limits::{Limit, Limits};
-use crate::model::envelope::{Envelope, EnvelopeError};
+use crate::base::limits::Limits;
+use crate::model::document::{self, LinkContent, LoadLinkError};
+use crate::model::envelope::Envelope;
 use crate::model::files;
 use crate::model::keyring::KeyRing;
 use crate::model::keys::KeyId;
 use crate::model::layout::{Layout, Step};
-use crate::model::link::{Link, RawLink};
-use crate::model::metadata::Kind;
+use crate::model::link::Link;
 use crate::model::threshold::{self, Signers};
-use crate::ship::bundle::Bundle;
 
 use super::report::{Check, LinkReport, StepReport};
-use super::{Passed, Run, VerifyError};
+use super::source::LinkSource;
+use super::{LayoutFile, Passed, Run, VerifyError};
 
 impl Run<'_> {
     /// Loads, checks and counts a step's links; returns the step's reduced link, or `None` on
@@ -49,6 +49,7 @@ impl Run<'_> {
             rules: Vec::new(),
         };
         let mut accepted: Vec<(BTreeSet<KeyId>, Link, String)> = Vec::new();
+        let source = self.source();
         for name in &names {
             let path = link_dir.join(name);
             let mut entry = LinkReport {
@@ -58,19 +59,33 @@ impl Run<'_> {
                 unauthorised_signers: Vec::new(),
                 reason: None,
             };
-            let loaded = match preloaded.remove(&path) {
-                Some(Preloaded::Missing) => Ok(None),
-                Some(Preloaded::Failed(reason)) => Err(reason),
-                Some(Preloaded::Link { signers, link }) => {
+            let preloaded = match preloaded.remove(&path) {
+                Some(found) => found,
+                None => load_one(source, &path, step, &authorised, &self.options.limits),
+            };
+            let mut image_candidate = false;
+            let loaded = match preloaded {
+                Preloaded::Missing => Ok(None),
+                Preloaded::Failed(reason) => Err(reason),
+                Preloaded::Link { signers, link } => {
                     self.warn_unattributed(&path, step, signers.unattributed);
+                    // A link of the root layout's, not a sublayout's summary: its products
+                    // may be the image's.
+                    image_candidate = depth == 0;
                     bind(link, step, signers.keys)
                 }
-                Some(Preloaded::Deferred) | None => self.load_link(&path, step, &authorised, depth),
+                Preloaded::Sublayout { signers, payload } => {
+                    self.warn_unattributed(&path, step, signers.unattributed);
+                    self.sublayout(&path, step, depth, payload, signers.keys)
+                }
             };
             match loaded {
                 Ok(None) => continue,
                 Ok(Some((signers, link))) => {
                     entry.accepted = true;
+                    if image_candidate {
+                        self.note_image(&link);
+                    }
                     entry.signers = signers.iter().map(KeyId::to_string).collect();
                     if !step.expected_command.is_empty() && link.command != step.expected_command {
                         self.warn(Some(&step.name), format!(
@@ -139,10 +154,7 @@ impl Run<'_> {
                 e.required
             );
             if signed.is_empty() && ignored.is_empty() {
-                let place = match &self.options.bundle {
-                    Some(_) => "the bundle".to_owned(),
-                    None => link_dir.display().to_string(),
-                };
+                let place = self.source().place(link_dir);
                 reason.push_str(&format!(" (no link found in {place})"));
             }
             let missing: Vec<&str> = step
@@ -214,7 +226,7 @@ impl Run<'_> {
     /// authorised keys that signed it. Empty when the file cannot be read as an envelope.
     fn signed_by(&self, path: &Path, step: &Step, layout: &Layout) -> SignedBy {
         let limits = &self.options.limits;
-        let Ok(Some(bytes)) = read_link(path, self.options.bundle.as_deref(), limits) else {
+        let Ok(Some(bytes)) = self.source().read(path, limits.max_metadata_bytes) else {
             return (Vec::new(), Vec::new());
         };
         let Ok(envelope) = Envelope::from_bytes(&bytes, limits) else {
@@ -280,27 +292,13 @@ impl Run<'_> {
     ) -> Vec<(PathBuf, SignedBy)> {
         let is_stray =
             |file: &str| files::names_a_link_of(&step.name, file) && !considered.contains(file);
-        let mut files: Vec<String> = match &self.options.bundle {
-            Some(bundle) => bundle
-                .links
-                .keys()
-                .filter_map(|name| {
-                    let path = Path::new(name);
-                    (path.parent().unwrap_or(Path::new("")) == link_dir)
-                        .then(|| path.file_name()?.to_str().map(str::to_owned))
-                        .flatten()
-                })
-                .filter(|file| is_stray(file))
-                .collect(),
-            None => match std::fs::read_dir(link_dir) {
-                Ok(entries) => entries
-                    .flatten()
-                    .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-                    .filter(|file| is_stray(file))
-                    .collect(),
-                Err(_) => Vec::new(),
-            },
-        };
+        let mut files: Vec<String> = self
+            .source()
+            .list(link_dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|file| is_stray(file))
+            .collect();
         files.sort();
         files.truncate(self.options.limits.max_stray_links);
         files
@@ -313,96 +311,74 @@ impl Run<'_> {
             .collect()
     }
 
-    /// Reads one link file: `Ok(None)` when it does not exist, `Err(reason)` when it does not
-    /// count, else the authorised keys that signed it and the link (a sublayout's summary).
+    /// Verifies the sublayout a functionary signed for `step` in the file at `path`, signed by
+    /// the authorised keys `signers`: `Err(reason)` when it does not count, else the signers and
+    /// the sublayout's summary link.
     #[allow(clippy::type_complexity)]
-    fn load_link(
+    fn sublayout(
         &mut self,
         path: &Path,
         step: &Step,
-        authorised: &KeyRing,
         depth: usize,
+        payload: serde_json::Value,
+        signers: BTreeSet<KeyId>,
     ) -> Result<Option<(BTreeSet<KeyId>, Link)>, String> {
-        let limits = &self.options.limits;
-        let Some(bytes) = read_link(path, self.options.bundle.as_deref(), limits)? else {
-            return Ok(None);
-        };
-        let envelope = Envelope::from_bytes(&bytes, limits).map_err(|e| e.to_string())?;
-        let not_authorised = |e: EnvelopeError| {
-            format!("not signed by a key authorised for step {}: {e}", step.name)
-        };
-        // A link is read straight into its typed form; anything else (a sublayout, or a link
-        // with an error to report) takes the general path.
-        let typed = envelope.verify_as::<RawLink>(authorised, 1);
-        let verified = match typed {
-            Ok(verified) => {
-                self.warn_unattributed(path, step, verified.signers().unattributed);
-                let (payload, signers) = verified.into_parts();
-                let link = Link::from_raw(payload, limits).map_err(|e| e.to_string())?;
-                return bind(link, step, signers.keys);
-            }
-            Err(EnvelopeError::Payload(_)) => {
-                envelope.verify(authorised, 1).map_err(not_authorised)?
-            }
-            Err(e) => return Err(not_authorised(e)),
-        };
-        self.warn_unattributed(path, step, verified.signers().unattributed);
-        let signers = verified.signers().keys.clone();
-        if crate::model::statement::is_statement(verified.payload()) {
-            // An in-toto Statement with the link predicate: read as the link it stands for.
-            let link = crate::model::statement::to_link(verified.payload(), limits)
-                .map_err(|e| format!("an in-toto Statement that is not a valid link: {e}"))?;
-            return bind(link, step, signers);
+        // 6. A sublayout: verified with the functionary's key as its only layout key,
+        // its links in STEP.KEYID8/.
+        let max_depth = self.options.limits.max_sublayout_depth;
+        if depth + 1 > max_depth {
+            return Err(format!("sublayouts nest deeper than {max_depth}"));
         }
-        match Kind::of(verified.payload()) {
-            Ok(Kind::Link) => {
-                let link =
-                    Link::from_value(verified.payload(), limits).map_err(|e| e.to_string())?;
-                bind(link, step, signers)
+        let Some((_, folder)) = files::sublayout_folder(&step.name, &signers) else {
+            return Err("no signer".into());
+        };
+        let sub_dir = path.with_file_name(folder);
+        let saved = (
+            self.report.failure.take(),
+            std::mem::take(&mut self.report.steps),
+            std::mem::take(&mut self.report.inspections),
+        );
+        let outcome = self.verify_layout(
+            LayoutFile::Verified(payload),
+            &sub_dir,
+            depth + 1,
+            Some(&step.name),
+        );
+        let sub_failure = self.report.failure.take();
+        self.report.failure = saved.0;
+        self.report.steps = saved.1;
+        self.report.inspections = saved.2;
+        match outcome {
+            Ok(Some(Passed {
+                summary: Some(summary),
+            })) => Ok(Some((signers, summary))),
+            Ok(Some(Passed { summary: None })) => Err("its sublayout has no summary".into()),
+            Ok(None) => Err(format!(
+                "its sublayout failed: {}",
+                sub_failure.map(|f| f.reason).unwrap_or_default()
+            )),
+            Err(e @ VerifyError::WorkdirTooLarge { .. }) => {
+                let reason = e.to_string();
+                self.input_error.get_or_insert(e);
+                Err(reason)
             }
-            Ok(Kind::Layout) => {
-                // 6. A sublayout: verified with the functionary's key as its only layout key,
-                // its links in STEP.KEYID8/.
-                let max_depth = limits.max_sublayout_depth;
-                if depth + 1 > max_depth {
-                    return Err(format!("sublayouts nest deeper than {max_depth}"));
-                }
-                let Some((keyid, folder)) = files::sublayout_folder(&step.name, &signers) else {
-                    return Err("no signer".into());
-                };
-                let ring = authorised.subset([keyid]);
-                let sub_dir = path.with_file_name(folder);
-                let saved = (
-                    self.report.failure.take(),
-                    std::mem::take(&mut self.report.steps),
-                    std::mem::take(&mut self.report.inspections),
-                );
-                let outcome =
-                    self.verify_layout(&envelope, &ring, &sub_dir, depth + 1, Some(&step.name));
-                let sub_failure = self.report.failure.take();
-                self.report.failure = saved.0;
-                self.report.steps = saved.1;
-                self.report.inspections = saved.2;
-                match outcome {
-                    Ok(Some(Passed {
-                        summary: Some(summary),
-                    })) => Ok(Some((signers, summary))),
-                    Ok(Some(Passed { summary: None })) => {
-                        Err("its sublayout has no summary".into())
-                    }
-                    Ok(None) => Err(format!(
-                        "its sublayout failed: {}",
-                        sub_failure.map(|f| f.reason).unwrap_or_default()
-                    )),
-                    Err(e @ VerifyError::WorkdirTooLarge { .. }) => {
-                        let reason = e.to_string();
-                        self.input_error.get_or_insert(e);
-                        Err(reason)
-                    }
-                    Err(e) => Err(format!("its sublayout is invalid: {e}")),
-                }
-            }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(format!("its sublayout is invalid: {e}")),
+        }
+    }
+
+    /// Notes whether `link`, accepted for a step of the root layout, has a product with the image's
+    /// digest ([`super::VerifyOptions::image_digest`]).
+    fn note_image(&mut self, link: &Link) {
+        let Some(digest) = &self.options.image_digest else {
+            return;
+        };
+        let hex = digest.trim_start_matches("sha256:");
+        if link
+            .products
+            .iter()
+            .any(|(_, digests)| digests.get("sha256").as_deref() == Some(hex))
+        {
+            self.image_found = true;
         }
     }
 
@@ -436,40 +412,21 @@ pub(super) enum Preloaded {
     Missing,
     /// It does not count, and why.
     Failed(String),
-    /// A link, signed by authorised keys.
+    /// A link (classic, DSSE or a Statement), signed by authorised keys.
     Link { signers: Signers, link: Link },
-    /// Not a plain link (a sublayout, or a payload with an error to report): read it again,
-    /// in order, on the general path.
-    Deferred,
-}
-
-/// Reads a link file, from the bundle when verifying one: `Ok(None)` when there is none.
-fn read_link<'b>(
-    path: &Path,
-    bundle: Option<&'b Bundle>,
-    limits: &Limits,
-) -> Result<Option<Cow<'b, [u8]>>, String> {
-    if let Some(bundle) = bundle {
-        let name = path.to_string_lossy();
-        return Ok(bundle
-            .links
-            .get(name.as_ref())
-            .map(|bytes| Cow::Borrowed(bytes.as_slice())));
-    }
-    match fsio::read_capped(path, limits.max_metadata_bytes, Limit::MetadataBytes) {
-        Ok(bytes) => Ok(Some(Cow::Owned(bytes))),
-        Err(fsio::FsError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            Ok(None)
-        }
-        Err(e) => Err(e.to_string()),
-    }
+    /// A sublayout (its payload), signed by authorised keys: verified in layout order, its
+    /// links in turn.
+    Sublayout {
+        signers: Signers,
+        payload: serde_json::Value,
+    },
 }
 
 /// Reads and checks every step's candidate link files on every core.
 pub(super) fn preload(
     layout: &Layout,
     link_dir: &Path,
-    bundle: Option<&Bundle>,
+    source: &dyn LinkSource,
     limits: &Limits,
 ) -> BTreeMap<PathBuf, Preloaded> {
     let jobs: Vec<(PathBuf, &Step)> = layout
@@ -488,47 +445,48 @@ pub(super) fn preload(
         let authorised = layout.keys.subset(&step.pubkeys);
         (
             path.clone(),
-            preload_one(path, step, &authorised, bundle, limits),
+            load_one(source, path, step, &authorised, limits),
         )
     })
     .into_iter()
     .collect()
 }
 
-fn preload_one(
+/// Reads one link file and loads it, once, by the one way a link is loaded.
+fn load_one(
+    source: &dyn LinkSource,
     path: &Path,
     step: &Step,
     authorised: &KeyRing,
-    bundle: Option<&Bundle>,
     limits: &Limits,
 ) -> Preloaded {
-    let bytes = match read_link(path, bundle, limits) {
+    let bytes: Cow<'_, [u8]> = match source.read(path, limits.max_metadata_bytes) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Preloaded::Missing,
-        Err(reason) => return Preloaded::Failed(reason),
+        Err(e) => return Preloaded::Failed(e.to_string()),
     };
-    // The link is checked and converted while its signature is still being hashed.
-    let verified = Envelope::verify_bytes_into(bytes, authorised, 1, limits, |raw: RawLink| {
-        Link::from_raw(raw, limits)
-    });
-    match verified {
-        Ok(verified) => match verified.into_parts() {
-            (Ok(link), signers) => Preloaded::Link { signers, link },
-            (Err(e), _) => Preloaded::Failed(e.to_string()),
-        },
-        // Not a plain link, or one whose error the general path reports precisely.
-        Err(EnvelopeError::Payload(_) | EnvelopeError::Json(_) | EnvelopeError::Field { .. }) => {
-            Preloaded::Deferred
+    let loaded = document::load_link(&bytes, authorised, 1, limits);
+    // The file's bytes are not needed any more: freed before the link is handed on.
+    drop(bytes);
+    match loaded {
+        Ok(loaded) => {
+            let signers = loaded.signers().clone();
+            match loaded.into_content() {
+                LinkContent::Link(link) | LinkContent::Statement(link) => {
+                    Preloaded::Link { signers, link }
+                }
+                LinkContent::Layout(payload) => Preloaded::Sublayout { signers, payload },
+            }
         }
-        Err(
-            e @ (EnvelopeError::Threshold { .. }
-            | EnvelopeError::NoSignatures
-            | EnvelopeError::WrongPayloadType(_)),
-        ) => Preloaded::Failed(format!(
-            "not signed by a key authorised for step {}: {e}",
-            step.name
-        )),
-        Err(e) => Preloaded::Failed(e.to_string()),
+        Err(e) => Preloaded::Failed(match e {
+            LoadLinkError::Verify(e) => {
+                format!("not signed by a key authorised for step {}: {e}", step.name)
+            }
+            LoadLinkError::Statement(e) => {
+                format!("an in-toto Statement that is not a valid link: {e}")
+            }
+            e => e.to_string(),
+        }),
     }
 }
 

@@ -70,15 +70,9 @@ impl Run<'_> {
         // Links for steps the layout does not name (THREATS E1).
         let steps: BTreeSet<&str> = layout.steps.iter().map(|s| s.name.as_str()).collect();
         // (A bundle holding a link its layout does not use is refused when it is read.)
-        let listing = match self.options.bundle {
-            Some(_) => None,
-            None => std::fs::read_dir(link_dir).ok(),
-        };
-        if let Some(entries) = listing {
+        if let Some(files) = self.source().list(link_dir) {
             let mut strangers = BTreeSet::new();
-            for entry in entries.flatten() {
-                let file = entry.file_name();
-                let Some(file) = file.to_str() else { continue };
+            for file in &files {
                 let Some(step) = crate::model::files::step_of_link_file(file) else {
                     continue;
                 };

@@ -5,6 +5,11 @@
 //! everything a supply chain can get wrong is a [`Report`] whose verdict is `Fail`, with the one
 //! decisive reason first. Nothing returns `Pass` unless every check ran and passed, and no
 //! inspection runs before every other check has passed (THREATS I3).
+//!
+//! Links are read through a [`source::LinkSource`] (the link folder on disk unless another is
+//! given, such as a bundle), each loaded once by [`crate::model::document::load_link`]. When
+//! an image digest is given, the verdict also requires it among the products of the chain:
+//! the library is the verdict's only writer.
 
 mod inspect;
 mod links;
@@ -13,9 +18,11 @@ pub mod params;
 pub mod products;
 pub mod report;
 pub mod rules;
+pub mod source;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -33,6 +40,7 @@ use crate::model::name::StepName;
 use params::ParamError;
 use report::{Check, Failure, Report, Verdict, Warning};
 use rules::{Found, ListOutcome, Refused, Side};
+use source::{Folder, LinkSource};
 
 /// A step's or inspection's two rule lists (`expected_materials`, `expected_products`) and
 /// the link they apply to.
@@ -209,9 +217,14 @@ pub struct VerifyOptions {
     pub strict_rules: bool,
     /// Caps.
     pub limits: Limits,
-    /// Read the links from this bundle instead of `link_dir` (which then names the folder
-    /// inside the bundle, normally empty).
-    pub bundle: Option<std::sync::Arc<crate::ship::bundle::Bundle>>,
+    /// Where the links are read from: `None` for the folder `link_dir` on disk; a source
+    /// (such as a bundle) otherwise, in which `link_dir` names the folder, normally empty.
+    pub links: Option<Arc<dyn LinkSource>>,
+    /// The SHA-256 (lowercase hex, optionally `sha256:`-prefixed) of an image the chain must
+    /// have produced: verification fails unless an accepted link of the layout's steps has a
+    /// product with that digest. A chain that verifies says nothing about an image it did not
+    /// produce.
+    pub image_digest: Option<String>,
 }
 
 impl VerifyOptions {
@@ -226,7 +239,25 @@ impl VerifyOptions {
             layout_digest: None,
             strict_rules: false,
             limits: Limits::default(),
-            bundle: None,
+            links: None,
+            image_digest: None,
+        }
+    }
+
+    /// Where the links are read from.
+    fn source(&self) -> &dyn LinkSource {
+        match &self.links {
+            Some(source) => source.as_ref(),
+            None => &Folder,
+        }
+    }
+
+    /// Options with the defaults, the links read from `source` (a bundle, say) rather than
+    /// from a folder on disk.
+    pub fn with_source(source: Arc<dyn LinkSource>) -> VerifyOptions {
+        VerifyOptions {
+            links: Some(source),
+            ..VerifyOptions::new(PathBuf::new())
         }
     }
 }
@@ -326,7 +357,7 @@ pub fn verify(
     params::check(&options.parameters)?;
     // Off-spec: a folder that is not there is bad input, not a chain without links; the
     // reference reports it as a missing link.
-    if options.bundle.is_none() {
+    if options.links.as_ref().is_none_or(|source| source.on_disk()) {
         check_folder(&options.link_dir, FolderRole::Links)?;
     }
     if let Some(workdir) = &options.workdir {
@@ -345,6 +376,7 @@ pub fn verify(
             warnings: Vec::new(),
         },
         input_error: None,
+        image_found: false,
     };
     if let Some(pinned) = &options.layout_digest {
         use sha2::Digest;
@@ -360,10 +392,27 @@ pub fn verify(
     }
     let envelope = Envelope::from_bytes(layout_file, &options.limits)?;
     if run
-        .verify_layout(&envelope, layout_keys, &options.link_dir, 0, None)?
+        .verify_layout(
+            LayoutFile::Signed(&envelope, layout_keys),
+            &options.link_dir,
+            0,
+            None,
+        )?
         .is_some()
     {
-        run.report.verdict = Verdict::Pass;
+        match &options.image_digest {
+            Some(digest) if !run.image_found => {
+                let _ = run.fail(
+                    Check::Product,
+                    None,
+                    format!(
+                        "the image {digest} is not among the products of any step of the \
+                         chain: the attestation is about another image"
+                    ),
+                );
+            }
+            _ => run.report.verdict = Verdict::Pass,
+        }
     }
     if let Some(error) = run.input_error {
         return Err(error);
@@ -377,6 +426,18 @@ struct Run<'o> {
     /// Bad input found while verifying a sublayout (its working folder too large to copy),
     /// which must stop verification as an error rather than count as the link's failure.
     input_error: Option<VerifyError>,
+    /// Whether an accepted link of the root layout's steps has a product with
+    /// [`VerifyOptions::image_digest`].
+    image_found: bool,
+}
+
+/// A layout to verify.
+enum LayoutFile<'a> {
+    /// The root layout's envelope, and the keys that must all have signed it.
+    Signed(&'a Envelope, &'a KeyRing),
+    /// A sublayout's payload, whose signature by the functionary's key (its only layout key)
+    /// verified when its file was loaded as the functionary's link.
+    Verified(serde_json::Value),
 }
 
 /// Stop verifying: the failure is recorded in the report.
@@ -387,7 +448,12 @@ struct Passed {
     summary: Option<Link>,
 }
 
-impl Run<'_> {
+impl<'o> Run<'o> {
+    /// Where the links are read from.
+    fn source(&self) -> &'o dyn LinkSource {
+        self.options.source()
+    }
+
     fn fail(&mut self, check: Check, item: Option<&StepName>, reason: String) -> Stop {
         if self.report.failure.is_none() {
             self.report.failure = Some(Failure {
@@ -410,32 +476,39 @@ impl Run<'_> {
     /// failure is in the report).
     fn verify_layout(
         &mut self,
-        envelope: &Envelope,
-        keys: &KeyRing,
+        file: LayoutFile<'_>,
         link_dir: &Path,
         depth: usize,
         summary_name: Option<&StepName>,
     ) -> Result<Option<Passed>, VerifyError> {
         let root = depth == 0;
-        // 1. Layout signatures: every given key must have signed (the reference's rule).
-        let verified = match envelope.verify(keys, keys.len()) {
-            Ok(verified) => verified,
-            Err(EnvelopeError::Payload(e)) => return Err(EnvelopeError::Payload(e).into()),
-            Err(e) => {
-                let reason = layout_signature_failure(envelope, keys, &e);
-                let _ = self.fail(Check::LayoutSignature, summary_name, reason);
-                return Ok(None);
+        // 1. Layout signatures: every given key must have signed (the reference's rule). A
+        // sublayout's one key, the functionary's, was checked as its link was loaded.
+        let mut payload = match file {
+            LayoutFile::Signed(envelope, keys) => {
+                let verified = match envelope.verify(keys, keys.len()) {
+                    Ok(verified) => verified,
+                    Err(EnvelopeError::Payload(e)) => {
+                        return Err(EnvelopeError::Payload(e).into());
+                    }
+                    Err(e) => {
+                        let reason = layout_signature_failure(envelope, keys, &e);
+                        let _ = self.fail(Check::LayoutSignature, summary_name, reason);
+                        return Ok(None);
+                    }
+                };
+                if root {
+                    self.report.layout_signers = verified
+                        .signers()
+                        .keys
+                        .iter()
+                        .map(KeyId::to_string)
+                        .collect();
+                }
+                verified.into_payload()
             }
+            LayoutFile::Verified(payload) => payload,
         };
-        if root {
-            self.report.layout_signers = verified
-                .signers()
-                .keys
-                .iter()
-                .map(KeyId::to_string)
-                .collect();
-        }
-        let mut payload = verified.into_payload();
         match Kind::of(&payload) {
             Ok(Kind::Layout) => {}
             Ok(Kind::Link) => return Err(VerifyError::NotALayout("link")),
@@ -488,12 +561,7 @@ impl Run<'_> {
         // 4-6. Links: found by file name (a hint), counted by verified signer and signed name.
         // Plain links are read and checked on every core at once; anything else (a sublayout,
         // or a file with an error to report) afterwards, in order.
-        let mut preloaded = links::preload(
-            &layout,
-            link_dir,
-            self.options.bundle.as_deref(),
-            &self.options.limits,
-        );
+        let mut preloaded = links::preload(&layout, link_dir, self.source(), &self.options.limits);
         let mut chain: BTreeMap<StepName, Link> = BTreeMap::new();
         for step in &layout.steps {
             match self.step_links(step, &layout, link_dir, depth, &mut preloaded)? {

@@ -5,9 +5,10 @@
 use serde::Serialize;
 
 use crate::base::limits::Limits;
+use crate::model::document::{self, LoadLinkError};
 use crate::model::envelope::{Envelope, EnvelopeError};
 use crate::model::keyring::KeyRing;
-use crate::model::link::{Link, LinkError, RawLink};
+use crate::model::link::LinkError;
 use crate::record::{self, RecordError, RecordOptions};
 
 /// Why the match could not be made.
@@ -54,23 +55,23 @@ pub fn match_products(
     options: &RecordOptions,
     limits: &Limits,
 ) -> Result<ProductMatch, MatchError> {
-    let envelope = Envelope::from_bytes(link_file, limits)?;
-    let value = match keys {
-        Some(ring) => envelope.verify(ring, 1)?.into_payload(),
-        None => envelope.unverified_payload()?,
-    };
-    let link = if crate::model::statement::is_statement(&value) {
-        crate::model::statement::to_link(&value, limits).map_err(|e| LinkError::Schema {
-            path: String::new(),
-            message: e.to_string(),
-        })?
-    } else {
-        let raw: RawLink = serde_json::from_value(value).map_err(|e| LinkError::Schema {
-            path: String::new(),
-            message: e.to_string(),
-        })?;
-        Link::from_raw(raw, limits)?
-    };
+    let link = match keys {
+        Some(ring) => document::load_link(link_file, ring, 1, limits)
+            .and_then(|loaded| loaded.into_link(limits)),
+        None => Envelope::from_bytes(link_file, limits)
+            .map_err(LoadLinkError::Envelope)
+            .and_then(|envelope| document::unverified_link(&envelope, limits)),
+    }
+    .map_err(|e| match e {
+        LoadLinkError::Envelope(e) | LoadLinkError::Verify(e) => MatchError::Envelope(e),
+        LoadLinkError::Link(e) => MatchError::Link(e),
+        e @ (LoadLinkError::Statement(_) | LoadLinkError::Kind(_)) => {
+            MatchError::Link(LinkError::Schema {
+                path: String::new(),
+                message: e.to_string(),
+            })
+        }
+    })?;
     let local = record::record_artifacts(paths, options)?.artifacts;
     let mut result = ProductMatch {
         signature_checked: keys.is_some(),
