@@ -1,4 +1,4 @@
-//! Running inspections: step 12 of the workflow.
+//! Running inspections: step 10 of the workflow.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use crate::model::rule::RuleKind;
 use crate::record::{self, CommandOptions, RecordOptions};
 
 use super::report::{Check, InspectionReport};
-use super::{Run, Stop, VerifyError};
+use super::{Run, StepResult, VerifyError};
 
 /// The most bytes of an inspection's stderr quoted when its command fails (its end, where
 /// the error usually is).
@@ -32,10 +32,7 @@ impl Run<'_> {
 
     /// A scratch copy of the working folder, as `plan` lists it (files, folders and symlinks
     /// as they are), where the inspections run one after another.
-    pub(super) fn scratch(
-        &mut self,
-        plan: Result<Plan, String>,
-    ) -> Result<tempfile::TempDir, Stop> {
+    pub(super) fn scratch(&mut self, plan: Result<Plan, String>) -> StepResult<tempfile::TempDir> {
         let made = plan.and_then(|plan| {
             let scratch = tempfile::Builder::new()
                 .prefix("tollgate-inspect-")
@@ -59,11 +56,7 @@ impl Run<'_> {
     /// Runs one inspection in `scratch`: records `.`, runs the command with a minimal
     /// environment, records `.` again. Its link stays in memory, and the working folder is
     /// never touched (THREATS I5).
-    pub(super) fn inspect(
-        &mut self,
-        inspection: &Inspection,
-        scratch: &Path,
-    ) -> Result<Link, Stop> {
+    pub(super) fn inspect(&mut self, inspection: &Inspection, scratch: &Path) -> StepResult<Link> {
         let name = &inspection.name;
         let mut report = InspectionReport {
             name: name.to_string(),

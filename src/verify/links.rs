@@ -19,11 +19,10 @@ use crate::model::threshold::{self, Signers};
 
 use super::report::{Check, LinkReport, StepReport};
 use super::source::LinkSource;
-use super::{LayoutFile, Passed, Run, VerifyError};
+use super::{Halt, LayoutFile, Passed, Run, StepResult, VerifyError};
 
 impl Run<'_> {
-    /// Loads, checks and counts a step's links; returns the step's reduced link, or `None` on
-    /// failure.
+    /// Loads, checks and counts a step's links; returns the step's reduced link.
     pub(super) fn step_links(
         &mut self,
         step: &Step,
@@ -31,7 +30,7 @@ impl Run<'_> {
         link_dir: &Path,
         depth: usize,
         preloaded: &mut BTreeMap<PathBuf, Preloaded>,
-    ) -> Result<Option<Link>, VerifyError> {
+    ) -> StepResult<Link> {
         let authorised = layout.keys.subset(&step.pubkeys);
         // The file name holds only a keyid prefix: a hint. Each name is read once, whatever the
         // number of keys sharing its prefix, and checked against every authorised key.
@@ -183,19 +182,17 @@ impl Run<'_> {
                 }
             }
             self.report.steps.push(report);
-            let _ = self.fail(Check::Threshold, Some(&step.name), reason);
-            return Ok(None);
+            return Err(self.fail(Check::Threshold, Some(&step.name), reason));
         }
         self.report.steps.push(report);
         // 8. Threshold agreement: every counted link records the same artifacts.
         let mut links = accepted.into_iter();
         let Some((first_signers, first, first_file)) = links.next() else {
-            let _ = self.fail(
+            return Err(self.fail(
                 Check::Threshold,
                 Some(&step.name),
                 format!("step {}: no link", step.name),
-            );
-            return Ok(None);
+            ));
         };
         for (other_signers, other, other_file) in links {
             if let Some(difference) = first_difference(&first, &other) {
@@ -214,11 +211,10 @@ impl Run<'_> {
                     by(&other_signers),
                     difference.theirs,
                 );
-                let _ = self.fail(Check::ThresholdAgreement, Some(&step.name), reason);
-                return Ok(None);
+                return Err(self.fail(Check::ThresholdAgreement, Some(&step.name), reason));
             }
         }
-        Ok(Some(first))
+        Ok(first)
     }
 
     /// Who signed the link file at `path`: for each signature no authorised key made, the
@@ -349,20 +345,20 @@ impl Run<'_> {
         self.report.steps = saved.1;
         self.report.inspections = saved.2;
         match outcome {
-            Ok(Some(Passed {
+            Ok(Passed {
                 summary: Some(summary),
-            })) => Ok(Some((signers, summary))),
-            Ok(Some(Passed { summary: None })) => Err("its sublayout has no summary".into()),
-            Ok(None) => Err(format!(
+            }) => Ok(Some((signers, summary))),
+            Ok(Passed { summary: None }) => Err("its sublayout has no summary".into()),
+            Err(Halt::Failed) => Err(format!(
                 "its sublayout failed: {}",
                 sub_failure.map(|f| f.reason).unwrap_or_default()
             )),
-            Err(e @ VerifyError::WorkdirTooLarge { .. }) => {
+            Err(Halt::Invalid(e @ VerifyError::WorkdirTooLarge { .. })) => {
                 let reason = e.to_string();
                 self.input_error.get_or_insert(e);
                 Err(reason)
             }
-            Err(e) => Err(format!("its sublayout is invalid: {e}")),
+            Err(Halt::Invalid(e)) => Err(format!("its sublayout is invalid: {e}")),
         }
     }
 

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use crate::base::limits::Limits;
 use crate::base::timestamp;
@@ -378,41 +379,18 @@ pub fn verify(
         input_error: None,
         image_found: false,
     };
-    if let Some(pinned) = &options.layout_digest {
-        use sha2::Digest;
-        let actual = hex::encode(sha2::Sha256::digest(layout_file));
-        if !actual.eq_ignore_ascii_case(pinned.trim_start_matches("sha256:")) {
-            let _ = run.fail(
-                Check::LayoutDigest,
-                None,
-                format!("the layout's SHA-256 is {actual}, not the pinned {pinned}"),
-            );
-            return Ok(run.report);
-        }
-    }
-    let envelope = Envelope::from_bytes(layout_file, &options.limits)?;
-    if run
-        .verify_layout(
-            LayoutFile::Signed(&envelope, layout_keys),
-            &options.link_dir,
-            0,
-            None,
-        )?
-        .is_some()
-    {
-        match &options.image_digest {
-            Some(digest) if !run.image_found => {
-                let _ = run.fail(
-                    Check::Product,
-                    None,
-                    format!(
-                        "the image {digest} is not among the products of any step of the \
-                         chain: the attestation is about another image"
-                    ),
-                );
-            }
-            _ => run.report.verdict = Verdict::Pass,
-        }
+    // Off-spec: a layout pinned by its digest is checked before anything is read from it.
+    let outcome = run.check_layout_digest(layout_file).and_then(|()| {
+        let envelope = Envelope::from_bytes(layout_file, &options.limits)?;
+        let file = LayoutFile::Signed(&envelope, layout_keys);
+        run.verify_layout(file, &options.link_dir, 0, None)?;
+        // Off-spec: the image the chain is said to be about must be one of its products.
+        run.check_image()
+    });
+    match outcome {
+        Ok(_) => run.report.verdict = Verdict::Pass,
+        Err(Halt::Failed) => {}
+        Err(Halt::Invalid(error)) => return Err(error),
     }
     if let Some(error) = run.input_error {
         return Err(error);
@@ -437,11 +415,43 @@ enum LayoutFile<'a> {
     Signed(&'a Envelope, &'a KeyRing),
     /// A sublayout's payload, whose signature by the functionary's key (its only layout key)
     /// verified when its file was loaded as the functionary's link.
-    Verified(serde_json::Value),
+    Verified(Value),
 }
 
-/// Stop verifying: the failure is recorded in the report.
-struct Stop;
+/// Why a step of the workflow stopped verification.
+enum Halt {
+    /// The supply chain failed a check; the decisive reason is already filed in the report.
+    Failed,
+    /// The input cannot be verified at all.
+    Invalid(VerifyError),
+}
+
+impl From<VerifyError> for Halt {
+    fn from(error: VerifyError) -> Halt {
+        Halt::Invalid(error)
+    }
+}
+
+impl From<EnvelopeError> for Halt {
+    fn from(error: EnvelopeError) -> Halt {
+        Halt::Invalid(error.into())
+    }
+}
+
+impl From<LayoutError> for Halt {
+    fn from(error: LayoutError) -> Halt {
+        Halt::Invalid(error.into())
+    }
+}
+
+impl From<ParamError> for Halt {
+    fn from(error: ParamError) -> Halt {
+        Halt::Invalid(error.into())
+    }
+}
+
+/// What each step of the workflow returns: its result, or why verification stops there.
+type StepResult<T> = Result<T, Halt>;
 
 /// A layout that verified, with the summary link a parent layout sees (sublayouts only).
 struct Passed {
@@ -454,7 +464,8 @@ impl<'o> Run<'o> {
         self.options.source()
     }
 
-    fn fail(&mut self, check: Check, item: Option<&StepName>, reason: String) -> Stop {
+    /// Files the decisive reason (the first one filed wins) and halts as failed.
+    fn fail(&mut self, check: Check, item: Option<&StepName>, reason: String) -> Halt {
         if self.report.failure.is_none() {
             self.report.failure = Some(Failure {
                 check,
@@ -462,7 +473,7 @@ impl<'o> Run<'o> {
                 reason,
             });
         }
-        Stop
+        Halt::Failed
     }
 
     fn warn(&mut self, item: Option<&StepName>, message: String) {
@@ -472,65 +483,133 @@ impl<'o> Run<'o> {
         });
     }
 
-    /// Verifies one layout (the root, or a sublayout at `depth`); `None` when it failed (the
-    /// failure is in the report).
+    /// Verifies one layout (the root, or a sublayout at `depth` whose summary link is named
+    /// `summary_name`), one call per step of the in-toto workflow, numbered as it numbers them.
     fn verify_layout(
         &mut self,
         file: LayoutFile<'_>,
         link_dir: &Path,
         depth: usize,
         summary_name: Option<&StepName>,
-    ) -> Result<Option<Passed>, VerifyError> {
+    ) -> StepResult<Passed> {
         let root = depth == 0;
         // 1. Layout signatures: every given key must have signed (the reference's rule). A
         // sublayout's one key, the functionary's, was checked as its link was loaded.
-        let mut payload = match file {
-            LayoutFile::Signed(envelope, keys) => {
-                let verified = match envelope.verify(keys, keys.len()) {
-                    Ok(verified) => verified,
-                    Err(EnvelopeError::Payload(e)) => {
-                        return Err(EnvelopeError::Payload(e).into());
-                    }
-                    Err(e) => {
-                        let reason = layout_signature_failure(envelope, keys, &e);
-                        let _ = self.fail(Check::LayoutSignature, summary_name, reason);
-                        return Ok(None);
-                    }
-                };
-                if root {
-                    self.report.layout_signers = verified
-                        .signers()
-                        .keys
-                        .iter()
-                        .map(KeyId::to_string)
-                        .collect();
-                }
-                verified.into_payload()
+        let (payload, layout) = self.check_layout_signatures(file, root, summary_name)?;
+        // 2. Expiration: equal counts as expired.
+        self.check_expiry(&layout, root, summary_name)?;
+        // 3. Parameter substitution. Off-spec: also without parameters (see `substitute`).
+        let layout = self.substitute(payload)?;
+        self.lint(&layout, link_dir);
+        // Off-spec: the working folder of the inspections is sized before any link is read.
+        let plan = self.plan_inspections(&layout)?;
+        // 4.-8. Links: loaded, their signatures and the threshold checked, sublayouts verified,
+        // commands aligned (a warning), threshold links compared and reduced to one.
+        let chain = self.load_links(&layout, link_dir, depth)?;
+        // 9. Step rules, before any inspection runs (THREATS I3).
+        self.check_step_rules(&layout, &chain)?;
+        // 10. Inspections, in a scratch copy of the working folder (THREATS I5).
+        let inspected = self.run_inspections(&layout, plan)?;
+        // 11. Inspection rules.
+        self.check_inspection_rules(&layout, &chain, &inspected)?;
+        // 12. The summary link a parent layout sees.
+        let summary = summary_name.map(|name| summary_link(&layout, &chain, name));
+        // A chain may hold millions of artifacts: the verdict need not wait for it to be freed.
+        crate::base::parallel::drop_in_background((chain, inspected));
+        Ok(Passed { summary })
+    }
+
+    /// Off-spec: when an image digest is given, an accepted link of the root layout's steps
+    /// must have a product with it (noted as the links were loaded).
+    fn check_image(&mut self) -> StepResult<()> {
+        match &self.options.image_digest {
+            Some(digest) if !self.image_found => {
+                let reason = format!(
+                    "the image {digest} is not among the products of any step of the chain: \
+                     the attestation is about another image"
+                );
+                Err(self.fail(Check::Product, None, reason))
             }
-            LayoutFile::Verified(payload) => payload,
+            _ => Ok(()),
+        }
+    }
+
+    /// Off-spec: the layout file must have the pinned SHA-256, if one is given, so that an
+    /// older layout the owner also signed cannot be replayed (THREATS D5).
+    fn check_layout_digest(&mut self, layout_file: &[u8]) -> StepResult<()> {
+        use sha2::Digest;
+        let Some(pinned) = &self.options.layout_digest else {
+            return Ok(());
         };
+        let actual = hex::encode(sha2::Sha256::digest(layout_file));
+        if actual.eq_ignore_ascii_case(pinned.trim_start_matches("sha256:")) {
+            return Ok(());
+        }
+        let reason = format!("the layout's SHA-256 is {actual}, not the pinned {pinned}");
+        Err(self.fail(Check::LayoutDigest, None, reason))
+    }
+
+    /// Step 1, layout signatures: every key in `keys` must have signed the layout (all of
+    /// them, not a threshold). Returns the verified payload and the layout it holds.
+    fn check_layout_signatures(
+        &mut self,
+        file: LayoutFile<'_>,
+        root: bool,
+        summary_name: Option<&StepName>,
+    ) -> StepResult<(Value, Layout)> {
+        let (envelope, keys) = match file {
+            LayoutFile::Signed(envelope, keys) => (envelope, keys),
+            LayoutFile::Verified(payload) => return self.read_layout(payload),
+        };
+        let verified = match envelope.verify(keys, keys.len()) {
+            Ok(verified) => verified,
+            Err(EnvelopeError::Payload(e)) => return Err(EnvelopeError::Payload(e).into()),
+            Err(e) => {
+                let reason = layout_signature_failure(envelope, keys, &e);
+                return Err(self.fail(Check::LayoutSignature, summary_name, reason));
+            }
+        };
+        if root {
+            self.report.layout_signers = verified
+                .signers()
+                .keys
+                .iter()
+                .map(KeyId::to_string)
+                .collect();
+        }
+        self.read_layout(verified.into_payload())
+    }
+
+    /// The layout a verified payload holds; a link or anything else in its place is invalid
+    /// input.
+    fn read_layout(&self, payload: Value) -> StepResult<(Value, Layout)> {
         match Kind::of(&payload) {
             Ok(Kind::Layout) => {}
-            Ok(Kind::Link) => return Err(VerifyError::NotALayout("link")),
-            Err(_) => return Err(VerifyError::NotALayout("document of another kind")),
+            Ok(Kind::Link) => return Err(VerifyError::NotALayout("link").into()),
+            Err(_) => return Err(VerifyError::NotALayout("document of another kind").into()),
         }
         let layout = Layout::from_value(&payload, &self.options.limits)?;
+        Ok((payload, layout))
+    }
 
-        // 2. Expiry: equal counts as expired.
+    /// Step 2, expiration: the layout must not have expired at the injectable clock's now;
+    /// equal counts as expired. A root layout valid for more than a year is worth a warning.
+    fn check_expiry(
+        &mut self,
+        layout: &Layout,
+        root: bool,
+        summary_name: Option<&StepName>,
+    ) -> StepResult<()> {
         if root {
             self.report.expires = Some(timestamp::format(&layout.expires));
         }
         if layout.expires <= self.options.now {
-            let _ = self.fail(
-                Check::Expiry,
-                summary_name,
-                format!(
-                    "the layout expired at {} (checked at {})",
-                    timestamp::format(&layout.expires),
-                    timestamp::format(&self.options.now)
-                ),
+            let reason = format!(
+                "the layout expired at {} (checked at {})",
+                timestamp::format(&layout.expires),
+                timestamp::format(&self.options.now)
             );
-            return Ok(None);
+            return Err(self.fail(Check::Expiry, summary_name, reason));
         }
         if root && layout.expires > self.options.now + chrono::Duration::days(366) {
             self.warn(
@@ -541,40 +620,58 @@ impl<'o> Run<'o> {
                 ),
             );
         }
+        Ok(())
+    }
 
-        // 3. Parameter substitution; the rules are parsed again. Off-spec: the reference
-        // substitutes only when parameters are given, so that a layout's `{name}` without a
-        // value silently stays literal text; here it is an error.
+    /// Step 3, parameter substitution into the verified payload; the layout (its rules too)
+    /// is read again from the result. Off-spec: the reference substitutes only when parameters are
+    /// given, so that a layout's `{name}` without a value silently stays literal text; here
+    /// it is an error.
+    fn substitute(&self, mut payload: Value) -> StepResult<Layout> {
         params::apply(&mut payload, &self.options.parameters)?;
-        let layout = Layout::from_value(&payload, &self.options.limits)?;
-        self.lint(&layout, link_dir);
+        Ok(Layout::from_value(&payload, &self.options.limits)?)
+    }
 
-        // Off-spec: the working folder the inspections will run on is listed and sized now,
-        // before any link is read, so that a folder too large to copy stops verification at
-        // once (as bad input) rather than after every link was checked.
-        let plan = if layout.inspections.is_empty() {
-            None
-        } else {
-            Some(inspect::plan(&self.workdir(), &self.options.limits)?)
-        };
+    /// Off-spec: the working folder the inspections will run on is listed and sized now,
+    /// before any link is read, so that a folder too large to copy stops verification at
+    /// once (as bad input) rather than after every link was checked. `None` when the layout
+    /// has no inspection.
+    fn plan_inspections(
+        &self,
+        layout: &Layout,
+    ) -> StepResult<Option<Result<inspect::Plan, String>>> {
+        if layout.inspections.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(inspect::plan(&self.workdir(), &self.options.limits)?))
+    }
 
-        // 4-6. Links: found by file name (a hint), counted by verified signer and signed name.
-        // Plain links are read and checked on every core at once; anything else (a sublayout,
-        // or a file with an error to report) afterwards, in order.
-        let mut preloaded = links::preload(&layout, link_dir, self.source(), &self.options.limits);
+    /// Steps 4 to 8, every step's links: found by file name (a hint), counted by verified
+    /// signer and signed name; a sublayout verified in their place; reduced to one link per step. Plain
+    /// links are read and checked on every core at once; anything else (a sublayout, or a
+    /// file with an error to report) afterwards, in order.
+    fn load_links(
+        &mut self,
+        layout: &Layout,
+        link_dir: &Path,
+        depth: usize,
+    ) -> StepResult<BTreeMap<StepName, Link>> {
+        let mut preloaded = links::preload(layout, link_dir, self.source(), &self.options.limits);
         let mut chain: BTreeMap<StepName, Link> = BTreeMap::new();
         for step in &layout.steps {
-            match self.step_links(step, &layout, link_dir, depth, &mut preloaded)? {
-                Some(link) => {
-                    chain.insert(step.name.clone(), link);
-                }
-                None => return Ok(None),
-            }
+            let link = self.step_links(step, layout, link_dir, depth, &mut preloaded)?;
+            chain.insert(step.name.clone(), link);
         }
+        Ok(chain)
+    }
 
-        // 10-11 after 9: step rules, before any inspection runs. Every list is evaluated at
-        // once; the outcomes are filed in layout order, so that the first failing step is the
-        // one reported.
+    /// Step 9, every step's rules, over the steps' links. Every list is evaluated at once;
+    /// the outcomes are filed in layout order, so that the first failing step is reported.
+    fn check_step_rules(
+        &mut self,
+        layout: &Layout,
+        chain: &BTreeMap<StepName, Link>,
+    ) -> StepResult<()> {
         let links: BTreeMap<StepName, &Link> = chain.iter().map(|(k, v)| (k.clone(), v)).collect();
         let mut outcomes = evaluate_rules(
             layout.steps.iter().map(|step| {
@@ -588,34 +685,44 @@ impl<'o> Run<'o> {
         .into_iter();
         for step in &layout.steps {
             let both = outcomes.by_ref().take(2).collect();
-            if !self.file_rules(&step.name, both, Check::StepRules) {
-                return Ok(None);
-            }
+            self.file_rules(&step.name, both, Check::StepRules)?;
         }
+        Ok(())
+    }
 
-        // 12. Inspections, then their rules: in a scratch copy of the working folder, so that
-        // they cannot change what was verified or anything else there (THREATS I5).
+    /// Step 10, the inspections, in layout order, in a scratch copy of the working folder, so
+    /// that they cannot change what was verified or anything else there (THREATS I5).
+    /// Returns their links, kept in memory.
+    fn run_inspections(
+        &mut self,
+        layout: &Layout,
+        plan: Option<Result<inspect::Plan, String>>,
+    ) -> StepResult<BTreeMap<StepName, Link>> {
         let mut inspected: BTreeMap<StepName, Link> = BTreeMap::new();
-        let scratch = match plan {
-            None => None,
-            Some(plan) => match self.scratch(plan) {
-                Ok(scratch) => Some(scratch),
-                Err(Stop) => return Ok(None),
-            },
+        let Some(plan) = plan else {
+            return Ok(inspected);
         };
+        let scratch = self.scratch(plan)?;
         for inspection in &layout.inspections {
-            let Some(scratch) = &scratch else { break };
-            match self.inspect(inspection, scratch.path()) {
-                Ok(link) => {
-                    inspected.insert(inspection.name.clone(), link);
-                }
-                Err(Stop) => return Ok(None),
-            }
+            let link = self.inspect(inspection, scratch.path())?;
+            inspected.insert(inspection.name.clone(), link);
         }
-        let mut all = links;
-        for (name, link) in &inspected {
-            all.insert(name.clone(), link);
-        }
+        Ok(inspected)
+    }
+
+    /// Step 11, every inspection's rules, which may refer to the links of steps and
+    /// inspections alike.
+    fn check_inspection_rules(
+        &mut self,
+        layout: &Layout,
+        chain: &BTreeMap<StepName, Link>,
+        inspected: &BTreeMap<StepName, Link>,
+    ) -> StepResult<()> {
+        let all: BTreeMap<StepName, &Link> = chain
+            .iter()
+            .chain(inspected)
+            .map(|(k, v)| (k.clone(), v))
+            .collect();
         let mut outcomes = evaluate_rules(
             layout.inspections.iter().map(|inspection| {
                 (
@@ -631,30 +738,12 @@ impl<'o> Run<'o> {
         .into_iter();
         for inspection in &layout.inspections {
             let both = outcomes.by_ref().take(2).collect();
-            if !self.file_rules(&inspection.name, both, Check::InspectionRules) {
-                self.point_at_workdir(&inspected[&inspection.name], &chain);
-                return Ok(None);
+            if let Err(halt) = self.file_rules(&inspection.name, both, Check::InspectionRules) {
+                self.point_at_workdir(&inspected[&inspection.name], chain);
+                return Err(halt);
             }
         }
-
-        // The summary link a parent layout sees: the first step's materials, the last step's
-        // products, byproducts and command.
-        let summary = summary_name.map(|name| {
-            let first = layout.steps.first().and_then(|s| chain.get(&s.name));
-            let last = layout.steps.last().and_then(|s| chain.get(&s.name));
-            Link {
-                name: name.clone(),
-                command: last.map(|l| l.command.clone()).unwrap_or_default(),
-                materials: first.map(|l| l.materials.clone()).unwrap_or_default(),
-                products: last.map(|l| l.products.clone()).unwrap_or_default(),
-                byproducts: last.map(|l| l.byproducts.clone()).unwrap_or_default(),
-                environment: Default::default(),
-            }
-        });
-        drop(all);
-        // A chain may hold millions of artifacts: the verdict need not wait for it to be freed.
-        crate::base::parallel::drop_in_background((chain, inspected));
-        Ok(Some(Passed { summary }))
+        Ok(())
     }
 
     /// When an inspection's rules refused a file of the working folder that no step produced,
@@ -687,13 +776,13 @@ impl<'o> Run<'o> {
     }
 
     /// Files the outcomes of a step's or inspection's two rule lists in the report; on failure
-    /// the decisive reason is recorded and `false` returned.
+    /// the decisive reason is filed too.
     fn file_rules(
         &mut self,
         item: &StepName,
         mut outcomes: Vec<ListOutcome>,
         check: Check,
-    ) -> bool {
+    ) -> StepResult<()> {
         self.note_rules(item, &outcomes);
         let kind = if check == Check::StepRules {
             "step"
@@ -742,10 +831,9 @@ impl<'o> Run<'o> {
                     "{kind} {item}, {} rule {number} ({rule}) matched no artifact (--strict-rules)",
                     side.name()
                 );
-                let _ = self.fail(check, Some(item), reason);
-                return false;
+                return Err(self.fail(check, Some(item), reason));
             }
-            return true;
+            return Ok(());
         };
         // The first artifact is explained; the others are named, so that nothing is hidden.
         let others = match failure.artifacts.len() {
@@ -770,7 +858,21 @@ impl<'o> Run<'o> {
             failure.rule,
             failure.explanation
         );
-        let _ = self.fail(check, Some(item), reason);
-        false
+        Err(self.fail(check, Some(item), reason))
+    }
+}
+
+/// The summary link a parent layout sees for a sublayout named `name`: the first step's
+/// materials, the last step's products, byproducts and command.
+fn summary_link(layout: &Layout, chain: &BTreeMap<StepName, Link>, name: &StepName) -> Link {
+    let first = layout.steps.first().and_then(|s| chain.get(&s.name));
+    let last = layout.steps.last().and_then(|s| chain.get(&s.name));
+    Link {
+        name: name.clone(),
+        command: last.map(|l| l.command.clone()).unwrap_or_default(),
+        materials: first.map(|l| l.materials.clone()).unwrap_or_default(),
+        products: last.map(|l| l.products.clone()).unwrap_or_default(),
+        byproducts: last.map(|l| l.byproducts.clone()).unwrap_or_default(),
+        environment: Default::default(),
     }
 }

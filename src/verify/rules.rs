@@ -1,41 +1,23 @@
-//! Applying artifact rules to a link: the reference's queue semantics, exactly.
+//! Applying artifact rules to a link, and explaining the outcome.
 //!
-//! For each rule list (`expected_materials` over the link's materials, `expected_products` over
-//! its products) a queue starts as every artifact name of that side. Rules run in order; each
-//! may consume names from the queue; only `DISALLOW` and `REQUIRE` can fail. What is left at the
-//! end is accepted (the implicit `ALLOW *`), which is why a rule list should end in `DISALLOW *`.
-//!
-//! - `MATCH`: queue names (under the source prefix, which is stripped before matching) whose
-//!   digests equal those of the same name (under the destination prefix) in the other step's
-//!   materials or products.
-//! - `CREATE`: queue names that are products and not materials; `DELETE`: materials and not
-//!   products; `MODIFY`: both, with different digests; `ALLOW`: any queue name.
-//! - `DISALLOW`: fails if any queue name matches; `REQUIRE`: fails unless the name is queued.
-//!
-//! Off-spec (stricter): a `MATCH` consumes only when the digest sets are equal *and* hold an
-//! approved algorithm (SHA-2 or SHA-3, 256 bits or more), so that two links agreeing on an MD5
-//! or SHA-1 alone prove nothing (THREATS F9).
+//! What each rule does to the queue of artifact names (the reference's semantics, exactly,
+//! summed up in [`apply`]) lives in the submodule `queue`; this module runs a rule list through
+//! it and keeps the trace that explains the outcome to a person: which rule consumed what,
+//! what was left, and for a failing rule which artifacts it refused and what an earlier
+//! `MATCH` found for them.
+
+mod queue;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::artifact::{ArtifactPath, Artifacts, DigestSet};
+use crate::model::artifact::{Artifacts, DigestSet};
 use crate::model::link::Link;
 use crate::model::name::StepName;
-use crate::model::pattern::Pattern;
 use crate::model::rule::{ArtifactKind, ArtifactRule, RuleKind};
 
-/// The algorithms strong enough for a `MATCH` to rely on.
-const APPROVED: [&str; 7] = [
-    "sha256",
-    "sha384",
-    "sha512",
-    "sha512_256",
-    "sha3_256",
-    "sha3_384",
-    "sha3_512",
-];
+use queue::{Effect, Queue, strip};
 
 /// Which rule list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -152,43 +134,87 @@ pub struct ListOutcome {
 
 /// Applies `rules` of list `side` to `link`; `links` holds the (reduced) links rules may refer to
 /// by step name.
+///
+/// For each rule list (`expected_materials` over the link's materials, `expected_products`
+/// over its products) a queue starts as every artifact name of that side. Rules run in order;
+/// each may consume names from the queue; only `DISALLOW` and `REQUIRE` can fail. What is left
+/// at the end is accepted (the implicit `ALLOW *`), which is why a rule list should end in
+/// `DISALLOW *`.
+///
+/// - `MATCH`: queue names (under the source prefix, which is stripped before matching) whose
+///   digests equal those of the same name (under the destination prefix) in the other step's
+///   materials or products.
+/// - `CREATE`: queue names that are products and not materials; `DELETE`: materials and not
+///   products; `MODIFY`: both, with different digests; `ALLOW`: any queue name.
+/// - `DISALLOW`: fails if any queue name matches; `REQUIRE`: fails unless the name is queued.
+///
+/// Off-spec (stricter): a `MATCH` consumes only when the digest sets are equal *and* hold an
+/// approved algorithm (SHA-2 or SHA-3, 256 bits or more), so that two links agreeing on an MD5
+/// or SHA-1 alone prove nothing (THREATS F9).
 pub fn apply(
     side: Side,
     rules: &[ArtifactRule],
     link: &Link,
     links: &BTreeMap<StepName, &Link>,
 ) -> ListOutcome {
-    let artifacts = match side {
-        Side::ExpectedMaterials => &link.materials,
-        Side::ExpectedProducts => &link.products,
-    };
-    // The queue: the artifacts in name order, each flagged while no rule has consumed it.
-    let items: Vec<(&ArtifactPath, &DigestSet)> = artifacts.iter().collect();
-    let mut queued = vec![true; items.len()];
-    let remaining = |queued: &[bool]| -> (usize, Vec<String>) {
-        let left = items.iter().zip(queued).filter(|(_, q)| **q);
-        let names = left
-            .clone()
-            .take(TRACE_NAMES)
-            .map(|((name, _), _)| name.to_string())
-            .collect();
-        (left.count(), names)
-    };
+    let artifacts = side_artifacts(side, link);
+    let mut queue = Queue::new(artifacts);
     let mut traces = Vec::with_capacity(rules.len());
-    // Ends the list at a failing rule, with what the queue still held.
-    let failed = |mut traces: Vec<RuleTrace>,
-                  text: &str,
-                  index: usize,
-                  artifacts: Vec<String>,
-                  (explanation, refused): (String, Vec<Refused>),
-                  (unconsumed_count, unconsumed): (usize, Vec<String>)| {
+    for (index, rule) in rules.iter().enumerate() {
+        let text = rule.tokens().join(" ");
+        let (artifacts, (explanation, refused)) = match queue::effect(rule, &queue, link, links) {
+            Effect::Consume { entries, matched } => {
+                traces.push(RuleTrace {
+                    rule: text,
+                    consumed_count: entries.len(),
+                    consumed: entries
+                        .iter()
+                        .take(TRACE_NAMES)
+                        .map(|&i| queue.name(i).to_string())
+                        .collect(),
+                    matched_nothing: !matched,
+                });
+                queue.consume(&entries);
+                continue;
+            }
+            Effect::Disallowed(hits) => {
+                let hits: Vec<String> = hits.iter().map(|&i| queue.name(i).to_string()).collect();
+                let earlier = &rules[..index];
+                let (explanation, _) = explain(&hits[0], earlier, link, links, side);
+                let refused = hits
+                    .iter()
+                    .take(REFUSED_DETAILS)
+                    .map(|artifact| Refused {
+                        artifact: artifact.clone(),
+                        compared: explain(artifact, earlier, link, links, side).1,
+                        summary: None,
+                    })
+                    .collect();
+                (hits, (explanation, refused))
+            }
+            Effect::NotQueued(name) => {
+                let explanation = if artifacts.contains_key(name.as_str()) {
+                    format!("{name} was consumed by an earlier rule; put REQUIRE first")
+                } else {
+                    format!("{name} is not among the step's {}", side_noun(side))
+                };
+                let refused = vec![Refused {
+                    artifact: name.to_string(),
+                    compared: None,
+                    summary: None,
+                }];
+                (vec![name.to_string()], (explanation, refused))
+            }
+        };
+        // The list ends at the failing rule, with what the queue still held.
         traces.push(RuleTrace {
-            rule: text.to_owned(),
+            rule: text.clone(),
             consumed_count: 0,
             consumed: Vec::new(),
             matched_nothing: false,
         });
-        ListOutcome {
+        let (unconsumed_count, unconsumed) = remaining(&queue);
+        return ListOutcome {
             side,
             rules: traces,
             unconsumed_count,
@@ -196,146 +222,14 @@ pub fn apply(
             failure: Some(RuleFailure {
                 side,
                 number: index + 1,
-                rule: text.to_owned(),
+                rule: text,
                 artifacts,
                 explanation,
                 refused,
             }),
-        }
-    };
-    for (index, rule) in rules.iter().enumerate() {
-        let text = rule.tokens().join(" ");
-        let mut matched_any = false;
-        let queue = items
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| queued[*i])
-            .map(|(i, (name, digests))| (i, name.as_str(), *digests));
-        let mut target = String::new();
-        let consumed: Vec<usize> = match rule.kind() {
-            RuleKind::Match {
-                pattern,
-                source_prefix,
-                kind,
-                destination_prefix,
-                from,
-            } => {
-                let destination = links.get(from).map(|l| match kind {
-                    ArtifactKind::Materials => &l.materials,
-                    ArtifactKind::Products => &l.products,
-                });
-                let mut cursor = 0;
-                queue
-                    .filter(|(_, name, digests)| {
-                        let Some(relative) = strip(name, source_prefix.as_deref()) else {
-                            return false;
-                        };
-                        if !pattern.matches(relative) {
-                            return false;
-                        }
-                        matched_any = true;
-                        let Some(destination) = destination else {
-                            return false;
-                        };
-                        // Candidates come in name order, and so do their targets (one prefix
-                        // swapped for another keeps the order): walk the destination forward.
-                        let target = match destination_prefix.as_deref() {
-                            Some(prefix) => {
-                                join_into(&mut target, Some(prefix), relative);
-                                target.as_str()
-                            }
-                            None => relative,
-                        };
-                        let (at, found) = destination.seek(cursor, target);
-                        cursor = at;
-                        found.is_some_and(|theirs| same_digests(digests, theirs))
-                    })
-                    .map(|(i, _, _)| i)
-                    .collect()
-            }
-            RuleKind::Create(pattern) => {
-                let mut sides = Sides::new(link);
-                select(queue, pattern, &mut matched_any, |name| {
-                    matches!(sides.look_up(name), (None, Some(_)))
-                })
-            }
-            RuleKind::Delete(pattern) => {
-                let mut sides = Sides::new(link);
-                select(queue, pattern, &mut matched_any, |name| {
-                    matches!(sides.look_up(name), (Some(_), None))
-                })
-            }
-            RuleKind::Modify(pattern) => {
-                let mut sides = Sides::new(link);
-                select(queue, pattern, &mut matched_any, |name| {
-                    match sides.look_up(name) {
-                        (Some(before), Some(after)) => before != after,
-                        _ => false,
-                    }
-                })
-            }
-            RuleKind::Allow(pattern) => select(queue, pattern, &mut matched_any, |_| true),
-            RuleKind::Disallow(pattern) => {
-                let hits: Vec<String> = queue
-                    .filter(|(_, name, _)| pattern.matches(name))
-                    .map(|(_, name, _)| name.to_owned())
-                    .collect();
-                if !hits.is_empty() {
-                    let (explanation, _) = explain(&hits[0], &rules[..index], link, links, side);
-                    let refused = hits
-                        .iter()
-                        .take(REFUSED_DETAILS)
-                        .map(|artifact| Refused {
-                            artifact: artifact.clone(),
-                            compared: explain(artifact, &rules[..index], link, links, side).1,
-                            summary: None,
-                        })
-                        .collect();
-                    let left = remaining(&queued);
-                    return failed(traces, &text, index, hits, (explanation, refused), left);
-                }
-                // Matching nothing is what a DISALLOW is for.
-                matched_any = true;
-                Vec::new()
-            }
-            RuleKind::Require(name) => {
-                let position = items.binary_search_by(|(n, _)| (*n).cmp(name));
-                if !position.is_ok_and(|i| queued[i]) {
-                    let explanation = if artifacts.contains_key(name.as_str()) {
-                        format!("{name} was consumed by an earlier rule; put REQUIRE first")
-                    } else {
-                        format!("{name} is not among the step's {}", side_noun(side))
-                    };
-                    let left = remaining(&queued);
-                    let names = vec![name.to_string()];
-                    let refused = vec![Refused {
-                        artifact: name.to_string(),
-                        compared: None,
-                        summary: None,
-                    }];
-                    return failed(traces, &text, index, names, (explanation, refused), left);
-                }
-                matched_any = true;
-                Vec::new()
-            }
         };
-        let consumed_names = consumed
-            .iter()
-            .take(TRACE_NAMES)
-            .map(|&i| items[i].0.to_string())
-            .collect();
-        let consumed_count = consumed.len();
-        for i in consumed {
-            queued[i] = false;
-        }
-        traces.push(RuleTrace {
-            rule: text,
-            consumed_count,
-            consumed: consumed_names,
-            matched_nothing: !matched_any,
-        });
     }
-    let (unconsumed_count, unconsumed) = remaining(&queued);
+    let (unconsumed_count, unconsumed) = remaining(&queue);
     ListOutcome {
         side,
         rules: traces,
@@ -345,72 +239,30 @@ pub fn apply(
     }
 }
 
+/// The artifacts a rule list of `side` runs over.
+fn side_artifacts(side: Side, link: &Link) -> &Artifacts {
+    match side {
+        Side::ExpectedMaterials => &link.materials,
+        Side::ExpectedProducts => &link.products,
+    }
+}
+
+/// How many names the queue still holds, and the first of them (at most [`TRACE_NAMES`]).
+fn remaining(queue: &Queue<'_>) -> (usize, Vec<String>) {
+    let left = queue.left();
+    let names = left
+        .clone()
+        .take(TRACE_NAMES)
+        .map(|name| name.to_string())
+        .collect();
+    (left.count(), names)
+}
+
 fn side_noun(side: Side) -> &'static str {
     match side {
         Side::ExpectedMaterials => "materials",
         Side::ExpectedProducts => "products",
     }
-}
-
-/// A link's materials and products, looked up by names that come in ascending order (as the
-/// queue gives them): each side is walked forward once instead of searched afresh.
-struct Sides<'l> {
-    link: &'l Link,
-    materials: usize,
-    products: usize,
-}
-
-impl<'l> Sides<'l> {
-    fn new(link: &'l Link) -> Sides<'l> {
-        Sides {
-            link,
-            materials: 0,
-            products: 0,
-        }
-    }
-
-    /// The digests of `name` among the materials and among the products.
-    fn look_up(&mut self, name: &str) -> (Option<&'l DigestSet>, Option<&'l DigestSet>) {
-        let (materials, before) = self.link.materials.seek(self.materials, name);
-        let (products, after) = self.link.products.seek(self.products, name);
-        self.materials = materials;
-        self.products = products;
-        (before, after)
-    }
-}
-
-fn select<'q>(
-    queue: impl Iterator<Item = (usize, &'q str, &'q DigestSet)>,
-    pattern: &Pattern,
-    matched_any: &mut bool,
-    mut keep: impl FnMut(&str) -> bool,
-) -> Vec<usize> {
-    queue
-        .filter(|(_, name, _)| {
-            let matched = pattern.matches(name);
-            *matched_any |= matched;
-            matched && keep(name)
-        })
-        .map(|(i, _, _)| i)
-        .collect()
-}
-
-/// `name` without `prefix/`, or `None` when it is not under the prefix.
-fn strip<'n>(name: &'n str, prefix: Option<&str>) -> Option<&'n str> {
-    match prefix {
-        None => Some(name),
-        Some(prefix) => name.strip_prefix(prefix)?.strip_prefix('/'),
-    }
-}
-
-/// Writes `prefix/relative` (or `relative`) into `out`, reusing its allocation.
-fn join_into(out: &mut String, prefix: Option<&str>, relative: &str) {
-    out.clear();
-    if let Some(prefix) = prefix {
-        out.push_str(prefix);
-        out.push('/');
-    }
-    out.push_str(relative);
 }
 
 fn join(prefix: Option<&str>, relative: &str) -> String {
@@ -424,11 +276,6 @@ fn lookup<'a>(artifacts: &'a Artifacts, name: &str) -> Option<&'a DigestSet> {
     artifacts.get(name)
 }
 
-/// Equal digest sets that include an approved algorithm.
-fn same_digests(ours: &DigestSet, theirs: &DigestSet) -> bool {
-    ours == theirs && APPROVED.iter().any(|algorithm| ours.has(algorithm))
-}
-
 /// Why `artifact` reached a `DISALLOW`: what the earlier `MATCH` rules that could have consumed
 /// it found, in words and as data.
 fn explain(
@@ -438,10 +285,7 @@ fn explain(
     links: &BTreeMap<StepName, &Link>,
     side: Side,
 ) -> (String, Option<Comparison>) {
-    let artifacts = match side {
-        Side::ExpectedMaterials => &link.materials,
-        Side::ExpectedProducts => &link.products,
-    };
+    let artifacts = side_artifacts(side, link);
     for rule in earlier {
         let RuleKind::Match {
             pattern,
@@ -515,6 +359,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::model::artifact::ArtifactPath;
 
     fn digest(c: char) -> DigestSet {
         let mut map = BTreeMap::new();
