@@ -647,9 +647,9 @@ impl<'o> Run<'o> {
     }
 
     /// Steps 4 to 8, every step's links: found by file name (a hint), counted by verified
-    /// signer and signed name; a sublayout verified in their place; reduced to one link per step. Plain
-    /// links are read and checked on every core at once; anything else (a sublayout, or a
-    /// file with an error to report) afterwards, in order.
+    /// signer and signed name; a sublayout verified in their place; reduced to one link per
+    /// step. Every link file is read and loaded once, on every core at once; sublayouts are
+    /// then verified in layout order.
     fn load_links(
         &mut self,
         layout: &Layout,
