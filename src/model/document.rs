@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::base::json;
 use crate::base::limits::Limits;
+use crate::model::envelope::stream::StreamError;
 use crate::model::envelope::{Envelope, EnvelopeError, Format, Verified};
 use crate::model::keyring::KeyRing;
 use crate::model::keys::{KeyId, PrivateKey};
@@ -238,15 +239,21 @@ impl LoadedLink {
 /// the link predicate, or a layout (a sublayout). Each file is decoded once and its signatures
 /// checked once; a plain classic link takes the streaming path, checked and converted while
 /// its signatures are still being hashed.
+///
+/// Pass the bytes by value (a `Vec<u8>`, a `Cow`) to have them freed as soon as they are
+/// parsed, before the link is built: for a link of a million artifacts that is the size of
+/// the file off the peak memory of verification.
 pub fn load_link(
-    bytes: &[u8],
+    bytes: impl AsRef<[u8]>,
     trusted: &KeyRing,
     threshold: usize,
     limits: &Limits,
 ) -> Result<LoadedLink, LoadLinkError> {
-    if !looks_like_dsse(bytes) {
+    let bytes = if looks_like_dsse(bytes.as_ref()) {
+        bytes
+    } else {
         let fast =
-            Envelope::verify_bytes_into(bytes, trusted, threshold, limits, |raw: RawLink| {
+            Envelope::verify_owned_into(bytes, trusted, threshold, limits, |raw: RawLink| {
                 Link::from_raw(raw, limits)
             });
         match fast {
@@ -261,13 +268,17 @@ pub fn load_link(
             }
             // Not a plain link (a sublayout, a Statement), or one whose error the general path
             // reports precisely: read on.
-            Err(
+            Err(StreamError::Undecoded(
                 EnvelopeError::Payload(_) | EnvelopeError::Json(_) | EnvelopeError::Field { .. },
-            ) => {}
-            Err(e) => return Err(classify_error(e)),
+                bytes,
+            )) => bytes,
+            Err(StreamError::Undecoded(e, _) | StreamError::Unverified(e)) => {
+                return Err(classify_error(e));
+            }
         }
-    }
-    let envelope = Envelope::from_bytes(bytes, limits).map_err(LoadLinkError::Envelope)?;
+    };
+    let envelope = Envelope::from_bytes(bytes.as_ref(), limits).map_err(LoadLinkError::Envelope)?;
+    drop(bytes);
     let verified = envelope
         .verify(trusted, threshold)
         .map_err(LoadLinkError::Verify)?;

@@ -461,9 +461,8 @@ fn load_one(
         Ok(None) => return Preloaded::Missing,
         Err(e) => return Preloaded::Failed(e.to_string()),
     };
-    let loaded = document::load_link(&bytes, authorised, 1, limits);
-    // The file's bytes are not needed any more: freed before the link is handed on.
-    drop(bytes);
+    // The file's bytes are freed as soon as they are parsed, before the link is built.
+    let loaded = document::load_link(bytes, authorised, 1, limits);
     match loaded {
         Ok(loaded) => {
             let signers = loaded.signers().clone();

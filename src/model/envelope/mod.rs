@@ -22,7 +22,7 @@
 mod classic;
 mod decode;
 mod dsse;
-mod stream;
+pub(crate) mod stream;
 
 use serde_json::Value;
 use serde_json::value::RawValue;

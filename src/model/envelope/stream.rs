@@ -14,6 +14,14 @@ use crate::model::threshold::{self, StreamedSigners};
 /// are made, on another thread; below it, starting that thread costs more than it saves.
 const STREAM_FROM_BYTES: usize = 1024 * 1024;
 
+/// Why [`Envelope::verify_owned_into`] failed.
+pub(crate) enum StreamError<B> {
+    /// The file does not decode as the type asked for; its bytes, handed back.
+    Undecoded(EnvelopeError, B),
+    /// It decoded, and did not verify.
+    Unverified(EnvelopeError),
+}
+
 impl Envelope {
     /// Decodes and verifies a file in one pass, then applies `convert` to the payload. A
     /// classic payload is parsed straight into `T` from the file's bytes (no copy of its text
@@ -23,6 +31,7 @@ impl Envelope {
     /// core; its result is returned only if the signatures verify. Errors in the payload and
     /// in the envelope around it are not told apart here; [`Envelope::from_bytes`] and
     /// [`Envelope::verify`] do that.
+    #[cfg(test)]
     pub(crate) fn verify_bytes_into<T, U>(
         bytes: impl AsRef<[u8]>,
         ring: &KeyRing,
@@ -33,9 +42,47 @@ impl Envelope {
     where
         T: serde::de::DeserializeOwned + serde::Serialize + json::Canonical,
     {
+        Envelope::verify_owned_into(bytes, ring, threshold, limits, convert).map_err(|e| match e {
+            StreamError::Undecoded(e, _) | StreamError::Unverified(e) => e,
+        })
+    }
+
+    /// The fast path itself (`verify_bytes_into` is its form for tests), handing
+    /// the bytes back when they do not decode as a `T`, so that a caller can read them another
+    /// way without keeping them alive through the fast path: they are freed as soon as they
+    /// are parsed.
+    pub(crate) fn verify_owned_into<B, T, U>(
+        bytes: B,
+        ring: &KeyRing,
+        threshold: usize,
+        limits: &Limits,
+        convert: impl FnOnce(T) -> U,
+    ) -> Result<Verified<U>, StreamError<B>>
+    where
+        B: AsRef<[u8]>,
+        T: serde::de::DeserializeOwned + serde::Serialize + json::Canonical,
+    {
         let size = bytes.as_ref().len();
-        let decoded = decode::<T>(bytes.as_ref(), limits)?;
+        let decoded = match decode::<T>(bytes.as_ref(), limits) {
+            Ok(decoded) => decoded,
+            Err(e) => return Err(StreamError::Undecoded(e, bytes)),
+        };
         drop(bytes);
+        Envelope::verify_decoded(decoded, size, ring, threshold, convert)
+            .map_err(StreamError::Unverified)
+    }
+
+    /// Verifies a decoded file of `size` bytes, then applies `convert` to its payload.
+    fn verify_decoded<T, U>(
+        decoded: Decoded<T>,
+        size: usize,
+        ring: &KeyRing,
+        threshold: usize,
+        convert: impl FnOnce(T) -> U,
+    ) -> Result<Verified<U>, EnvelopeError>
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize + json::Canonical,
+    {
         match decoded {
             Decoded::Classic { signed, signatures } => {
                 if signatures.is_empty() {
