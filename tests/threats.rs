@@ -1083,7 +1083,7 @@ fn f5_rule_grammar_errors_name_the_step_and_index() {
         }
     }
     // Lowercase keywords are not among them: the reference reads keywords in any case, and
-    // so does Tollgate (decision recorded in src/rule.rs and the README).
+    // so does Tollgate (decision recorded in src/model/rule.rs and the README).
     payload["steps"][0]["expected_products"] = json!([["create", "a.out"], ["disallow", "*"]]);
     Layout::from_value(&payload, &limits()).expect("lowercase keywords load");
 }
