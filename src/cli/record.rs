@@ -337,7 +337,16 @@ fn step_failure(err: StepError) -> Failure {
         StepError::Write(tollgate::fsio::FsError::Io { .. }) => INTERNAL,
         _ => USAGE,
     };
-    let failure = Failure::new(code, err.to_string());
+    let message = match &err {
+        StepError::Record { side, source } => {
+            format!(
+                "recording {side}: {}",
+                super::failure::record_message(source)
+            )
+        }
+        _ => err.to_string(),
+    };
+    let failure = Failure::new(code, message);
     match err {
         StepError::Command(CommandError::Spawn { .. }) => {
             failure.hint("no link was written; check the command name and PATH")

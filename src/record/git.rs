@@ -99,14 +99,10 @@ pub fn revision(rev: &str, options: &RecordOptions) -> Result<(Recorded, Revisio
         .map_err(|_| fail(&uri, "does not name a commit"))?;
     let dirty = dirty(&repo, &uri)?;
     if dirty && !options.allow_dirty {
-        return Err(fail(
-            &uri,
-            format!(
-                "the working tree of {} has changes: commit or stash them, or pass --allow-dirty \
-                 (the link then says so)",
-                folder.display()
-            ),
-        ));
+        return Err(RecordError::DirtyTree {
+            uri,
+            folder: folder.to_owned(),
+        });
     }
     let odb = repo
         .odb()
@@ -165,15 +161,10 @@ pub fn revision(rev: &str, options: &RecordOptions) -> Result<(Recorded, Revisio
 }
 
 fn open(folder: &Path, uri: &str) -> Result<Repository, RecordError> {
-    Repository::open(folder).map_err(|e| {
-        fail(
-            uri,
-            format!(
-                "{} is not a git repository ({}); pass --repo DIR",
-                folder.display(),
-                e.message()
-            ),
-        )
+    Repository::open(folder).map_err(|source| RecordError::NotARepository {
+        uri: uri.to_owned(),
+        folder: folder.to_owned(),
+        source,
     })
 }
 

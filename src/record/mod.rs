@@ -36,8 +36,9 @@ pub use uri::Target;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
-    /// A given material or product path does not exist.
-    #[error("{0}: no such file or folder (pass --allow-missing to skip missing paths)")]
+    /// A given material or product path does not exist (and missing paths are not skipped:
+    /// see [`RecordOptions::allow_missing`]).
+    #[error("{0}: no such file or folder")]
     Missing(String),
     /// A path or symlink leads outside the recording root (THREATS G1).
     #[error(
@@ -99,11 +100,11 @@ pub enum RecordError {
     /// A name that cannot be an artifact name (F1-F4).
     #[error("{0}; exclude it")]
     Name(#[from] ArtifactError),
-    /// Two artifacts get one name once prefixes are stripped.
-    #[error("--lstrip-paths makes two artifacts share the name {0:?}")]
+    /// Two artifacts get one name once prefixes ([`RecordOptions::lstrip_paths`]) are stripped.
+    #[error("stripping prefixes makes two artifacts share the name {0:?}")]
     LstripCollision(String),
     /// Two strip prefixes where one is a prefix of the other.
-    #[error("--lstrip-paths {0:?} and {1:?}: one is a prefix of the other")]
+    #[error("strip prefixes {0:?} and {1:?}: one is a prefix of the other")]
     LstripPrefixes(String, String),
     /// Two files whose names differ only in case or Unicode normal form (THREATS F11).
     #[error(
@@ -144,6 +145,35 @@ pub enum RecordError {
         uri: String,
         /// What is wrong.
         reason: String,
+    },
+    /// `git:REV` with a working tree that has changes, and [`RecordOptions::allow_dirty`]
+    /// not set.
+    #[error("{uri}: the working tree of {} has changes", .folder.display())]
+    DirtyTree {
+        /// The URI as given.
+        uri: String,
+        /// The repository's folder.
+        folder: PathBuf,
+    },
+    /// `git:REV` where the repository's folder ([`RecordOptions::git_repo`]) is none.
+    #[error("{uri}: {} is not a git repository ({})", .folder.display(), .source.message())]
+    NotARepository {
+        /// The URI as given.
+        uri: String,
+        /// The folder that was opened.
+        folder: PathBuf,
+        /// The cause.
+        #[source]
+        source: git2::Error,
+    },
+    /// `oci:PATH` naming an image index of several images, and no
+    /// [`RecordOptions::platform`] to pick one.
+    #[error("{uri}: the index lists {} images: {}", .images.len(), .images.join(", "))]
+    SeveralImages {
+        /// The URI as given.
+        uri: String,
+        /// The images the index lists, each as its platform and digest.
+        images: Vec<String>,
     },
     /// A bug: something that should not happen did.
     #[error("internal error: {0}")]

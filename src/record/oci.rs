@@ -331,7 +331,7 @@ fn choose(
                 .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
         })
         .collect();
-    let listed = || {
+    let each = || {
         images
             .iter()
             .map(|d| {
@@ -345,8 +345,8 @@ fn choose(
                 }
             })
             .collect::<Vec<_>>()
-            .join(", ")
     };
+    let listed = || each().join(", ");
     if let Some(wanted) = platform {
         let mut found = images.iter().filter(|d| {
             d.platform.as_ref().is_some_and(|p| {
@@ -375,13 +375,10 @@ fn choose(
     match images.len() {
         1 => Ok(images[0].clone()),
         0 => Err(fail(uri, "the index lists no image")),
-        n => Err(fail(
-            uri,
-            format!(
-                "the index lists {n} images; pick one with --platform: {}",
-                listed()
-            ),
-        )),
+        _ => Err(RecordError::SeveralImages {
+            uri: uri.to_owned(),
+            images: each(),
+        }),
     }
 }
 
