@@ -6,11 +6,16 @@
 
 #[test]
 fn transcripts() {
-    trycmd::TestCases::new()
+    let cases = trycmd::TestCases::new();
+    cases
         .register_bin(
             "tollgate",
             std::path::Path::new(env!("CARGO_BIN_EXE_tollgate")),
         )
         .env("NO_COLOR", "1")
         .case("tests/cmd/*.toml");
+    // `pull` and `push` exist only with the registry feature.
+    if cfg!(not(feature = "registry")) {
+        cases.skip("tests/cmd/pull_*.toml");
+    }
 }

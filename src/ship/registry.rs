@@ -50,18 +50,13 @@ pub enum RegistryError {
         digest: String,
     },
     /// No attestation is attached to the image.
-    #[error(
-        "no Tollgate attestation is attached to {image}: push one with `tollgate push IMAGE \
-         --bundle FILE`"
-    )]
+    #[error("no Tollgate attestation is attached to {image}")]
     NoAttestation {
         /// The image, by digest.
         image: String,
     },
     /// Plain HTTP was asked for a registry that is not on this machine.
-    #[error(
-        "--insecure-registry is allowed only for a registry on this machine (localhost), not {0}"
-    )]
+    #[error("plain HTTP is allowed only for a registry on this machine (localhost), not {0}")]
     InsecureRemote(String),
     /// A document the registry returned is not what it should be.
     #[error("{0}")]

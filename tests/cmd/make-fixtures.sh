@@ -106,3 +106,10 @@ touch "$cmd/run_missing_material.in/.keep"
 rm -rf "$cmd/run_lstrip_collision.in"; mkdir -p "$cmd/run_lstrip_collision.in/a" "$cmd/run_lstrip_collision.in/b"
 echo 'one' > "$cmd/run_lstrip_collision.in/a/x"
 echo 'two' > "$cmd/run_lstrip_collision.in/b/x"
+rm -rf "$cmd/layout_show_unverified.in"; mkdir -p "$cmd/layout_show_unverified.in"
+cp root.layout "$cmd/layout_show_unverified.in/"
+for name in pull_insecure_remote run_no_command; do
+    rm -rf "$cmd/$name.in"; mkdir -p "$cmd/$name.in"; touch "$cmd/$name.in/.keep"
+done
+rm -rf "$cmd/run_command_among_products.in"; mkdir -p "$cmd/run_command_among_products.in"
+echo 'tarball' > "$cmd/run_command_among_products.in/app.tar"
