@@ -29,7 +29,9 @@ pub use command::{CommandError, CommandOptions, CommandOutcome, run_command};
 pub use exclude::DEFAULT_EXCLUDES;
 pub use git::Revision;
 pub use hash::Progress;
-pub use step::{Notes, Outcome, Output, RunRequest, StepError, mock, run, start, stop, write};
+pub use step::{
+    Notes, Outcome, Output, RunRequest, StepError, UnfinishedError, mock, run, start, stop, write,
+};
 pub use uri::Target;
 
 /// Why recording failed. No link is written after any of these.
@@ -112,12 +114,13 @@ pub enum RecordError {
     )]
     Ambiguous(String, String),
     /// An exclude pattern that does not compile.
-    #[error("exclude pattern {pattern:?}: {reason}")]
+    #[error("exclude pattern {pattern:?}: {source}")]
     Exclude {
-        /// The pattern.
+        /// The pattern (or the `.gitignore` file that holds it).
         pattern: String,
-        /// Why.
-        reason: String,
+        /// The pattern compiler's error.
+        #[source]
+        source: ignore::Error,
     },
     /// More artifacts than [`Limits::max_artifacts`].
     #[error("{count} artifacts, over the limit {limit} of {max}")]
@@ -174,6 +177,44 @@ pub enum RecordError {
         uri: String,
         /// The images the index lists, each as its platform and digest.
         images: Vec<String>,
+    },
+    /// The path of a URI (`dir:PATH`, `oci:PATH`) is not a relative, normalised artifact name.
+    #[error(
+        "{uri}: {source}; write the {what} as a relative path such as {example} (no ./, .. or \
+         trailing /)"
+    )]
+    UriPath {
+        /// The URI as given.
+        uri: String,
+        /// What the path names (`folder`, `image`).
+        what: &'static str,
+        /// A path of the right form.
+        example: &'static str,
+        /// Why the path is not an artifact name.
+        #[source]
+        source: Box<ArtifactError>,
+    },
+    /// `git:REV` could not be read from its repository.
+    #[error("{uri}: {what}: {}", .source.message())]
+    Git {
+        /// The URI as given.
+        uri: String,
+        /// What was being read.
+        what: String,
+        /// The repository library's error.
+        #[source]
+        source: git2::Error,
+    },
+    /// An `oci:` image, or one of its files, could not be read or decoded.
+    #[error("{uri}: {}{source}", .what.as_ref().map(|w| format!("{w}: ")).unwrap_or_default())]
+    Oci {
+        /// The URI as given.
+        uri: String,
+        /// What was being read, when it is not the image itself.
+        what: Option<String>,
+        /// The I/O, archive or JSON error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
     /// A bug: something that should not happen did.
     #[error("internal error: {0}")]

@@ -46,7 +46,7 @@ pub enum StepError {
     /// Writing the link failed.
     #[error(transparent)]
     Write(#[from] FsError),
-    /// The unfinished link of `record start` is missing, unreadable, or not this key's.
+    /// The unfinished link of `record start` is missing, there twice, or of another step.
     #[error("{}: {reason}", .path.display())]
     Unfinished {
         /// The unfinished link file.
@@ -54,6 +54,34 @@ pub enum StepError {
         /// What is wrong.
         reason: String,
     },
+    /// The unfinished link of `record start` cannot be read, is not signed by this key, or is
+    /// not a link.
+    #[error("{}: {source}", .path.display())]
+    UnfinishedInvalid {
+        /// The unfinished link file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: UnfinishedError,
+    },
+}
+
+/// Why an unfinished link that is there cannot be finished.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnfinishedError {
+    /// It cannot be read.
+    #[error(transparent)]
+    Read(FsError),
+    /// The signing key cannot be made into a key ring to check it.
+    #[error(transparent)]
+    Key(crate::model::keyring::KeyRingError),
+    /// It is not an envelope signed by this key.
+    #[error("not signed by this key: {0}")]
+    Signature(#[source] EnvelopeError),
+    /// Its payload is not a link.
+    #[error(transparent)]
+    Link(LinkError),
 }
 
 /// What recording left besides the link.
@@ -277,6 +305,10 @@ pub fn stop(
         path: unfinished.clone(),
         reason,
     };
+    let invalid = |source: UnfinishedError| StepError::UnfinishedInvalid {
+        path: unfinished.clone(),
+        source,
+    };
     let bytes = fsio::read_capped(
         &unfinished,
         options.limits.max_metadata_bytes,
@@ -303,14 +335,15 @@ pub fn stop(
                 }
             ))
         }
-        other => fail(other.to_string()),
+        other => invalid(UnfinishedError::Read(other)),
     })?;
-    let ring = KeyRing::from_keys([key.public_key().clone()]).map_err(|e| fail(e.to_string()))?;
+    let ring = KeyRing::from_keys([key.public_key().clone()])
+        .map_err(|e| invalid(UnfinishedError::Key(e)))?;
     let verified = Envelope::from_bytes(&bytes, &options.limits)
         .and_then(|envelope| envelope.verify(&ring, 1))
-        .map_err(|e| fail(format!("not signed by this key: {e}")))?;
+        .map_err(|e| invalid(UnfinishedError::Signature(e)))?;
     let started = Link::from_value(&verified.payload, &options.limits)
-        .map_err(|e: LinkError| fail(e.to_string()))?;
+        .map_err(|e: LinkError| invalid(UnfinishedError::Link(e)))?;
     if started.name != *step {
         return Err(fail(format!(
             "it records step {}, not {step}",

@@ -113,3 +113,12 @@ for name in pull_insecure_remote run_no_command; do
 done
 rm -rf "$cmd/run_command_among_products.in"; mkdir -p "$cmd/run_command_among_products.in"
 echo 'tarball' > "$cmd/run_command_among_products.in/app.tar"
+# An unfinished link named for bob's key but signed by alice.
+rm -rf "$cmd/record_stop_not_this_key.in"; mkdir -p "$cmd/record_stop_not_this_key.in" started
+(cd started && "$tollgate" record start -q -n build -k ../keys/alice.pem)
+cp started/.build.*.link-unfinished "$cmd/record_stop_not_this_key.in/.build.61dbe027.link-unfinished"
+for name in run_bad_dir_uri run_bad_exclude; do
+    rm -rf "$cmd/$name.in"; mkdir -p "$cmd/$name.in"; touch "$cmd/$name.in/.keep"
+done
+rm -rf "$cmd/run_corrupt_oci.in"; mkdir -p "$cmd/run_corrupt_oci.in"
+echo 'not a tar archive' > "$cmd/run_corrupt_oci.in/image.tar"
