@@ -57,7 +57,7 @@ pub struct PullArgs {
 pub fn failure(error: RegistryError) -> Failure {
     let code = match &error {
         RegistryError::NoAttestation { .. } | RegistryError::Digest { .. } => NOT_VERIFIED,
-        RegistryError::Http { .. } => INTERNAL,
+        RegistryError::Http { .. } | RegistryError::Transport { .. } => INTERNAL,
         _ => USAGE,
     };
     let message = match &error {
