@@ -1,7 +1,7 @@
 //! The ground floor: what knows nothing of in-toto. Every cap on untrusted input ([`limits`]),
 //! the strict JSON parser and the one canonical encoder ([`json`]), files read under a cap and
 //! written so that a crash never leaves half a file ([`fsio`]), the one place that starts
-//! threads ([`parallel`]), and the one timestamp form ([`timestamp`]).
+//! threads (`parallel`), and the one timestamp form ([`timestamp`]).
 
 pub mod fsio;
 pub mod json;
