@@ -344,6 +344,34 @@ fn step_failure(err: StepError) -> Failure {
                 super::failure::record_message(source)
             )
         }
+        StepError::NoUnfinished {
+            path,
+            step,
+            also_looked_in,
+            finished,
+        } => {
+            let nor = also_looked_in
+                .as_ref()
+                .map(|folder| format!(" nor in {}", folder.display()))
+                .unwrap_or_default();
+            let done = finished
+                .as_ref()
+                .map(|link| {
+                    format!(
+                        " ({} is there: this step's `record stop` already ran)",
+                        link.display()
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "{}: no unfinished link in the working folder{nor}{done}: run `record start` for \
+                 step {step} with the same key first, from the same folder",
+                path.display()
+            )
+        }
+        StepError::TwoUnfinished { .. } => {
+            format!("{err}; remove the one left from an abandoned `record start`")
+        }
         _ => err.to_string(),
     };
     let failure = Failure::new(code, message);

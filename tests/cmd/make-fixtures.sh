@@ -122,3 +122,10 @@ for name in run_bad_dir_uri run_bad_exclude; do
 done
 rm -rf "$cmd/run_corrupt_oci.in"; mkdir -p "$cmd/run_corrupt_oci.in"
 echo 'not a tar archive' > "$cmd/run_corrupt_oci.in/image.tar"
+rm -rf "$cmd/record_stop_already_finished.in"; mkdir -p "$cmd/record_stop_already_finished.in"
+cp "good/$alice_link" "$cmd/record_stop_already_finished.in/"
+rm -rf "$cmd/record_stop_two_unfinished.in"; mkdir -p "$cmd/record_stop_two_unfinished.in/out"
+cp started/.build.*.link-unfinished "$cmd/record_stop_two_unfinished.in/"
+cp started/.build.*.link-unfinished "$cmd/record_stop_two_unfinished.in/out/"
+rm -rf "$cmd/record_stop_nowhere.in"; mkdir -p "$cmd/record_stop_nowhere.in/out"
+touch "$cmd/record_stop_nowhere.in/out/.keep"
