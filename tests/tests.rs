@@ -24,5 +24,6 @@ mod record;
 mod registry;
 mod release;
 mod threats;
+mod transcripts;
 mod uris;
 mod verify;

@@ -751,7 +751,8 @@ expected_products = ["ALLOW *"]
     fn source_errors_name_the_field() {
         let typo = CLEAN.replacen("functionaries", "functionary", 1);
         match compile(&typo) {
-            Err(SourceError::Toml(message)) => {
+            Err(SourceError::Toml(e)) => {
+                let message = e.to_string();
                 assert!(message.contains("functionary"), "{message}")
             }
             other => panic!("{:?}", other.map(|_| ())),

@@ -9,12 +9,26 @@ use crate::base::timestamp;
 use crate::model::layout::Layout;
 use crate::model::rule::ArtifactRule;
 
+/// Whether the signatures a description lists were checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Signatures<'a> {
+    /// Checked against the owner's public keys.
+    Verified,
+    /// Not checked; `how_to_check` tells the reader how to have them checked (the caller knows
+    /// its own options), and is printed after "not verified: ".
+    NotVerified {
+        /// How to have them checked.
+        how_to_check: &'a str,
+    },
+}
+
 /// Describes `layout` in plain text. `signers` are the keyids whose signatures the file
-/// carries (checked or not, as the caller says in `signers_checked`).
+/// carries (checked or not, as the caller says in `checked`).
 pub fn describe(
     layout: &Layout,
     signers: &[String],
-    signers_checked: bool,
+    checked: Signatures<'_>,
     now: DateTime<Utc>,
 ) -> String {
     let mut out = String::new();
@@ -29,10 +43,9 @@ pub fn describe(
     if !layout.readme.is_empty() {
         let _ = writeln!(out, "readme:  {}", layout.readme);
     }
-    let checked = if signers_checked {
-        "verified"
-    } else {
-        "not verified: pass --key to check them"
+    let checked = match checked {
+        Signatures::Verified => "verified".to_owned(),
+        Signatures::NotVerified { how_to_check } => format!("not verified: {how_to_check}"),
     };
     let _ = writeln!(out, "signed by {} key(s) ({checked}):", signers.len());
     for keyid in signers {

@@ -44,7 +44,7 @@ use crate::model::name::StepName;
 pub enum SourceError {
     /// Not valid TOML, or a field that is missing, unknown or of the wrong type.
     #[error("{0}")]
-    Toml(String),
+    Toml(#[source] toml::de::Error),
     /// The expiry is neither a duration nor a date.
     #[error(
         "expires = {0:?}: expected a duration such as \"90d\" (h, d, w or y), a date such as \
@@ -183,7 +183,7 @@ pub fn compile(
 ) -> Result<Compiled, SourceError> {
     let raw: RawSource = toml::from_str(text).map_err(|e| match single_table(text) {
         Some((table, line)) => SourceError::SingleTable { table, line },
-        None => SourceError::Toml(e.to_string()),
+        None => SourceError::Toml(e),
     })?;
     let expires = parse_expiry(&raw.expires, now)?;
     let mut keys = Map::new();

@@ -65,7 +65,7 @@ pub enum JsonError {
     Syntax(#[source] serde_json::Error),
     /// A value that canonical JSON cannot encode (a float), found while encoding.
     #[error("canonical JSON cannot encode the number {0}: only integers are allowed")]
-    NotCanonicalizable(String),
+    NotCanonicalizable(#[source] serde_json::Error),
 }
 
 /// The strictness rules one parse has broken, recorded beside `serde_json`'s own error so that
@@ -254,7 +254,7 @@ pub fn canonical<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Jso
     let mut ser = serde_json::Serializer::with_formatter(&mut out, CanonicalFormatter);
     match value.serialize(&mut ser) {
         Ok(()) => Ok(out),
-        Err(e) => Err(JsonError::NotCanonicalizable(e.to_string())),
+        Err(e) => Err(JsonError::NotCanonicalizable(e)),
     }
 }
 
@@ -266,7 +266,7 @@ pub fn canonical_to<T: serde::Serialize + ?Sized, W: std::io::Write>(
     let mut ser = serde_json::Serializer::with_formatter(out, CanonicalFormatter);
     value
         .serialize(&mut ser)
-        .map_err(|e| JsonError::NotCanonicalizable(e.to_string()))
+        .map_err(JsonError::NotCanonicalizable)
 }
 
 /// A payload that writes its own canonical form: the same bytes as [`canonical_to`], made

@@ -7,6 +7,7 @@ use tollgate::document::DocumentError;
 use tollgate::envelope::EnvelopeError;
 use tollgate::fsio::FsError;
 use tollgate::keys::KeyError;
+use tollgate::record::RecordError;
 
 /// A signature or policy did not verify.
 pub const NOT_VERIFIED: u8 = 1;
@@ -112,6 +113,30 @@ impl Failure {
             }
             _ => failure,
         }
+    }
+}
+
+/// A recording error as the command line words it: the library's message, with the option
+/// that changes the outcome named where there is one.
+pub fn record_message(err: &RecordError) -> String {
+    match err {
+        RecordError::Missing(_) => format!("{err} (pass --allow-missing to skip missing paths)"),
+        RecordError::LstripCollision(name) => {
+            format!("--lstrip-paths makes two artifacts share the name {name:?}")
+        }
+        RecordError::LstripPrefixes(a, b) => {
+            format!("--lstrip-paths {a:?} and {b:?}: one is a prefix of the other")
+        }
+        RecordError::DirtyTree { .. } => {
+            format!("{err}: commit or stash them, or pass --allow-dirty (the link then says so)")
+        }
+        RecordError::NotARepository { .. } => format!("{err}; pass --repo DIR"),
+        RecordError::SeveralImages { uri, images } => format!(
+            "{uri}: the index lists {} images; pick one with --platform: {}",
+            images.len(),
+            images.join(", ")
+        ),
+        _ => err.to_string(),
     }
 }
 

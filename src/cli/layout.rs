@@ -395,7 +395,16 @@ fn show(args: ShowArgs) -> Result<u8, Failure> {
         (layout, loaded.signers, !args.keys.is_empty())
     };
     let text = match args.format {
-        ShowFormat::Text => show::describe(&layout, &signers, checked, now),
+        ShowFormat::Text => {
+            let checked = if checked {
+                show::Signatures::Verified
+            } else {
+                show::Signatures::NotVerified {
+                    how_to_check: "pass --key to check them",
+                }
+            };
+            show::describe(&layout, &signers, checked, now)
+        }
         ShowFormat::Mermaid => diagram::layout(&layout, &key_files, Syntax::Mermaid),
         ShowFormat::Dot => diagram::layout(&layout, &key_files, Syntax::Dot),
     };

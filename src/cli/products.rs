@@ -84,6 +84,14 @@ pub fn run(args: Args) -> Result<u8, Failure> {
                     None => failure,
                 }
             }
+            (products::MatchError::Record(source), _) => Failure::new(
+                USAGE,
+                format!(
+                    "{}: recording the local files: {}",
+                    args.link.display(),
+                    super::failure::record_message(source)
+                ),
+            ),
             _ => Failure::new(USAGE, format!("{}: {e}", args.link.display())),
         })?;
     for name in &result.only_in_link {

@@ -341,7 +341,44 @@ fn step_failure(err: StepError) -> Failure {
         StepError::Write(tollgate::fsio::FsError::Io { .. }) => INTERNAL,
         _ => USAGE,
     };
-    let failure = Failure::new(code, err.to_string());
+    let message = match &err {
+        StepError::Record { side, source } => {
+            format!(
+                "recording {side}: {}",
+                super::failure::record_message(source)
+            )
+        }
+        StepError::NoUnfinished {
+            path,
+            step,
+            also_looked_in,
+            finished,
+        } => {
+            let nor = also_looked_in
+                .as_ref()
+                .map(|folder| format!(" nor in {}", folder.display()))
+                .unwrap_or_default();
+            let done = finished
+                .as_ref()
+                .map(|link| {
+                    format!(
+                        " ({} is there: this step's `record stop` already ran)",
+                        link.display()
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "{}: no unfinished link in the working folder{nor}{done}: run `record start` for \
+                 step {step} with the same key first, from the same folder",
+                path.display()
+            )
+        }
+        StepError::TwoUnfinished { .. } => {
+            format!("{err}; remove the one left from an abandoned `record start`")
+        }
+        _ => err.to_string(),
+    };
+    let failure = Failure::new(code, message);
     match err {
         StepError::Command(CommandError::Spawn { .. }) => {
             failure.hint("no link was written; check the command name and PATH")

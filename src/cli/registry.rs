@@ -57,10 +57,20 @@ pub struct PullArgs {
 pub fn failure(error: RegistryError) -> Failure {
     let code = match &error {
         RegistryError::NoAttestation { .. } | RegistryError::Digest { .. } => NOT_VERIFIED,
-        RegistryError::Http { .. } => INTERNAL,
+        RegistryError::Http { .. } | RegistryError::Transport { .. } => INTERNAL,
         _ => USAGE,
     };
-    Failure::new(code, error.to_string())
+    let message = match &error {
+        RegistryError::NoAttestation { .. } => {
+            format!("{error}: push one with `tollgate push IMAGE --bundle FILE`")
+        }
+        RegistryError::InsecureRemote(registry) => format!(
+            "--insecure-registry is allowed only for a registry on this machine (localhost), not \
+             {registry}"
+        ),
+        _ => error.to_string(),
+    };
+    Failure::new(code, message)
 }
 
 /// A client for `image`'s registry, saying so loudly when it is not over TLS.

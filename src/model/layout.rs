@@ -87,6 +87,15 @@ pub enum LayoutError {
         /// What is wrong.
         reason: String,
     },
+    /// A step authorises a keyid that is not one (64 lowercase hex characters).
+    #[error("step {step:?}: pubkeys: {source}")]
+    PubkeyId {
+        /// The step.
+        step: String,
+        /// Why the keyid is not one.
+        #[source]
+        source: KeyError,
+    },
     /// A rule that does not parse.
     #[error("{location}: {source}")]
     Rule {
@@ -413,9 +422,9 @@ fn parse_step(raw: RawStep, name: StepName, keys: &KeyRing) -> Result<Step, Layo
     for declared in &raw.pubkeys {
         let keyid: KeyId = declared
             .parse()
-            .map_err(|e: KeyError| LayoutError::Pubkeys {
+            .map_err(|source: KeyError| LayoutError::PubkeyId {
                 step: step.clone(),
-                reason: e.to_string(),
+                source,
             })?;
         if !keys.contains(&keyid) {
             return Err(LayoutError::Pubkeys {

@@ -285,7 +285,7 @@ impl Canonical for RawLink {
     /// (fields in code-point order, absent ones left out), with the artifact maps, nearly all
     /// of a large link, written directly.
     fn write_canonical<W: std::io::Write>(&self, out: &mut W) -> Result<(), JsonError> {
-        let io = |e: std::io::Error| JsonError::NotCanonicalizable(e.to_string());
+        let io = |e: std::io::Error| JsonError::NotCanonicalizable(serde_json::Error::io(e));
         out.write_all(b"{\"_type\":").map_err(io)?;
         write_canonical_str(out, &self.kind).map_err(io)?;
         if let Some(byproducts) = &self.byproducts {

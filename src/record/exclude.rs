@@ -29,14 +29,14 @@ impl Excludes {
         for pattern in patterns {
             builder
                 .add_line(None, pattern)
-                .map_err(|e| RecordError::Exclude {
+                .map_err(|source| RecordError::Exclude {
                     pattern: pattern.clone(),
-                    reason: e.to_string(),
+                    source,
                 })?;
         }
-        let matcher = builder.build().map_err(|e| RecordError::Exclude {
+        let matcher = builder.build().map_err(|source| RecordError::Exclude {
             pattern: patterns.join(" "),
-            reason: e.to_string(),
+            source,
         })?;
         Ok(Excludes { matcher })
     }
@@ -65,10 +65,10 @@ impl GitignoreChain {
             return Ok(Rc::clone(parent));
         }
         let (matcher, error) = Gitignore::new(&file);
-        if let Some(error) = error {
+        if let Some(source) = error {
             return Err(RecordError::Exclude {
                 pattern: file.display().to_string(),
-                reason: error.to_string(),
+                source,
             });
         }
         Ok(Rc::new(GitignoreChain {
@@ -116,5 +116,20 @@ mod tests {
         ] {
             assert_eq!(excludes.excludes(name, is_dir), excluded, "{name}");
         }
+    }
+
+    /// A pattern that does not compile keeps the glob compiler's error as its source.
+    #[test]
+    fn a_bad_pattern_keeps_its_cause() {
+        let err = Excludes::new(&["{a".to_owned()]).expect_err("unclosed group");
+        let source = std::error::Error::source(&err).expect("a source");
+        assert!(
+            source.downcast_ref::<ignore::Error>().is_some(),
+            "{source:?}"
+        );
+        assert!(
+            err.to_string().starts_with("exclude pattern \"{a\": "),
+            "{err}"
+        );
     }
 }

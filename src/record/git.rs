@@ -54,6 +54,14 @@ impl Revision {
     }
 }
 
+fn git(uri: &str, what: impl Into<String>, source: git2::Error) -> RecordError {
+    RecordError::Git {
+        uri: uri.to_owned(),
+        what: what.into(),
+        source,
+    }
+}
+
 fn fail(uri: &str, reason: impl Into<String>) -> RecordError {
     RecordError::Uri {
         uri: uri.to_owned(),
@@ -88,37 +96,30 @@ pub fn revision(rev: &str, options: &RecordOptions) -> Result<(Recorded, Revisio
         (None, None) => ".".into(),
     };
     let repo = open(&folder, &uri)?;
-    let object = repo.revparse_single(rev).map_err(|e| {
-        fail(
-            &uri,
-            format!("no such revision in {}: {}", folder.display(), e.message()),
-        )
-    })?;
+    let object = repo
+        .revparse_single(rev)
+        .map_err(|e| git(&uri, format!("no such revision in {}", folder.display()), e))?;
     let commit = object
         .peel_to_commit()
         .map_err(|_| fail(&uri, "does not name a commit"))?;
     let dirty = dirty(&repo, &uri)?;
     if dirty && !options.allow_dirty {
-        return Err(fail(
-            &uri,
-            format!(
-                "the working tree of {} has changes: commit or stash them, or pass --allow-dirty \
-                 (the link then says so)",
-                folder.display()
-            ),
-        ));
+        return Err(RecordError::DirtyTree {
+            uri,
+            folder: folder.to_owned(),
+        });
     }
     let odb = repo
         .odb()
-        .map_err(|e| fail(&uri, format!("cannot read objects: {}", e.message())))?;
+        .map_err(|e| git(&uri, "cannot read objects", e))?;
     let read = |id: Oid| {
         odb.read(id)
             .map(|o| o.data().to_vec())
-            .map_err(|e| fail(&uri, format!("cannot read object {id}: {}", e.message())))
+            .map_err(|e| git(&uri, format!("cannot read object {id}"), e))
     };
     let tree = commit
         .tree()
-        .map_err(|e| fail(&uri, format!("cannot read the tree: {}", e.message())))?;
+        .map_err(|e| git(&uri, "cannot read the tree", e))?;
     let mut entries = vec![
         (
             ArtifactPath::new("git:commit")?,
@@ -165,15 +166,10 @@ pub fn revision(rev: &str, options: &RecordOptions) -> Result<(Recorded, Revisio
 }
 
 fn open(folder: &Path, uri: &str) -> Result<Repository, RecordError> {
-    Repository::open(folder).map_err(|e| {
-        fail(
-            uri,
-            format!(
-                "{} is not a git repository ({}); pass --repo DIR",
-                folder.display(),
-                e.message()
-            ),
-        )
+    Repository::open(folder).map_err(|source| RecordError::NotARepository {
+        uri: uri.to_owned(),
+        folder: folder.to_owned(),
+        source,
     })
 }
 
@@ -189,7 +185,7 @@ fn dirty(repo: &Repository, uri: &str) -> Result<bool, RecordError> {
         .exclude_submodules(true);
     let statuses = repo
         .statuses(Some(&mut options))
-        .map_err(|e| fail(uri, format!("cannot read the status: {}", e.message())))?;
+        .map_err(|e| git(uri, "cannot read the status", e))?;
     Ok(!statuses.is_empty())
 }
 
@@ -229,7 +225,7 @@ fn files(
         }
         TreeWalkResult::Ok
     })
-    .map_err(|e| fail(uri, format!("cannot walk the tree: {}", e.message())))?;
+    .map_err(|e| git(uri, "cannot walk the tree", e))?;
     if let Some(error) = bad {
         return Err(error);
     }
@@ -249,7 +245,7 @@ fn files(
         }
         let blob = repo
             .find_blob(id)
-            .map_err(|e| fail(uri, format!("{path}: cannot read: {}", e.message())))?;
+            .map_err(|e| git(uri, format!("{path}: cannot read"), e))?;
         let name = format!("git:file/{path}");
         let digest = digests(
             &name,

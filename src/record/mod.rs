@@ -29,15 +29,18 @@ pub use command::{CommandError, CommandOptions, CommandOutcome, run_command};
 pub use exclude::DEFAULT_EXCLUDES;
 pub use git::Revision;
 pub use hash::Progress;
-pub use step::{Notes, Outcome, Output, RunRequest, StepError, mock, run, start, stop, write};
+pub use step::{
+    Notes, Outcome, Output, RunRequest, StepError, UnfinishedError, mock, run, start, stop, write,
+};
 pub use uri::Target;
 
 /// Why recording failed. No link is written after any of these.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
-    /// A given material or product path does not exist.
-    #[error("{0}: no such file or folder (pass --allow-missing to skip missing paths)")]
+    /// A given material or product path does not exist (and missing paths are not skipped:
+    /// see [`RecordOptions::allow_missing`]).
+    #[error("{0}: no such file or folder")]
     Missing(String),
     /// A path or symlink leads outside the recording root (THREATS G1).
     #[error(
@@ -99,11 +102,11 @@ pub enum RecordError {
     /// A name that cannot be an artifact name (F1-F4).
     #[error("{0}; exclude it")]
     Name(#[from] ArtifactError),
-    /// Two artifacts get one name once prefixes are stripped.
-    #[error("--lstrip-paths makes two artifacts share the name {0:?}")]
+    /// Two artifacts get one name once prefixes ([`RecordOptions::lstrip_paths`]) are stripped.
+    #[error("stripping prefixes makes two artifacts share the name {0:?}")]
     LstripCollision(String),
     /// Two strip prefixes where one is a prefix of the other.
-    #[error("--lstrip-paths {0:?} and {1:?}: one is a prefix of the other")]
+    #[error("strip prefixes {0:?} and {1:?}: one is a prefix of the other")]
     LstripPrefixes(String, String),
     /// Two files whose names differ only in case or Unicode normal form (THREATS F11).
     #[error(
@@ -111,12 +114,13 @@ pub enum RecordError {
     )]
     Ambiguous(String, String),
     /// An exclude pattern that does not compile.
-    #[error("exclude pattern {pattern:?}: {reason}")]
+    #[error("exclude pattern {pattern:?}: {source}")]
     Exclude {
-        /// The pattern.
+        /// The pattern (or the `.gitignore` file that holds it).
         pattern: String,
-        /// Why.
-        reason: String,
+        /// The pattern compiler's error.
+        #[source]
+        source: ignore::Error,
     },
     /// More artifacts than [`Limits::max_artifacts`].
     #[error("{count} artifacts, over the limit {limit} of {max}")]
@@ -144,6 +148,73 @@ pub enum RecordError {
         uri: String,
         /// What is wrong.
         reason: String,
+    },
+    /// `git:REV` with a working tree that has changes, and [`RecordOptions::allow_dirty`]
+    /// not set.
+    #[error("{uri}: the working tree of {} has changes", .folder.display())]
+    DirtyTree {
+        /// The URI as given.
+        uri: String,
+        /// The repository's folder.
+        folder: PathBuf,
+    },
+    /// `git:REV` where the repository's folder ([`RecordOptions::git_repo`]) is none.
+    #[error("{uri}: {} is not a git repository ({})", .folder.display(), .source.message())]
+    NotARepository {
+        /// The URI as given.
+        uri: String,
+        /// The folder that was opened.
+        folder: PathBuf,
+        /// The cause.
+        #[source]
+        source: git2::Error,
+    },
+    /// `oci:PATH` naming an image index of several images, and no
+    /// [`RecordOptions::platform`] to pick one.
+    #[error("{uri}: the index lists {} images: {}", .images.len(), .images.join(", "))]
+    SeveralImages {
+        /// The URI as given.
+        uri: String,
+        /// The images the index lists, each as its platform and digest.
+        images: Vec<String>,
+    },
+    /// The path of a URI (`dir:PATH`, `oci:PATH`) is not a relative, normalised artifact name.
+    #[error(
+        "{uri}: {source}; write the {what} as a relative path such as {example} (no ./, .. or \
+         trailing /)"
+    )]
+    UriPath {
+        /// The URI as given.
+        uri: String,
+        /// What the path names (`folder`, `image`).
+        what: &'static str,
+        /// A path of the right form.
+        example: &'static str,
+        /// Why the path is not an artifact name.
+        #[source]
+        source: Box<ArtifactError>,
+    },
+    /// `git:REV` could not be read from its repository.
+    #[error("{uri}: {what}: {}", .source.message())]
+    Git {
+        /// The URI as given.
+        uri: String,
+        /// What was being read.
+        what: String,
+        /// The repository library's error.
+        #[source]
+        source: git2::Error,
+    },
+    /// An `oci:` image, or one of its files, could not be read or decoded.
+    #[error("{uri}: {}{source}", .what.as_ref().map(|w| format!("{w}: ")).unwrap_or_default())]
+    Oci {
+        /// The URI as given.
+        uri: String,
+        /// What was being read, when it is not the image itself.
+        what: Option<String>,
+        /// The I/O, archive or JSON error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
     /// A bug: something that should not happen did.
     #[error("internal error: {0}")]

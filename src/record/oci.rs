@@ -100,6 +100,19 @@ struct Image<'a> {
     limits: Limits,
 }
 
+/// A read or decode failure of the image at `uri` (of `what` in it, if given), keeping its cause.
+fn broken(
+    uri: &str,
+    what: Option<String>,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+) -> RecordError {
+    RecordError::Oci {
+        uri: uri.to_owned(),
+        what,
+        source: source.into(),
+    }
+}
+
 fn fail(uri: &str, reason: impl Into<String>) -> RecordError {
     RecordError::Uri {
         uri: uri.to_owned(),
@@ -152,7 +165,7 @@ impl Image<'_> {
             if e.kind() == std::io::ErrorKind::NotFound {
                 RecordError::Missing(uri.to_owned())
             } else {
-                fail(uri, e.to_string())
+                broken(uri, None, e)
             }
         })?;
         let store = if meta.is_dir() {
@@ -191,7 +204,7 @@ impl Image<'_> {
                 let mut bytes = Vec::new();
                 file.take(self.limits.max_oci_json_bytes + 1)
                     .read_to_end(&mut bytes)
-                    .map_err(|e| fail(self.uri, format!("{name}: {e}")))?;
+                    .map_err(|e| broken(self.uri, Some(name.to_owned()), e))?;
                 if bytes.len() as u64 > self.limits.max_oci_json_bytes {
                     return Err(fail(self.uri, format!("{name} is too large")));
                 }
@@ -225,7 +238,7 @@ impl Image<'_> {
             Store::Folder(root) => {
                 let file = File::open(root.join(&name)).map_err(|_| missing())?;
                 let (size, digest, bytes) = hash_reader(BufReader::new(file), json)
-                    .map_err(|e| fail(self.uri, format!("{name}: {e}")))?;
+                    .map_err(|e| broken(self.uri, Some(name.clone()), e))?;
                 (size, hex::encode(digest) == hex, bytes)
             }
             Store::Archive { files, blobs } => {
@@ -265,18 +278,19 @@ impl Image<'_> {
         bytes: &[u8],
     ) -> Result<T, RecordError> {
         let value = crate::base::json::parse(bytes)
-            .map_err(|e| fail(self.uri, format!("{what} is not valid JSON: {e}")))?;
-        serde_json::from_value(value).map_err(|e| fail(self.uri, format!("{what}: {e}")))
+            .map_err(|e| broken(self.uri, Some(format!("{what} is not valid JSON")), e))?;
+        serde_json::from_value(value).map_err(|e| broken(self.uri, Some(what.to_owned()), e))
     }
 }
 
 /// Reads an archive once: keeps the small files, hashes every blob.
 fn read_archive(uri: &str, path: &Path, limits: &Limits) -> Result<Store, RecordError> {
-    let file = File::open(path).map_err(|e| fail(uri, e.to_string()))?;
+    let file = File::open(path).map_err(|e| broken(uri, None, e))?;
     let corrupt = |e: std::io::Error| {
-        fail(
+        broken(
             uri,
-            format!("not a readable tar archive (truncated or corrupt?): {e}"),
+            Some("not a readable tar archive (truncated or corrupt?)".to_owned()),
+            e,
         )
     };
     let mut archive = tar::Archive::new(BufReader::new(file));
@@ -331,7 +345,7 @@ fn choose(
                 .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
         })
         .collect();
-    let listed = || {
+    let each = || {
         images
             .iter()
             .map(|d| {
@@ -345,8 +359,8 @@ fn choose(
                 }
             })
             .collect::<Vec<_>>()
-            .join(", ")
     };
+    let listed = || each().join(", ");
     if let Some(wanted) = platform {
         let mut found = images.iter().filter(|d| {
             d.platform.as_ref().is_some_and(|p| {
@@ -375,13 +389,10 @@ fn choose(
     match images.len() {
         1 => Ok(images[0].clone()),
         0 => Err(fail(uri, "the index lists no image")),
-        n => Err(fail(
-            uri,
-            format!(
-                "the index lists {n} images; pick one with --platform: {}",
-                listed()
-            ),
-        )),
+        _ => Err(RecordError::SeveralImages {
+            uri: uri.to_owned(),
+            images: each(),
+        }),
     }
 }
 

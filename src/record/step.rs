@@ -46,14 +46,76 @@ pub enum StepError {
     /// Writing the link failed.
     #[error(transparent)]
     Write(#[from] FsError),
-    /// The unfinished link of `record start` is missing, unreadable, or not this key's.
-    #[error("{}: {reason}", .path.display())]
-    Unfinished {
+    /// No unfinished link of [`start`] for this step and key, where [`stop`] looks.
+    #[error(
+        "{}: no unfinished link for step {step} in the working folder{}{}",
+        .path.display(),
+        .also_looked_in.as_ref().map(|f| format!(" nor in {}", f.display())).unwrap_or_default(),
+        .finished.as_ref().map(|f| format!(" ({} is there: the step was finished)", f.display())).unwrap_or_default()
+    )]
+    NoUnfinished {
+        /// The unfinished link file looked for in the working folder.
+        path: PathBuf,
+        /// The step.
+        step: StepName,
+        /// The output folder, also looked in, when it is not the working folder.
+        also_looked_in: Option<PathBuf>,
+        /// The step's finished link, when it is there.
+        finished: Option<PathBuf>,
+    },
+    /// An unfinished link for this step and key both in the working folder and in the output
+    /// folder: which one to finish is not clear.
+    #[error(
+        "{}: a second unfinished link for step {step}, besides {}",
+        .path.display(),
+        .other.display()
+    )]
+    TwoUnfinished {
+        /// The unfinished link in the output folder.
+        path: PathBuf,
+        /// The one in the working folder.
+        other: PathBuf,
+        /// The step.
+        step: StepName,
+    },
+    /// The unfinished link records another step.
+    #[error("{}: it records step {found}, not {step}", .path.display())]
+    OtherStep {
         /// The unfinished link file.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+        /// The step it records.
+        found: StepName,
+        /// The step being finished.
+        step: StepName,
     },
+    /// The unfinished link of `record start` cannot be read, is not signed by this key, or is
+    /// not a link.
+    #[error("{}: {source}", .path.display())]
+    UnfinishedInvalid {
+        /// The unfinished link file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: UnfinishedError,
+    },
+}
+
+/// Why an unfinished link that is there cannot be finished.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnfinishedError {
+    /// It cannot be read.
+    #[error(transparent)]
+    Read(FsError),
+    /// The signing key cannot be made into a key ring to check it.
+    #[error(transparent)]
+    Key(crate::model::keyring::KeyRingError),
+    /// It is not an envelope signed by this key.
+    #[error("not signed by this key: {0}")]
+    Signature(#[source] EnvelopeError),
+    /// Its payload is not a link.
+    #[error(transparent)]
+    Link(LinkError),
 }
 
 /// What recording left besides the link.
@@ -261,21 +323,18 @@ pub fn stop(
     };
     let unfinished = match (here.exists(), !same_folder && there.exists()) {
         (true, true) => {
-            return Err(StepError::Unfinished {
+            return Err(StepError::TwoUnfinished {
                 path: there,
-                reason: format!(
-                    "a second unfinished link for step {step}, besides {}; remove the one left \
-                     from an abandoned `record start`",
-                    here.display()
-                ),
+                other: here,
+                step: step.clone(),
             });
         }
         (false, true) => there,
         _ => here,
     };
-    let fail = |reason: String| StepError::Unfinished {
+    let invalid = |source: UnfinishedError| StepError::UnfinishedInvalid {
         path: unfinished.clone(),
-        reason,
+        source,
     };
     let bytes = fsio::read_capped(
         &unfinished,
@@ -285,37 +344,28 @@ pub fn stop(
     .map_err(|e| match e {
         FsError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             let finished = output.folder.join(link_file_name(step, Some(&keyid)));
-            let done = if finished.exists() {
-                format!(
-                    " ({} is there: this step's `record stop` already ran)",
-                    finished.display()
-                )
-            } else {
-                String::new()
-            };
-            fail(format!(
-                "no unfinished link in the working folder{}{done}: run `record start` for step \
-                 {step} with the same key first, from the same folder",
-                if same_folder {
-                    String::new()
-                } else {
-                    format!(" nor in {}", output.folder.display())
-                }
-            ))
+            StepError::NoUnfinished {
+                path: unfinished.clone(),
+                step: step.clone(),
+                also_looked_in: (!same_folder).then(|| output.folder.to_owned()),
+                finished: finished.exists().then_some(finished),
+            }
         }
-        other => fail(other.to_string()),
+        other => invalid(UnfinishedError::Read(other)),
     })?;
-    let ring = KeyRing::from_keys([key.public_key().clone()]).map_err(|e| fail(e.to_string()))?;
+    let ring = KeyRing::from_keys([key.public_key().clone()])
+        .map_err(|e| invalid(UnfinishedError::Key(e)))?;
     let verified = Envelope::from_bytes(&bytes, &options.limits)
         .and_then(|envelope| envelope.verify(&ring, 1))
-        .map_err(|e| fail(format!("not signed by this key: {e}")))?;
+        .map_err(|e| invalid(UnfinishedError::Signature(e)))?;
     let started = Link::from_value(verified.payload(), &options.limits)
-        .map_err(|e: LinkError| fail(e.to_string()))?;
+        .map_err(|e: LinkError| invalid(UnfinishedError::Link(e)))?;
     if started.name != *step {
-        return Err(fail(format!(
-            "it records step {}, not {step}",
-            started.name
-        )));
+        return Err(StepError::OtherStep {
+            path: unfinished.clone(),
+            found: started.name.clone(),
+            step: step.clone(),
+        });
     }
     let mut notes = Notes::default();
     let products = record(products, options, "products", &mut notes)?;

@@ -59,14 +59,14 @@ impl<'a> Target<'a> {
 pub(super) fn under_root(
     uri: &str,
     path: &str,
-    (what, example): (&str, &str),
+    (what, example): (&'static str, &'static str),
     options: &RecordOptions,
 ) -> Result<(ArtifactPath, PathBuf), RecordError> {
-    let name = ArtifactPath::new(path).map_err(|e| RecordError::Uri {
+    let name = ArtifactPath::new(path).map_err(|source| RecordError::UriPath {
         uri: uri.to_owned(),
-        reason: format!(
-            "{e}; write the {what} as a relative path such as {example} (no ./, .. or trailing /)"
-        ),
+        what,
+        example,
+        source: Box::new(source),
     })?;
     let base = match &options.base_path {
         Some(base) => base.clone(),

@@ -52,22 +52,36 @@ pub enum RegistryError {
         digest: String,
     },
     /// No attestation is attached to the image.
-    #[error(
-        "no Tollgate attestation is attached to {image}: push one with `tollgate push IMAGE \
-         --bundle FILE`"
-    )]
+    #[error("no Tollgate attestation is attached to {image}")]
     NoAttestation {
         /// The image, by digest.
         image: String,
     },
     /// Plain HTTP was asked for a registry that is not on this machine.
-    #[error(
-        "--insecure-registry is allowed only for a registry on this machine (localhost), not {0}"
-    )]
+    #[error("plain HTTP is allowed only for a registry on this machine (localhost), not {0}")]
     InsecureRemote(String),
     /// A document the registry returned is not what it should be.
     #[error("{0}")]
     Protocol(String),
+    /// The request could not be sent or its answer read (connection, TLS, a body over the
+    /// size limit).
+    #[error("{url}: {source}")]
+    Transport {
+        /// What was asked.
+        url: String,
+        /// The HTTP client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// A JSON document the registry returned does not decode.
+    #[error("{what}: {source}")]
+    Json {
+        /// Which document.
+        what: String,
+        /// The decoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// An image reference: `registry/repository` and a tag or a digest.
@@ -248,11 +262,8 @@ impl Client {
             }
             let request = request
                 .body(body.map(<[u8]>::to_vec).unwrap_or_default())
-                .map_err(|e| http(url, e.to_string()))?;
-            let mut response = self
-                .agent
-                .run(request)
-                .map_err(|e| http(url, e.to_string()))?;
+                .map_err(|e| transport(url, e))?;
+            let mut response = self.agent.run(request).map_err(|e| transport(url, e))?;
             let status = response.status().as_u16();
             let headers: Vec<(String, String)> = response
                 .headers()
@@ -282,7 +293,7 @@ impl Client {
                     .with_config()
                     .limit(self.max_bytes)
                     .read_to_vec()
-                    .map_err(|e| http(url, e.to_string()))?
+                    .map_err(|e| transport(url, e))?
             };
             return Ok(Reply {
                 status,
@@ -314,7 +325,7 @@ impl Client {
         if let Some(basic) = &self.basic {
             request = request.header("Authorization", &format!("Basic {basic}"));
         }
-        let mut response = request.call().map_err(|e| http(&url, e.to_string()))?;
+        let mut response = request.call().map_err(|e| transport(&url, e))?;
         if !response.status().is_success() {
             return Err(http(
                 &url,
@@ -324,9 +335,11 @@ impl Client {
         let bytes = response
             .body_mut()
             .read_to_vec()
-            .map_err(|e| http(&url, e.to_string()))?;
-        let body: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| RegistryError::Protocol(format!("the token response: {e}")))?;
+            .map_err(|e| transport(&url, e))?;
+        let body: Value = serde_json::from_slice(&bytes).map_err(|source| RegistryError::Json {
+            what: "the token response".into(),
+            source,
+        })?;
         body.get("token")
             .or_else(|| body.get("access_token"))
             .and_then(Value::as_str)
@@ -468,8 +481,11 @@ impl Client {
             #[serde(default)]
             manifests: Vec<Descriptor>,
         }
-        let index: Index = serde_json::from_slice(&bytes)
-            .map_err(|e| RegistryError::Protocol(format!("referrers of {digest}: {e}")))?;
+        let index: Index =
+            serde_json::from_slice(&bytes).map_err(|source| RegistryError::Json {
+                what: format!("referrers of {digest}"),
+                source,
+            })?;
         Ok(Some(
             index
                 .manifests
@@ -565,6 +581,16 @@ fn bearer_params(header: &str) -> Result<Option<BTreeMap<String, String>>, Regis
 /// A `tchar` of RFC 7230 section 3.2.6: a character of a token.
 fn is_tchar(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+fn transport(
+    url: &str,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+) -> RegistryError {
+    RegistryError::Transport {
+        url: url.to_owned(),
+        source: source.into(),
+    }
 }
 
 fn http(url: &str, reason: String) -> RegistryError {
@@ -699,8 +725,11 @@ pub fn pull(client: &mut Client, image: &ImageRef) -> Result<(String, Vec<u8>), 
             #[serde(default)]
             subject: Option<Descriptor>,
         }
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| RegistryError::Protocol(format!("attestation manifest: {e}")))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|source| RegistryError::Json {
+                what: "attestation manifest".into(),
+                source,
+            })?;
         // The artifact must say it attests this very image.
         if manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject.digest.as_str())
             || manifest.artifact_type.as_deref() != Some(ARTIFACT_TYPE)

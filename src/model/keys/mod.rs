@@ -38,8 +38,12 @@ pub const RSA_MAX_BITS: usize = 8192;
 #[non_exhaustive]
 pub enum KeyError {
     /// The PEM armour could not be read.
-    #[error("not a PEM file: {0}")]
-    Pem(String),
+    #[error("not a PEM file: {source}")]
+    Pem {
+        /// Why: the PEM or base64 decoder's error, or what is missing.
+        #[source]
+        source: Cause,
+    },
     /// The PEM label is one Tollgate does not read in this place.
     #[error("{found}; {hint}")]
     WrongKind {
@@ -52,8 +56,12 @@ pub enum KeyError {
     #[error("unsupported key: {0}")]
     Unsupported(String),
     /// The key material does not decode.
-    #[error("malformed key: {0}")]
-    Malformed(String),
+    #[error("malformed key: {source}")]
+    Malformed {
+        /// Why: the DER, PKCS#8 or key decoder's error, or what is wrong.
+        #[source]
+        source: Cause,
+    },
     /// An RSA modulus outside the accepted range.
     #[error("RSA key of {bits} bits: Tollgate accepts {RSA_MIN_BITS} to {RSA_MAX_BITS} bits")]
     RsaSize {
@@ -103,8 +111,50 @@ pub enum KeyError {
     #[error("cannot decrypt the private key: wrong password, or a corrupt file")]
     WrongPassword,
     /// Creating a key or a signature failed inside the cryptography.
-    #[error("cryptographic operation failed: {0}")]
-    Crypto(String),
+    #[error("cryptographic operation failed: {source}")]
+    Crypto {
+        /// The cryptography's error.
+        #[source]
+        source: Cause,
+    },
+}
+
+/// The cause kept inside a [`KeyError`]: the decoder's or the cryptography's own error (the
+/// key crates each have their own type), or a message where Tollgate itself found the fault.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A cause with where in the key object it was found, shown as `AT: CAUSE`.
+#[derive(Debug, thiserror::Error)]
+#[error("{at}: {source}")]
+pub struct At {
+    /// The field.
+    pub at: &'static str,
+    /// The cause.
+    #[source]
+    pub source: Cause,
+}
+
+impl KeyError {
+    /// A PEM armour that cannot be read, for `cause`.
+    pub(crate) fn pem<E: Into<Cause>>(cause: E) -> KeyError {
+        KeyError::Pem {
+            source: cause.into(),
+        }
+    }
+
+    /// Key material that does not decode, for `cause`.
+    pub(crate) fn malformed<E: Into<Cause>>(cause: E) -> KeyError {
+        KeyError::Malformed {
+            source: cause.into(),
+        }
+    }
+
+    /// A failure inside the cryptography, for `cause`.
+    pub(crate) fn crypto<E: Into<Cause>>(cause: E) -> KeyError {
+        KeyError::Crypto {
+            source: cause.into(),
+        }
+    }
 }
 
 /// A keyid: 64 lowercase hex characters.
@@ -250,8 +300,7 @@ impl PublicKey {
     /// writes it (SPKI PEM, 64-character lines, final newline), so the keyid matches the one
     /// `in-toto-run` and `in-toto-verify` compute for the same file.
     pub fn from_pem(pem: &str) -> Result<PublicKey, KeyError> {
-        let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes())
-            .map_err(|e| KeyError::Pem(e.to_string()))?;
+        let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).map_err(KeyError::pem)?;
         match label {
             "PUBLIC KEY" => PublicKey::from_spki_der(&der),
             "RSA PUBLIC KEY" => {
@@ -273,7 +322,7 @@ impl PublicKey {
         let public = match &verifying {
             Verifying::Ed25519(key) => hex::encode(key.as_bytes()),
             _ => pkcs8::der::pem::encode_string("PUBLIC KEY", LineEnding::LF, &spki)
-                .map_err(|e| KeyError::Malformed(e.to_string()))?,
+                .map_err(KeyError::malformed)?,
         };
         Ok(PublicKey {
             fingerprint: Sha256::digest(&spki).into(),
@@ -384,13 +433,16 @@ impl PublicKey {
                         )
                     })?;
                 Verifying::Ed25519(
-                    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-                        .map_err(|e| KeyError::Malformed(e.to_string()))?,
+                    ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(KeyError::malformed)?,
                 )
             }
             _ => {
-                let (label, der) = pkcs8::der::pem::decode_vec(public.as_bytes())
-                    .map_err(|e| KeyError::Pem(format!("keyval.public: {e}")))?;
+                let (label, der) = pkcs8::der::pem::decode_vec(public.as_bytes()).map_err(|e| {
+                    KeyError::pem(At {
+                        at: "keyval.public",
+                        source: e.into(),
+                    })
+                })?;
                 if label != "PUBLIC KEY" {
                     return Err(KeyError::KeyObject(format!(
                         "keyval.public holds a {label:?} PEM block, expected \"PUBLIC KEY\""
@@ -478,7 +530,7 @@ impl PublicKey {
     pub fn to_pem(&self) -> Result<String, KeyError> {
         let der = spki_der(&self.verifying)?;
         pkcs8::der::pem::encode_string("PUBLIC KEY", LineEnding::LF, &der)
-            .map_err(|e| KeyError::Malformed(e.to_string()))
+            .map_err(KeyError::malformed)
     }
 
     /// A check of `signature` over a message fed in pieces, for an ed25519 key; `None` for any
@@ -569,14 +621,13 @@ fn hex_lower(s: &str) -> Option<Vec<u8>> {
 }
 
 fn decode_spki(der: &[u8]) -> Result<(Verifying, Scheme), KeyError> {
-    let info = spki::SubjectPublicKeyInfoRef::try_from(der)
-        .map_err(|e| KeyError::Malformed(e.to_string()))?;
+    let info = spki::SubjectPublicKeyInfoRef::try_from(der).map_err(KeyError::malformed)?;
     let oid = info.algorithm.oid.to_string();
     match oid.as_str() {
         // id-Ed25519
         "1.3.101.112" => ed25519_dalek::VerifyingKey::from_public_key_der(der)
             .map(|k| (Verifying::Ed25519(k), Scheme::Ed25519))
-            .map_err(|e| KeyError::Malformed(e.to_string())),
+            .map_err(KeyError::malformed),
         // id-ecPublicKey: the curve decides.
         "1.2.840.10045.2.1" => {
             if let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_der(der) {
@@ -604,14 +655,12 @@ fn decode_spki(der: &[u8]) -> Result<(Verifying, Scheme), KeyError> {
 /// crate's own (which would report an oversized key only as malformed).
 fn rsa_from_pkcs1(der: &[u8]) -> Result<Verifying, KeyError> {
     use rsa::pkcs1::DecodeRsaPublicKey;
-    let parsed = rsa::pkcs1::RsaPublicKeyRef::try_from(der)
-        .map_err(|e| KeyError::Malformed(e.to_string()))?;
+    let parsed = rsa::pkcs1::RsaPublicKeyRef::try_from(der).map_err(KeyError::malformed)?;
     let bits = bit_length(parsed.modulus.as_bytes());
     if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
         return Err(KeyError::RsaSize { bits });
     }
-    let key =
-        rsa::PublicKey::from_pkcs1_der(der).map_err(|e| KeyError::Malformed(e.to_string()))?;
+    let key = rsa::PublicKey::from_pkcs1_der(der).map_err(KeyError::malformed)?;
     Ok(Verifying::Rsa(Box::new(key)))
 }
 
@@ -634,6 +683,6 @@ fn spki_der(verifying: &Verifying) -> Result<Vec<u8>, KeyError> {
         Verifying::P521(k) => k.to_public_key_der(),
         Verifying::Rsa(k) => k.to_public_key_der(),
     }
-    .map_err(|e| KeyError::Malformed(e.to_string()))?;
+    .map_err(KeyError::malformed)?;
     Ok(doc.as_bytes().to_vec())
 }

@@ -67,7 +67,7 @@ impl PrivateKey {
             KeyKind::Ed25519 => {
                 let mut seed = Zeroizing::new([0u8; 32]);
                 rng.try_fill_bytes(seed.as_mut())
-                    .map_err(|e| KeyError::Crypto(e.to_string()))?;
+                    .map_err(KeyError::crypto)?;
                 Signing::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed))
             }
             KeyKind::EcdsaP256 => Signing::P256(random_scalar::<_, 32>(|b| {
@@ -89,8 +89,7 @@ impl PrivateKey {
                     return Err(KeyError::RsaSize { bits });
                 }
                 Signing::Rsa(Box::new(
-                    rsa::PrivateKey::new(&mut rng, bits)
-                        .map_err(|e| KeyError::Crypto(e.to_string()))?,
+                    rsa::PrivateKey::new(&mut rng, bits).map_err(KeyError::crypto)?,
                 ))
             }
         };
@@ -130,8 +129,7 @@ impl PrivateKey {
     /// PBES1 `pbeWithMD5AndDES-CBC`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`): the
     /// forms the reference's `--signing-key` reads.
     pub fn from_pem(pem: &str, password: Option<&[u8]>) -> Result<PrivateKey, KeyError> {
-        let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes())
-            .map_err(|e| KeyError::Pem(e.to_string()))?;
+        let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).map_err(KeyError::pem)?;
         let der = Zeroizing::new(der);
         let signing = match label {
             "PRIVATE KEY" => from_pkcs8_der(&der)?,
@@ -143,7 +141,7 @@ impl PrivateKey {
                         return Err(match encryption_oid(&der) {
                             // The scheme Tollgate reads, with parameters it cannot: damaged.
                             Some(oid) if oid == pbes1::PBE_WITH_MD5_AND_DES_CBC_OID => {
-                                KeyError::Malformed(e.to_string())
+                                KeyError::malformed(e)
                             }
                             Some(oid) if !is_pbes2(&oid) => KeyError::UnsupportedEncryption {
                                 scheme: scheme_name(&oid),
@@ -151,7 +149,7 @@ impl PrivateKey {
                             Some(_) => KeyError::UnsupportedEncryption {
                                 scheme: "PBES2 with a cipher other than AES or 3DES".into(),
                             },
-                            None => KeyError::Malformed(e.to_string()),
+                            None => KeyError::malformed(e),
                         });
                     }
                 };
@@ -184,7 +182,7 @@ impl PrivateKey {
                             Err(pkcs8::Error::EncryptedPrivateKey(
                                 pkcs5::Error::AlgorithmParametersInvalid { oid },
                             )) => {
-                                return Err(KeyError::Malformed(format!(
+                                return Err(KeyError::malformed(format!(
                                     "invalid PBES2 parameters for algorithm {oid}"
                                 )));
                             }
@@ -207,8 +205,7 @@ impl PrivateKey {
             "RSA PRIVATE KEY" => {
                 use rsa::pkcs1::DecodeRsaPrivateKey;
                 Signing::Rsa(Box::new(
-                    rsa::PrivateKey::from_pkcs1_der(&der)
-                        .map_err(|e| KeyError::Malformed(e.to_string()))?,
+                    rsa::PrivateKey::from_pkcs1_der(&der).map_err(KeyError::malformed)?,
                 ))
             }
             "EC PRIVATE KEY" => {
@@ -274,7 +271,7 @@ impl PrivateKey {
             Signing::P521(k) => k.to_pkcs8_der(),
             Signing::Rsa(k) => k.to_pkcs8_der(),
         }
-        .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        .map_err(KeyError::crypto)?;
         let (label, der) = match password {
             None => ("PRIVATE KEY", der),
             Some(password) => {
@@ -283,30 +280,30 @@ impl PrivateKey {
                 let mut iv = [0u8; 16];
                 rng.try_fill_bytes(&mut salt)
                     .and_then(|()| rng.try_fill_bytes(&mut iv))
-                    .map_err(|e| KeyError::Crypto(e.to_string()))?;
+                    .map_err(KeyError::crypto)?;
                 let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(
                     PBKDF2_ITERATIONS,
                     &salt,
                     iv,
                 )
-                .map_err(|e| KeyError::Crypto(e.to_string()))?;
-                let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_bytes())
-                    .map_err(|e| KeyError::Crypto(e.to_string()))?;
+                .map_err(KeyError::crypto)?;
+                let info =
+                    pkcs8::PrivateKeyInfoRef::try_from(der.as_bytes()).map_err(KeyError::crypto)?;
                 let encrypted = info
                     .encrypt_with_params(params, password)
-                    .map_err(|e| KeyError::Crypto(e.to_string()))?;
+                    .map_err(KeyError::crypto)?;
                 ("ENCRYPTED PRIVATE KEY", encrypted)
             }
         };
         pkcs8::der::pem::encode_string(label, LineEnding::LF, der.as_bytes())
             .map(Zeroizing::new)
-            .map_err(|e| KeyError::Crypto(e.to_string()))
+            .map_err(KeyError::crypto)
     }
 
     /// Signs `message` under the key's scheme: raw ed25519, DER ECDSA over SHA-256 (P-256),
     /// SHA-384 (P-384) or SHA-512 (P-521), or RSA-PSS-SHA256 with a salt as long as the digest.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let crypto = |e: rsa::signature::Error| KeyError::Crypto(e.to_string());
+        let crypto = KeyError::crypto::<rsa::signature::Error>;
         Ok(match &self.signing {
             Signing::Ed25519(k) => k.try_sign(message).map_err(crypto)?.to_bytes().to_vec(),
             Signing::P256(k) => {
@@ -321,9 +318,7 @@ impl PrivateKey {
                 let sig: p521::ecdsa::Signature = k.try_sign(message).map_err(crypto)?;
                 sig.to_der().as_bytes().to_vec()
             }
-            Signing::Rsa(k) => k
-                .pss_sign::<Sha256>(message)
-                .map_err(|e| KeyError::Crypto(e.to_string()))?,
+            Signing::Rsa(k) => k.pss_sign::<Sha256>(message).map_err(KeyError::crypto)?,
         })
     }
 }
@@ -342,18 +337,17 @@ fn random_scalar<K, const N: usize>(accept: impl Fn(&[u8]) -> Option<K>) -> Resu
     for _ in 0..64 {
         let mut bytes = Zeroizing::new([0u8; N]);
         rng.try_fill_bytes(bytes.as_mut())
-            .map_err(|e| KeyError::Crypto(e.to_string()))?;
+            .map_err(KeyError::crypto)?;
         if let Some(key) = accept(bytes.as_ref()) {
             return Ok(key);
         }
     }
-    Err(KeyError::Crypto("no valid scalar drawn".into()))
+    Err(KeyError::crypto("no valid scalar drawn"))
 }
 
 fn from_pkcs8_der(der: &[u8]) -> Result<Signing, KeyError> {
-    let info =
-        pkcs8::PrivateKeyInfoRef::try_from(der).map_err(|e| KeyError::Malformed(e.to_string()))?;
-    let malformed = |e: pkcs8::Error| KeyError::Malformed(e.to_string());
+    let info = pkcs8::PrivateKeyInfoRef::try_from(der).map_err(KeyError::malformed)?;
+    let malformed = KeyError::malformed::<pkcs8::Error>;
     match info.algorithm.oid.to_string().as_str() {
         "1.3.101.112" => Ok(Signing::Ed25519(
             ed25519_dalek::SigningKey::from_pkcs8_der(der).map_err(malformed)?,
@@ -428,14 +422,14 @@ fn decrypt_md5_des(
     use cbc::cipher::{BlockModeDecrypt, KeyIvInit};
 
     if parameters.iteration_count == 0 {
-        return Err(KeyError::Malformed(
-            "pbeWithMD5AndDES-CBC with an iteration count of 0".into(),
+        return Err(KeyError::malformed(
+            "pbeWithMD5AndDES-CBC with an iteration count of 0",
         ));
     }
     // RFC 8018 6.1.2: a ciphertext that is empty or not whole DES blocks is a damaged file,
     // whatever the password.
     if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(8) {
-        return Err(KeyError::Malformed(format!(
+        return Err(KeyError::malformed(format!(
             "pbeWithMD5AndDES-CBC ciphertext of {} bytes: not a whole number of 8-byte blocks",
             ciphertext.len()
         )));
@@ -450,7 +444,7 @@ fn decrypt_md5_des(
         derived.copy_from_slice(&next);
     }
     let decryptor = cbc::Decryptor::<des::Des>::new_from_slices(&derived[..8], &derived[8..])
-        .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        .map_err(KeyError::crypto)?;
     let mut buffer = Zeroizing::new(ciphertext.to_vec());
     let length = decryptor
         .decrypt_padded::<Pkcs7>(&mut buffer)
@@ -607,9 +601,33 @@ mod tests {
                 .expect("pem");
             let err = PrivateKey::from_pem(&pem, Some(b"password")).expect_err("damaged");
             assert!(
-                matches!(&err, KeyError::Malformed(m) if m.contains(&format!("{length} bytes"))),
+                matches!(&err, KeyError::Malformed { source } if source.to_string().contains(&format!("{length} bytes"))),
                 "{length}: {err}"
             );
         }
+    }
+
+    /// A key that does not decode keeps the decoder's own error as its source, for callers
+    /// that tell causes apart, and still says it in its message.
+    #[test]
+    fn a_decoding_failure_keeps_its_cause() {
+        let err = PrivateKey::from_pem("not a PEM file", None).expect_err("not PEM");
+        let source = std::error::Error::source(&err).expect("a source");
+        assert!(
+            source.downcast_ref::<pkcs8::der::pem::Error>().is_some(),
+            "{source:?}"
+        );
+        assert_eq!(err.to_string(), format!("not a PEM file: {source}"));
+
+        let pem = pkcs8::der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &[0x30, 0x00])
+            .expect("pem");
+        let err = PrivateKey::from_pem(&pem, None).expect_err("empty sequence");
+        assert!(matches!(err, KeyError::Malformed { .. }), "{err}");
+        let source = std::error::Error::source(&err).expect("a source");
+        assert!(
+            source.downcast_ref::<pkcs8::der::Error>().is_some()
+                || source.downcast_ref::<pkcs8::Error>().is_some(),
+            "{source:?}"
+        );
     }
 }
