@@ -20,6 +20,10 @@ use super::walk::{Emit, FileJob, WalkNotes};
 use crate::base::limits::Limit;
 use crate::base::parallel;
 
+/// One file's digest, or why it has none: the error boxed, so that the result of each of
+/// (possibly millions of) files takes 48 bytes, not the size of the largest error.
+type FileResult = Result<[u8; 32], Box<RecordError>>;
+
 /// Bytes read from a file at a time.
 const CHUNK: usize = 256 * 1024;
 
@@ -70,20 +74,20 @@ where
     let receiver = Mutex::new(receiver);
     let failed = AtomicBool::new(false);
     // Hashes one batch of files into `done`, stopping at the first failure anywhere.
-    let hash_batch = |batch: Vec<(usize, FileJob)>,
-                      buffer: &mut [u8],
-                      done: &mut Vec<(usize, Result<[u8; 32], RecordError>)>| {
-        for (index, job) in batch {
-            if failed.load(Ordering::Relaxed) {
-                break;
+    let hash_batch =
+        |batch: Vec<(usize, FileJob)>, buffer: &mut [u8], done: &mut Vec<(usize, FileResult)>| {
+            for (index, job) in batch {
+                if failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let result =
+                    hash_file(&job, normalize_line_endings, buffer, progress).map_err(Box::new);
+                if result.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                done.push((index, result));
             }
-            let result = hash_file(&job, normalize_line_endings, buffer, progress);
-            if result.is_err() {
-                failed.store(true, Ordering::Relaxed);
-            }
-            done.push((index, result));
-        }
-    };
+        };
     std::thread::scope(|scope| {
         // A thread the system cannot start leaves its share to the others; with none at all,
         // the files are hashed here, between the steps of the walk.
@@ -153,7 +157,7 @@ where
             failed.store(true, Ordering::Relaxed);
         }
         drop(sender);
-        let mut results: Vec<(usize, Result<[u8; 32], RecordError>)> = workers
+        let mut results: Vec<(usize, FileResult)> = workers
             .into_iter()
             .flat_map(|w| w.join().unwrap_or_default())
             .chain(done_here)
@@ -164,7 +168,7 @@ where
         let notes = match (walked, hash_error) {
             (Err(RecordError::Internal(_)), Some(at)) | (Ok(_), Some(at)) => {
                 return match results.swap_remove(at).1 {
-                    Err(error) => Err(error),
+                    Err(error) => Err(*error),
                     Ok(_) => Err(RecordError::Internal("lost a hashing error".into())),
                 };
             }
@@ -179,7 +183,7 @@ where
         let files = names
             .into_iter()
             .zip(results)
-            .map(|(name, (_, digest))| digest.map(|d| (name, d)))
+            .map(|(name, (_, digest))| digest.map(|d| (name, d)).map_err(|e| *e))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Hashed { files, notes })
     })
