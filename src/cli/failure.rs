@@ -97,8 +97,19 @@ impl Failure {
             ) => NOT_VERIFIED,
             _ => USAGE,
         };
-        let message = format!("{}: {err}", path.display());
-        let failure = Failure::new(code, message);
+        let message = match &err {
+            DocumentError::AppendToLink => "--append is for layouts: a link records one \
+                                            functionary's work and carries one signature"
+                .to_owned(),
+            DocumentError::LinkSignedByOne(_) => {
+                "a link is signed by one key: give exactly one --key".to_owned()
+            }
+            DocumentError::AppendWouldNotVerify => {
+                format!("{err}; sign without --append to re-sign it in the full form")
+            }
+            _ => err.to_string(),
+        };
+        let failure = Failure::new(code, format!("{}: {message}", path.display()));
         match err {
             DocumentError::Envelope(EnvelopeError::Threshold { signers, .. }) => {
                 let mut notes = Vec::new();

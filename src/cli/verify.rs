@@ -137,6 +137,13 @@ fn input_failure(args: &Args, err: verify::VerifyError) -> Failure {
                  that holds only the received product, or raise the limit with {flag} N"
             ))
         }
+        verify::VerifyError::Params(verify::params::ParamError::Missing(name)) => Failure::new(
+            USAGE,
+            format!(
+                "{}: parameters: the layout uses {{{name}}}, but no --param {name}=VALUE was given",
+                args.source().display()
+            ),
+        ),
         _ => Failure::new(USAGE, format!("{}: {err}", args.source().display())),
     }
 }

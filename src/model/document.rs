@@ -29,6 +29,23 @@ pub enum DocumentError {
     /// The request does not fit the file.
     #[error("{0}")]
     Request(String),
+    /// Signatures are appended to layouts only.
+    #[error(
+        "a link records one functionary's work and carries one signature: only a layout's \
+         signatures are appended to"
+    )]
+    AppendToLink,
+    /// A link is signed by exactly one key.
+    #[error("a link is signed by one key, not {0}")]
+    LinkSignedByOne(usize),
+    /// The classic file's payload lacks fields the reference adds when it checks a
+    /// signature: signatures appended to it could not verify there, so it must be signed anew
+    /// (in the full form) instead.
+    #[error(
+        "cannot append to this classic file: its payload lacks fields the reference adds when it \
+         checks a signature, so the signatures could not verify there"
+    )]
+    AppendWouldNotVerify,
 }
 
 /// What to do when signing.
@@ -90,28 +107,17 @@ pub fn sign(
     let metadata = Metadata::from_value(&payload, limits)?;
     if metadata.kind() == Kind::Link {
         if options.append {
-            return Err(DocumentError::Request(
-                "--append is for layouts: a link records one functionary's work and carries \
-                 one signature"
-                    .into(),
-            ));
+            return Err(DocumentError::AppendToLink);
         }
         if keys.len() > 1 {
-            return Err(DocumentError::Request(
-                "a link is signed by one key: give exactly one --key".into(),
-            ));
+            return Err(DocumentError::LinkSignedByOne(keys.len()));
         }
     }
     let format = options.format.unwrap_or(original.format());
     let keep = options.append && format == original.format();
     let (mut envelope, dropped) = if keep {
         if format == Format::Classic && metadata.to_value() != payload {
-            return Err(DocumentError::Request(
-                "cannot append to this classic file: its payload lacks fields the reference \
-                 adds when it checks a signature, so the signatures could not verify there; \
-                 sign without --append to re-sign it in the full form"
-                    .into(),
-            ));
+            return Err(DocumentError::AppendWouldNotVerify);
         }
         (original, 0)
     } else {
@@ -362,6 +368,42 @@ fn looks_like_dsse(bytes: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::model::keys::KeyKind;
+
+    /// A library caller has no command-line flags: the reasons signing refuses say what is
+    /// wrong, and the command line adds which flag to change.
+    #[test]
+    fn signing_refusals_name_no_flag() {
+        let owner = key();
+        let link = Envelope::seal(
+            &Link {
+                name: crate::model::name::StepName::new("build").expect("name"),
+                command: Vec::new(),
+                materials: Default::default(),
+                products: Default::default(),
+                byproducts: Default::default(),
+                environment: Default::default(),
+            }
+            .to_value(),
+            Format::Classic,
+            &[&owner],
+        )
+        .expect("seal");
+        let limits = Limits::default();
+        let append = SignOptions {
+            append: true,
+            ..SignOptions::default()
+        };
+        match sign(&link, &[key()], append, &limits) {
+            Err(e @ DocumentError::AppendToLink) => assert!(!e.to_string().contains("--"), "{e}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        match sign(&link, &[key(), key()], SignOptions::default(), &limits) {
+            Err(e @ DocumentError::LinkSignedByOne(2)) => {
+                assert!(!e.to_string().contains("--"), "{e}")
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
 
     fn key() -> PrivateKey {
         PrivateKey::generate(KeyKind::Ed25519).expect("a key")

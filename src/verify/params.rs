@@ -26,7 +26,7 @@ pub enum ParamError {
         reason: &'static str,
     },
     /// The layout names a parameter that was not given.
-    #[error("the layout uses {{{0}}}, but no --param {0}=VALUE was given")]
+    #[error("the layout uses {{{0}}}, but no value was given for {0}")]
     Missing(String),
     /// A brace that opens or closes nothing.
     #[error("unbalanced brace in {0:?} (write {{{{ or }}}} for a literal brace)")]
