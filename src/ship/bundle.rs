@@ -32,9 +32,10 @@ use sha2::{Digest, Sha256};
 
 use crate::base::fsio::{self, FsError};
 use crate::base::limits::{Limit, Limits};
-use crate::model::document;
+use crate::model::document::{self, DocumentError};
 use crate::model::files::{link_file_name, names_a_link_of, sublayout_folder};
 use crate::model::layout::Layout;
+use crate::model::metadata::MetadataError;
 use crate::verify::VerifyOptions;
 use crate::verify::source::LinkSource;
 
@@ -63,12 +64,13 @@ pub enum BundleError {
     )]
     Extra(Vec<String>),
     /// The layout or a sublayout cannot be read to find its links.
-    #[error("{name}: {reason}")]
+    #[error("{name}: {source}")]
     Metadata {
         /// The file.
         name: String,
-        /// What is wrong.
-        reason: String,
+        /// What is wrong with it.
+        #[source]
+        source: Box<DocumentError>,
     },
     /// A file could not be read.
     #[error(transparent)]
@@ -191,15 +193,13 @@ impl Source for BTreeMap<String, Vec<u8>> {
 
 /// The layout inside `bytes`, read without checking signatures (verification does that).
 fn unverified_layout(name: &str, bytes: &[u8], limits: &Limits) -> Result<Layout, BundleError> {
-    let fail = |reason: String| BundleError::Metadata {
+    let fail = |source: DocumentError| BundleError::Metadata {
         name: name.to_owned(),
-        reason,
+        source: Box::new(source),
     };
-    let envelope = document::read_for_signing(bytes, limits).map_err(|e| fail(e.to_string()))?;
-    let payload = envelope
-        .unverified_payload()
-        .map_err(|e| fail(e.to_string()))?;
-    Layout::from_value(&payload, limits).map_err(|e| fail(e.to_string()))
+    let envelope = document::read_for_signing(bytes, limits).map_err(fail)?;
+    let payload = envelope.unverified_payload().map_err(|e| fail(e.into()))?;
+    Layout::from_value(&payload, limits).map_err(|e| fail(MetadataError::from(e).into()))
 }
 
 /// Hands `keep` the links of `layout` that `source` holds under `folder`, and those of any
@@ -582,5 +582,31 @@ impl Bundle {
     /// the defaults); the layout to verify is [`Bundle::layout`].
     pub fn verify_options(self: Arc<Self>) -> VerifyOptions {
         VerifyOptions::with_source(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundle whose layout cannot be read says which file, and keeps why as its source.
+    #[test]
+    fn an_unreadable_layout_keeps_its_cause() {
+        let bundle = Bundle {
+            layout: b"{\"signed\": 1, \"signatures\": []}".to_vec(),
+            links: BTreeMap::new(),
+        };
+        let bytes = bundle.to_bytes().expect("bytes");
+        match Bundle::from_bytes(&bytes, &Limits::default()) {
+            Err(err @ BundleError::Metadata { .. }) => {
+                assert!(err.to_string().starts_with(LAYOUT_NAME), "{err}");
+                let source = std::error::Error::source(&err).expect("a source");
+                assert!(
+                    source.downcast_ref::<Box<DocumentError>>().is_some(),
+                    "{source:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
