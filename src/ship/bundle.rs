@@ -158,39 +158,6 @@ pub struct Bundle {
     pub links: BTreeMap<String, Vec<u8>>,
 }
 
-/// Where link files are read from while collecting them.
-trait Source {
-    /// The file at `name` (relative, `/`-separated), or `None` if there is none.
-    fn read(&self, name: &str) -> Result<Option<Cow<'_, [u8]>>, BundleError>;
-}
-
-struct Folder<'a> {
-    root: &'a Path,
-    limits: &'a Limits,
-}
-
-impl Source for Folder<'_> {
-    fn read(&self, name: &str) -> Result<Option<Cow<'_, [u8]>>, BundleError> {
-        match fsio::read_capped(
-            &self.root.join(name),
-            self.limits.max_metadata_bytes,
-            Limit::MetadataBytes,
-        ) {
-            Ok(bytes) => Ok(Some(Cow::Owned(bytes))),
-            Err(FsError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-impl Source for BTreeMap<String, Vec<u8>> {
-    fn read(&self, name: &str) -> Result<Option<Cow<'_, [u8]>>, BundleError> {
-        Ok(self.get(name).map(|bytes| Cow::Borrowed(bytes.as_slice())))
-    }
-}
-
 /// The layout inside `bytes`, read without checking signatures (verification does that).
 fn unverified_layout(name: &str, bytes: &[u8], limits: &Limits) -> Result<Layout, BundleError> {
     let fail = |source: DocumentError| BundleError::Metadata {
@@ -202,12 +169,13 @@ fn unverified_layout(name: &str, bytes: &[u8], limits: &Limits) -> Result<Layout
     Layout::from_value(&payload, limits).map_err(|e| fail(MetadataError::from(e).into()))
 }
 
-/// Hands `keep` the links of `layout` that `source` holds under `folder`, and those of any
-/// sublayout among them, by name.
+/// Hands `keep` the links of `layout` that `source` holds under `folder` (relative to
+/// `root`), and those of any sublayout among them, by name relative to `root`: the files
+/// verification reads, found as it finds them.
 fn collect(
     layout: &Layout,
     folder: &str,
-    source: &dyn Source,
+    (source, root): (&dyn LinkSource, &Path),
     limits: &Limits,
     depth: usize,
     keep: &mut dyn FnMut(String, Cow<'_, [u8]>),
@@ -220,7 +188,7 @@ fn collect(
             .collect();
         for name in names {
             let path = format!("{folder}{name}");
-            let Some(bytes) = source.read(&path)? else {
+            let Some(bytes) = source.read(&root.join(&path), limits.max_metadata_bytes)? else {
                 continue;
             };
             if depth < limits.max_sublayout_depth && holds_layout(&bytes) {
@@ -233,7 +201,7 @@ fn collect(
                     collect(
                         &sublayout,
                         &format!("{folder}{sub}/"),
-                        source,
+                        (source, root),
                         limits,
                         depth + 1,
                         keep,
@@ -273,13 +241,17 @@ impl Bundle {
     ) -> Result<Bundle, BundleError> {
         let parsed = unverified_layout(LAYOUT_NAME, &layout, limits)?;
         let mut links = BTreeMap::new();
-        let folder = Folder {
-            root: link_dir,
+        let folder = crate::verify::source::Folder;
+        collect(
+            &parsed,
+            "",
+            (&folder, link_dir),
             limits,
-        };
-        collect(&parsed, "", &folder, limits, 0, &mut |name, bytes| {
-            links.insert(name, bytes.into_owned());
-        })?;
+            0,
+            &mut |name, bytes| {
+                links.insert(name, bytes.into_owned());
+            },
+        )?;
         Ok(Bundle { layout, links })
     }
 
@@ -360,9 +332,16 @@ impl Bundle {
         // Exactly what the layout needs: a link it does not use is refused, not ignored.
         let layout = unverified_layout(LAYOUT_NAME, &bundle.layout, limits)?;
         let mut used = BTreeSet::new();
-        collect(&layout, "", &bundle.links, limits, 0, &mut |name, _| {
-            used.insert(name);
-        })?;
+        collect(
+            &layout,
+            "",
+            (&bundle, Path::new("")),
+            limits,
+            0,
+            &mut |name, _| {
+                used.insert(name);
+            },
+        )?;
         let extra: Vec<String> = bundle
             .links
             .keys()
