@@ -67,6 +67,27 @@ fn j3_signing_refuses_a_key_others_can_read() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
+/// A "key" over the key-file cap is refused before it is parsed, naming the limit that
+/// refused it, and the layout is left as it was.
+#[test]
+fn a_key_file_over_its_cap_is_refused_naming_the_cap() {
+    let dir = tempdir();
+    let key = dir.path().join("huge.pem");
+    fs::write(&key, vec![b'A'; 1024 * 1024 + 1]).expect("write");
+    set_mode(&key, 0o600);
+    let layout = dir.path().join("root.layout");
+    let text = serde_json::to_vec(&bare_layout("x")).expect("json");
+    fs::write(&layout, &text).expect("write");
+    let out = run(tollgate().arg("sign").arg(&layout).arg("-k").arg(&key));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("huge.pem: too large: over the limit max_key_file_bytes"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read(&layout).expect("read"), text);
+}
+
 #[test]
 fn encrypted_keys_need_their_password() {
     let dir = tempdir();

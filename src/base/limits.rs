@@ -51,6 +51,9 @@ pub struct Limits {
     pub max_oci_index_depth: usize,
     /// The largest manifest or blob read from a registry. Default 256 MiB.
     pub max_registry_bytes: u64,
+    /// The largest key file or password file read. Default 1 MiB: a 16,384-bit RSA key in PEM
+    /// is under 13 KiB.
+    pub max_key_file_bytes: u64,
 }
 
 impl Limits {
@@ -69,6 +72,7 @@ impl Limits {
         max_oci_kept_bytes: 64 * 1024 * 1024,
         max_oci_index_depth: 8,
         max_registry_bytes: 256 * 1024 * 1024,
+        max_key_file_bytes: 1024 * 1024,
     };
 }
 
@@ -94,6 +98,8 @@ pub enum Limit {
     WorkdirBytes,
     /// [`Limits::max_workdir_files`].
     WorkdirFiles,
+    /// [`Limits::max_key_file_bytes`].
+    KeyFileBytes,
 }
 
 impl std::fmt::Display for Limit {
@@ -105,6 +111,7 @@ impl std::fmt::Display for Limit {
             Limit::Keys => "max_keys",
             Limit::WorkdirBytes => "max_workdir_bytes",
             Limit::WorkdirFiles => "max_workdir_files",
+            Limit::KeyFileBytes => "max_key_file_bytes",
         })
     }
 }

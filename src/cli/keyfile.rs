@@ -4,13 +4,10 @@ use std::path::{Path, PathBuf};
 
 use tollgate::fsio;
 use tollgate::keys::{KeyError, PrivateKey, PublicKey};
-use tollgate::limits::Limit;
+use tollgate::limits::{Limit, Limits};
 use zeroize::Zeroizing;
 
 use super::failure::{Failure, USAGE};
-
-/// Key files are small; anything over this is not a key.
-const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Where the password of an encrypted private key comes from.
 #[derive(Debug, Clone, clap::Args)]
@@ -91,8 +88,12 @@ impl PasswordArgs {
     /// The password from the chosen source. `purpose` words the terminal prompt.
     pub fn read(&self, purpose: &str) -> Result<Option<Zeroizing<String>>, Failure> {
         if let Some(path) = &self.password_file {
-            let bytes = fsio::read_capped(path, MAX_KEY_FILE_BYTES, Limit::MetadataBytes)
-                .map_err(Failure::fs)?;
+            let bytes = fsio::read_capped(
+                path,
+                Limits::DEFAULT.max_key_file_bytes,
+                Limit::KeyFileBytes,
+            )
+            .map_err(Failure::fs)?;
             let text = String::from_utf8(bytes).map_err(|_| {
                 Failure::new(
                     USAGE,
@@ -138,8 +139,12 @@ impl PasswordArgs {
 }
 
 fn read_text(path: &Path) -> Result<String, Failure> {
-    let bytes =
-        fsio::read_capped(path, MAX_KEY_FILE_BYTES, Limit::MetadataBytes).map_err(Failure::fs)?;
+    let bytes = fsio::read_capped(
+        path,
+        Limits::DEFAULT.max_key_file_bytes,
+        Limit::KeyFileBytes,
+    )
+    .map_err(Failure::fs)?;
     String::from_utf8(bytes).map_err(|_| {
         Failure::new(
             USAGE,
