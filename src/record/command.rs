@@ -59,8 +59,9 @@ pub struct CommandOutcome {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandError {
-    /// No command was given.
-    #[error("no command given: put it after `--`, or pass --no-command")]
+    /// The command line to run is empty. (The command line refuses that before it gets here,
+    /// with the flags that fix it.)
+    #[error("no command given: the command line to run is empty")]
     Empty,
     /// The command could not be started.
     #[error("cannot run {program:?}: {source}")]
@@ -217,6 +218,16 @@ fn tee(mut pipe: impl Read, console: impl Write, limit: usize) -> (String, bool)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An empty command line is refused before anything starts, in words for a library
+    /// caller (who has no `--` or --no-command to pass).
+    #[test]
+    fn an_empty_command_line_is_refused_without_naming_flags() {
+        match run_command(&[], &CommandOptions::default()) {
+            Err(e @ CommandError::Empty) => assert!(!e.to_string().contains("--"), "{e}"),
+            other => panic!("{:?}", other.map(|o| o.return_value)),
+        }
+    }
 
     /// With no thread to read its output, a command whose streams are recorded is killed at
     /// once and the failure reported; one whose streams are not needs no thread.
