@@ -731,6 +731,29 @@ mod tests {
         ));
     }
 
+    /// A data document's numbers are read correctly rounded, as Rust reads them, so that a
+    /// predicate written again holds the values its tool wrote.
+    #[test]
+    fn data_numbers_are_read_exactly_and_write_back_the_same() {
+        for text in [
+            "0.1",
+            "7.5",
+            "2.2250738585072011e-308",
+            "1.7976931348623157e308",
+            "5e-324",
+            "123456.789e-3",
+            "0.30000000000000004",
+            "9007199254740993.0",
+            "3.141592653589793238462643383279",
+        ] {
+            let expected: f64 = text.parse().expect("a float");
+            let value = parse_data(format!("[{text}]").as_bytes()).expect("a number");
+            assert_eq!(value[0].as_f64(), Some(expected), "{text}");
+            let again = parse_data(&to_python_json(&value, PythonStyle::OneLine)).expect("json");
+            assert_eq!(again, value, "{text}");
+        }
+    }
+
     #[test]
     fn floats_cannot_be_canonicalised() {
         let value = serde_json::json!({ "x": 1.5 });

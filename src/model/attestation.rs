@@ -65,8 +65,10 @@ pub enum AttestationError {
         /// The value given.
         given: String,
     },
-    /// A predicate type URI with whitespace or control characters in it.
-    #[error("predicate type {0:?}: a URI holds no whitespace or control characters")]
+    /// A predicate type URI that is empty or holds whitespace or control characters.
+    #[error(
+        "predicate type {0:?}: a URI is not empty and holds no whitespace or control characters"
+    )]
     BadPredicateType(String),
     /// A Statement needs at least one subject.
     #[error("an attestation needs at least one subject (the artifacts the predicate is about)")]
@@ -238,6 +240,15 @@ pub fn statement(
 ) -> Result<Value, AttestationError> {
     if subjects.is_empty() {
         return Err(AttestationError::NoSubject);
+    }
+    if predicate_type.is_empty()
+        || predicate_type
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(AttestationError::BadPredicateType(
+            predicate_type.to_owned(),
+        ));
     }
     if !predicate.is_object() {
         return Err(AttestationError::PredicateNotObject(kind_of(&predicate)));
@@ -596,6 +607,10 @@ mod tests {
         assert!(matches!(
             statement(&step("scan"), &subjects(&["a"]), "x:y", json!([1])),
             Err(AttestationError::PredicateNotObject("a list"))
+        ));
+        assert!(matches!(
+            statement(&step("scan"), &subjects(&["a"]), "", json!({})),
+            Err(AttestationError::BadPredicateType(_))
         ));
     }
 
