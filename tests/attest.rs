@@ -238,10 +238,22 @@ fn a_missing_or_bad_predicate_file_exits_2_naming_it_and_writes_nothing() {
     fs::write(project.work().join("text.json"), "not json at all").expect("write");
     let secret = fs::read_to_string(&project.key).expect("key");
     let secret_body: String = secret.lines().filter(|l| !l.starts_with("-----")).collect();
-    for (file, expected) in [
-        ("missing.json", "missing.json: cannot read"),
-        ("text.json", "predicate file text.json: not valid JSON"),
-        ("list.json", "predicate file list.json: holds a list"),
+    for (file, expected, what_to_do) in [
+        (
+            "missing.json",
+            "missing.json: cannot read",
+            "hint: pass with --predicate the JSON file the tool wrote",
+        ),
+        (
+            "text.json",
+            "predicate file text.json: not valid JSON",
+            "pass the JSON document the tool wrote",
+        ),
+        (
+            "list.json",
+            "predicate file list.json: holds a list",
+            "pass the tool's JSON report itself",
+        ),
     ] {
         let out = project.attest(&[
             "--predicate-type",
@@ -254,7 +266,7 @@ fn a_missing_or_bad_predicate_file_exits_2_naming_it_and_writes_nothing() {
         assert_eq!(code(&out), 2, "{file}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(err.contains(expected), "{file}: {err}");
-        assert!(err.contains("hint: pass with --predicate"), "{file}: {err}");
+        assert!(err.contains(what_to_do), "{file}: {err}");
         assert!(stdout(&out).is_empty(), "{file}: {}", stdout(&out));
         assert!(files_in(&project.out()).is_empty(), "{file}");
         // The private key is never printed.

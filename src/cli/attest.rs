@@ -89,9 +89,7 @@ fn attest_failure(err: AttestError) -> Failure {
         {
             Failure::new(INTERNAL, err.to_string())
         }
-        AttestError::ReadPredicate(_)
-        | AttestError::PredicateJson { .. }
-        | AttestError::PredicateNotObject { .. } => Failure::new(USAGE, err.to_string()).hint(
+        AttestError::ReadPredicate(_) => Failure::new(USAGE, err.to_string()).hint(
             "pass with --predicate the JSON file the tool wrote (for example `syft -o \
              cyclonedx-json=sbom.json`)",
         ),
