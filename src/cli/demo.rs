@@ -1,7 +1,13 @@
 //! `tollgate demo`: the whole chain on a sample project, in one command. The owner builds the
-//! release layout of `layouts/release.toml`; five steps are recorded as their functionaries;
-//! the buyer verifies what was shipped and it passes; an attacker swaps the tarball (and its
-//! checksum) and verification fails, naming the rule that caught it.
+//! release layout of `layouts/release.toml`; five steps are recorded as their functionaries,
+//! the scanner also attesting the tarball's SBOM; the buyer verifies what was shipped and it
+//! passes; an attacker swaps the tarball (and its checksum) and verification fails, naming the
+//! rule that caught it; a later release whose SBOM lists a denied component is refused by the
+//! layout's policy, naming the rule and its message.
+//!
+//! No scanner can be assumed on a fresh machine, so the demo writes the SBOM itself (a
+//! stand-in for a real scanner such as syft, and it says so); everything after that, the
+//! attestation and its verification, is what a real pipeline does.
 //!
 //! The keys are the TEST-ONLY keys of `keys-example/`, built into the binary so the demo runs
 //! anywhere. It needs `tar`, `gzip` and `sha256sum` on the PATH, as the layout's commands do.
@@ -10,6 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tollgate::authoring::check::{self, Severity};
 use tollgate::authoring::source;
@@ -18,8 +25,9 @@ use tollgate::keyring::KeyRing;
 use tollgate::keys::PrivateKey;
 use tollgate::limits::Limits;
 use tollgate::name::StepName;
-use tollgate::record::{self, CommandOptions, Output, RecordOptions, RunRequest};
-use tollgate::verify::{self, VerifyOptions, report::Report};
+use tollgate::record::{self, AttestOptions, CommandOptions, Output, RecordOptions, RunRequest};
+use tollgate::verify::report::{Check, Report};
+use tollgate::verify::{self, VerifyOptions};
 
 use super::failure::{Failure, INTERNAL, NOT_VERIFIED, USAGE};
 
@@ -94,10 +102,28 @@ const SOURCES: &[(&str, &str)] = &[
     ("src/README.md", "# app\n\nSays hello.\n"),
 ];
 
+/// The libraries the stand-in scanner finds in every release: (name, version, purl, SPDX id).
+const COMPONENTS: &[(&str, &str, &str, &str)] = &[
+    ("zlib", "1.3.1", "pkg:generic/zlib@1.3.1", "Zlib"),
+    ("musl", "1.2.5", "pkg:generic/musl@1.2.5", "MIT"),
+];
+
+/// What the later release pulls in, which the layout's policy denies.
+const LEFT_PAD: (&str, &str, &str, &str) = ("left-pad", "1.3.0", "pkg:npm/left-pad@1.3.0", "WTFPL");
+
+/// The later release's web page, which depends on left-pad.
+const WEB_PAGE: (&str, &str) = (
+    "src/web/package.json",
+    "{\n  \"name\": \"app-web\",\n  \"dependencies\": {\"left-pad\": \"1.3.0\"}\n}\n",
+);
+
+/// One release of the sample project: its working folder and the folder its links go to.
 struct Demo {
     root: PathBuf,
     project: PathBuf,
     links: PathBuf,
+    /// Record without a line per step (the later release, whose steps are as before).
+    quiet: bool,
 }
 
 fn key(name: &str) -> Result<PrivateKey, Failure> {
@@ -152,6 +178,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         project: root.join("project"),
         links: root.join("links"),
         root,
+        quiet: false,
     };
     println!("Tollgate demo: a five-step release pipeline, recorded and verified.");
     println!(
@@ -165,7 +192,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         }
     );
     let layout = demo.build_layout()?;
-    demo.record_steps()?;
+    demo.record_steps(SOURCES, COMPONENTS)?;
 
     println!("\n3. The buyer receives dist/app.tar.gz and its checksum, and verifies them:");
     let honest = demo.ship("buyer", None)?;
@@ -180,9 +207,35 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     let tampered_report = demo.verify(&layout, &tampered)?;
     print_report(&tampered_report);
 
+    println!(
+        "\n5. A later release adds a web page that pulls in left-pad, which the layout's policy \
+         denies. Every step is recorded as before (in later/), and the scanner's SBOM lists it:"
+    );
+    let later = Demo {
+        project: demo.root.join("later/project"),
+        links: demo.root.join("later/links"),
+        root: demo.root.clone(),
+        quiet: true,
+    };
+    let mut sources = SOURCES.to_vec();
+    sources.push(WEB_PAGE);
+    let mut components = COMPONENTS.to_vec();
+    components.push(LEFT_PAD);
+    later.record_steps(&sources, &components)?;
+    let refused = later.ship("later/buyer", None)?;
+    let refused_report = later.verify(&layout, &refused)?;
+    print_report(&refused_report);
+
     println!();
-    if report.passed() && !tampered_report.passed() {
-        println!("Demo complete: the honest chain passed, and the tampered tarball was caught.");
+    let refused_by_policy = refused_report
+        .failure
+        .as_ref()
+        .is_some_and(|f| f.check == Check::Predicate);
+    if report.passed() && !tampered_report.passed() && refused_by_policy {
+        println!(
+            "Demo complete: the honest chain passed, the tampered tarball was caught, and the \
+             release with a denied component was refused."
+        );
         if args.keep.is_some() {
             println!(
                 "Verify it yourself:\n  cd {}/buyer && tollgate verify --layout ../root.layout \
@@ -194,8 +247,8 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     } else {
         Err(Failure::new(
             NOT_VERIFIED,
-            "the demo did not turn out as it should: the honest chain must pass and the \
-             tampered one fail",
+            "the demo did not turn out as it should: the honest chain must pass, the \
+             tampered one fail, and the release with a denied component fail its policy",
         ))
     }
 }
@@ -317,6 +370,9 @@ impl Demo {
         what: Option<String>,
         outcome: &record::Outcome,
     ) -> Result<(), Failure> {
+        if self.quiet {
+            return Ok(());
+        }
         let role = PEOPLE.iter().find(|p| p.0 == who).map_or("", |p| p.1);
         let file = outcome
             .path
@@ -332,12 +388,19 @@ impl Demo {
         Ok(())
     }
 
-    /// Step 2: the five steps, each by its functionary.
-    fn record_steps(&self) -> Result<(), Failure> {
-        for (path, text) in SOURCES {
+    /// Step 2: the five steps, each by its functionary, on `sources`; the scanner's SBOM lists
+    /// `components`.
+    fn record_steps(
+        &self,
+        sources: &[(&str, &str)],
+        components: &[(&str, &str, &str, &str)],
+    ) -> Result<(), Failure> {
+        for (path, text) in sources {
             write_file(&self.project.join(path), text.as_bytes())?;
         }
-        println!("\n2. The functionaries record the steps, each link signed with their key:");
+        if !self.quiet {
+            println!("\n2. The functionaries record the steps, each link signed with their key:");
+        }
         // Both reviewers approve the same tree.
         self.run_step("alice", "review", &["src"], &[], None)?;
         self.run_step("bob", "review", &["src"], &[], None)?;
@@ -372,6 +435,7 @@ impl Demo {
             &[],
             Some(&["tar", "-tzf", "dist/app.tar.gz"]),
         )?;
+        self.attest_sbom(components)?;
         // The release manager publishes the checksum (record start ... stop around it).
         let frank = key("frank")?;
         let sign = step_name("sign")?;
@@ -395,6 +459,55 @@ impl Demo {
             ),
             &outcome,
         )
+    }
+
+    /// The scanner attests the tarball's SBOM. The SBOM is written here, a stand-in for what a
+    /// real scanner writes (`syft scan file:dist/app.tar.gz -o cyclonedx-json=sbom.cdx.json`).
+    fn attest_sbom(&self, components: &[(&str, &str, &str, &str)]) -> Result<(), Failure> {
+        // Beside the project, not in it: it is no artifact of any step.
+        let sbom = self
+            .project
+            .parent()
+            .unwrap_or(&self.root)
+            .join("sbom.cdx.json");
+        let text = serde_json::to_vec_pretty(&stand_in_sbom(components))
+            .map_err(|e| Failure::new(INTERNAL, format!("the stand-in SBOM: {e}")))?;
+        write_file(&sbom, &text)?;
+        let options = AttestOptions {
+            step: step_name("scan")?,
+            predicate_type: "cyclonedx".into(),
+            predicate: sbom,
+            subjects: vec!["dist/app.tar.gz".into()],
+            record: self.options(),
+        };
+        let attested = record::attest(&options, &key("erin")?)
+            .map_err(|e| Failure::new(INTERNAL, format!("step scan, the SBOM: {e}")))?;
+        let path = self.links.join(&attested.file_name);
+        tollgate::fsio::write_atomic(&path, &attested.bytes, tollgate::fsio::Mode::Public, false)
+            .map_err(|e| Failure::new(INTERNAL, format!("step scan, the SBOM: {e}")))?;
+        let names: Vec<&str> = components.iter().map(|c| c.0).collect();
+        let folder = self
+            .links
+            .strip_prefix(&self.root)
+            .unwrap_or(&self.links)
+            .display()
+            .to_string();
+        if self.quiet {
+            println!(
+                "   scan    erin (scanner): an SBOM listing {} -> {folder}/{}",
+                names.join(", "),
+                attested.file_name
+            );
+        } else {
+            println!(
+                "   scan    erin (scanner): an SBOM listing {} (CycloneDX 1.6, written by the \
+                 demo as a stand-in for a real scanner such as syft), attested over \
+                 dist/app.tar.gz -> {folder}/{}",
+                names.join(", "),
+                attested.file_name
+            );
+        }
+        Ok(())
     }
 
     /// What a buyer receives: the tarball and its checksum, in a folder of their own. With
@@ -440,8 +553,12 @@ impl Demo {
         let mut options = VerifyOptions::new(&self.links);
         options.workdir = Some(buyer.to_owned());
         println!(
-            "   tollgate verify --layout root.layout --layout-key owner.pub --link-dir links \
+            "   tollgate verify --layout root.layout --layout-key owner.pub --link-dir {} \
              --workdir {}",
+            self.links
+                .strip_prefix(&self.root)
+                .unwrap_or(&self.links)
+                .display(),
             buyer.strip_prefix(&self.root).unwrap_or(buyer).display()
         );
         verify::verify(layout, &ring, &options)
@@ -455,6 +572,40 @@ fn write_checksum(dist: &Path) -> Result<(), Failure> {
     let bytes = fs::read(&tarball).map_err(|e| io("read", &tarball, e))?;
     let line = format!("{}  dist/app.tar.gz\n", hex::encode(Sha256::digest(&bytes)));
     write_file(&dist.join("app.tar.gz.sha256"), line.as_bytes())
+}
+
+/// A CycloneDX 1.6 SBOM of the tarball listing `components` (name, version, purl, SPDX license
+/// id), shaped as syft writes one.
+fn stand_in_sbom(components: &[(&str, &str, &str, &str)]) -> Value {
+    let listed: Vec<Value> = components
+        .iter()
+        .map(|(name, version, purl, license)| {
+            json!({
+                "bom-ref": purl,
+                "type": "library",
+                "name": name,
+                "version": version,
+                "licenses": [{"license": {"id": license}}],
+                "purl": purl,
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "http://cyclonedx.org/schema/bom-1.6.schema.json",
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.6",
+        "version": 1,
+        "metadata": {
+            "timestamp": tollgate::timestamp::format(&Utc::now()),
+            "tools": {"components": [{
+                "type": "application",
+                "name": "tollgate demo (a stand-in for a real scanner)",
+                "version": env!("CARGO_PKG_VERSION"),
+            }]},
+            "component": {"type": "file", "name": "dist/app.tar.gz"},
+        },
+        "components": listed,
+    })
 }
 
 /// Prints the report with each functionary's name beside their keyid.
