@@ -4,6 +4,13 @@
 //! it. The reference's `in-toto-verify` and `tollgate verify` must both pass what was shipped,
 //! in both layout envelopes, and both must reject a tarball with a backdoor in it whose
 //! checksum file was updated to match.
+//!
+//! The scan step of `release.toml` also expects a CycloneDX SBOM attested by the scanner
+//! (ITE-10/11 `expected_predicates`), which the reference cannot read. The reference verifies
+//! the layout built from the same source with its `[[step.predicate]]` tables taken out (a
+//! layout without predicates is byte for byte what it was before them, which the tests check);
+//! Tollgate verifies the real one, with an SBOM that `tollgate attest` signed with the
+//! scanner's key over the reference's chain.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -34,6 +41,52 @@ const BACKDOOR: &str = "void backdoor(void) { /* sends your keys away */ }\n";
 
 /// Both envelopes `tollgate layout build` writes.
 const LAYOUT_FORMATS: [&str; 2] = ["classic", "dsse"];
+
+/// The SBOM the scanner attests: CycloneDX 1.6 as syft writes it for a tarball (a component
+/// without `licenses` too, as syft leaves them out when it cannot tell).
+const SBOM: &str = r#"{
+  "$schema": "http://cyclonedx.org/schema/bom-1.6.schema.json",
+  "bomFormat": "CycloneDX",
+  "specVersion": "1.6",
+  "serialNumber": "urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79",
+  "version": 1,
+  "metadata": {
+    "timestamp": "2026-12-08T01:00:00Z",
+    "tools": {"components": [{"type": "application", "author": "anchore", "name": "syft", "version": "1.18.1"}]},
+    "component": {"bom-ref": "af63bd4c8601b7f1", "type": "file", "name": "dist/app.tar.gz"}
+  },
+  "components": [
+    {"bom-ref": "pkg:generic/zlib@1.3.1", "type": "library", "name": "zlib", "version": "1.3.1",
+     "licenses": [{"license": {"id": "Zlib"}}], "purl": "pkg:generic/zlib@1.3.1"},
+    {"bom-ref": "pkg:generic/greet@0.1.0", "type": "library", "name": "greet", "version": "0.1.0",
+     "purl": "pkg:generic/greet@0.1.0"}
+  ]
+}
+"#;
+
+/// `layouts/release.toml` without its `[[step.predicate]]` tables, with its key paths made
+/// absolute (it is written outside the repository): the layout for `in-toto-verify` 3.1.0,
+/// which refuses a step with `expected_predicates`.
+fn without_predicates() -> String {
+    let source = fs::read_to_string(repo().join("layouts/release.toml")).expect("read source");
+    let mut kept = Vec::new();
+    let mut skipping = false;
+    for line in source.lines() {
+        if line.starts_with("[[") {
+            skipping = line.trim() == "[[step.predicate]]";
+        }
+        if !skipping {
+            kept.push(line);
+        }
+    }
+    let keys = format!("\"{}/", repo().join("keys-example").display());
+    let text = kept.join("\n").replace("\"../keys-example/", &keys);
+    assert!(
+        !text.contains("[[step.predicate]]") && !text.contains("rules ="),
+        "{text}"
+    );
+    text
+}
 
 fn write(path: &Path, text: &str) {
     fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
@@ -94,8 +147,9 @@ impl Release {
     }
 
     /// Step 2 of the demo, by the reference's tools: both reviewers sign off the source, CI
-    /// checks it out, the builder packs it, the scanner lists it, the release manager
-    /// publishes its checksum. Every link goes to `links/`.
+    /// checks it out, the builder packs it, the scanner lists it (and attests its SBOM with
+    /// `tollgate attest`), the release manager publishes its checksum. Every link (and the
+    /// attestation) goes to `links/`.
     fn record() -> Release {
         let dir = tempdir();
         let keys = dir.path().join("keys");
@@ -175,6 +229,16 @@ impl Release {
                 "dist/app.tar.gz",
             ],
         );
+        let sbom = release.dir.path().join("sbom.cdx.json");
+        write(&sbom, SBOM);
+        let out = run(tollgate()
+            .current_dir(&release.project)
+            .args(["attest", "--step", "scan", "--key"])
+            .arg(release.key("erin"))
+            .args(["--predicate-type", "cyclonedx", "--predicate"])
+            .arg(&sbom)
+            .args(["--subject", "dist/app.tar.gz", "-d", links]));
+        assert_eq!(code(&out), 0, "tollgate attest: {}", stderr(&out));
 
         release.reference(
             "in-toto-record",
@@ -201,10 +265,11 @@ impl Release {
             &["-p", "dist", "-d", links],
         );
 
-        // Exactly one link per functionary, named STEP.KEYID8.link, all in links/; nothing
-        // left behind in the project (no stray link, no unfinished one).
+        // Exactly one link per functionary, named STEP.KEYID8.link, all in links/, and the
+        // scanner's SBOM attestation beside them (the reference reads only the links it looks
+        // for by name); nothing left behind in the project (no stray link, no unfinished one).
         let short = |who: &str| load_public(who).keyid().short().to_owned();
-        let expected: BTreeSet<String> = [
+        let mut expected: BTreeSet<String> = [
             ("review", "alice"),
             ("review", "bob"),
             ("source", "carol"),
@@ -215,6 +280,7 @@ impl Release {
         .iter()
         .map(|(step, who)| format!("{step}.{}.link", short(who)))
         .collect();
+        expected.insert(format!("scan.{}.cyclonedx.intoto.json", short("erin")));
         assert_eq!(names(&release.links), expected);
         assert_eq!(
             names(&release.project),
@@ -229,13 +295,22 @@ impl Release {
 
     /// Step 1 of the demo, by Tollgate: `layouts/release.toml` compiled and signed by the
     /// owner. The source names its functionaries' keys relative to its own folder, so the
-    /// repository's file is built in place, written into the temp folder.
-    fn build_layout(&self, format: &str) -> PathBuf {
-        let layout = self.dir.path().join(format!("root-{format}.layout"));
+    /// repository's file is built in place, written into the temp folder. With `for_reference`,
+    /// the same source without its `[[step.predicate]]` tables ([`without_predicates`]).
+    fn build_layout(&self, format: &str, for_reference: bool) -> PathBuf {
+        let which = if for_reference { "reference" } else { "tollgate" };
+        let layout = self.dir.path().join(format!("root-{which}-{format}.layout"));
+        let source = if for_reference {
+            let path = self.dir.path().join("release-without-predicates.toml");
+            write(&path, &without_predicates());
+            path
+        } else {
+            repo().join("layouts/release.toml")
+        };
         let mut command = tollgate();
         command
             .args(["layout", "build"])
-            .arg(repo().join("layouts/release.toml"))
+            .arg(&source)
             .arg("--key")
             .arg(self.key("owner"))
             .arg("-o")
@@ -254,6 +329,11 @@ impl Release {
             "signed"
         };
         assert!(value.get(key).is_some(), "{format} layout: {text}");
+        assert_eq!(
+            text_of_layout(&layout).contains("expected_predicates"),
+            !for_reference,
+            "{which} {format} layout: {text}"
+        );
         layout
     }
 
@@ -321,14 +401,68 @@ impl Release {
     }
 }
 
+/// The payload a layout file signs, as text (DSSE: decoded from base64).
+fn text_of_layout(path: &Path) -> String {
+    let value: serde_json::Value =
+        serde_json::from_slice(&fs::read(path).expect("read layout")).expect("json");
+    match value.get("payload").and_then(|p| p.as_str()) {
+        Some(payload) => {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(payload)
+                .expect("base64");
+            String::from_utf8(bytes).expect("utf-8")
+        }
+        None => value["signed"].to_string(),
+    }
+}
+
+/// The layout without `[[step.predicate]]` is the layout with predicates, less its
+/// `expected_predicates`: adding a policy changes nothing else that the reference reads.
+#[test]
+fn the_release_layout_without_its_predicates_is_the_same_layout_less_expected_predicates() {
+    let release = Release {
+        dir: tempdir(),
+        keys: PathBuf::new(),
+        project: PathBuf::new(),
+        links: PathBuf::new(),
+    };
+    let keys = release.dir.path().join("keys");
+    fs::create_dir(&keys).expect("mkdir");
+    private_copy("owner", &keys);
+    let release = Release { keys, ..release };
+    let signed = |path: &Path| {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&text_of_layout(path)).expect("json");
+        value["expires"] = serde_json::Value::Null;
+        value
+    };
+    let theirs = signed(&release.build_layout("classic", true));
+    let mut ours = signed(&release.build_layout("classic", false));
+    let scan = ours["steps"]
+        .as_array_mut()
+        .expect("steps")
+        .iter_mut()
+        .find(|s| s["name"] == "scan")
+        .expect("a scan step");
+    let predicates = scan
+        .as_object_mut()
+        .expect("a step")
+        .remove("expected_predicates")
+        .expect("scan expects predicates");
+    assert_eq!(predicates[0]["predicate_type"], "https://cyclonedx.org/bom");
+    assert_eq!(theirs, ours);
+}
+
 #[test]
 fn the_release_layout_verifies_a_chain_recorded_by_the_reference() {
     let release = Release::record();
     for format in LAYOUT_FORMATS {
-        let layout = release.build_layout(format);
+        let reference_layout = release.build_layout(format, true);
+        let layout = release.build_layout(format, false);
 
         let buyer = release.ship(&format!("buyer-reference-{format}"), false);
-        let theirs = release.verify_reference(&layout, &buyer);
+        let theirs = release.verify_reference(&reference_layout, &buyer);
         assert_eq!(
             code(&theirs),
             0,
@@ -394,14 +528,15 @@ fn the_release_layout_verifies_a_chain_recorded_by_the_reference() {
 fn a_backdoored_tarball_with_a_matching_checksum_is_rejected_by_both() {
     let release = Release::record();
     for format in LAYOUT_FORMATS {
-        let layout = release.build_layout(format);
+        let reference_layout = release.build_layout(format, true);
+        let layout = release.build_layout(format, false);
 
         // Both stop at the same rule: the tarball the `unpack` inspection starts from is not
         // the one `sign` published, so `MATCH dist/* WITH PRODUCTS FROM sign` leaves it (and
         // the checksum file) to `DISALLOW *`; the backdoor shows only in the reference's trace of
         // unpack's products.
         let buyer = release.ship(&format!("buyer-reference-{format}"), true);
-        let theirs = release.verify_reference(&layout, &buyer);
+        let theirs = release.verify_reference(&reference_layout, &buyer);
         let text = stderr(&theirs);
         assert_eq!(code(&theirs), 1, "in-toto-verify, {format} layout: {text}");
         for wanted in [
