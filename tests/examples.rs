@@ -75,6 +75,13 @@ fn assert_no_secret(what: &str, text: &str) {
     }
 }
 
+/// What Syft 1.18.1 writes for the sample tarball (`syft scan file:dist/app.tar.gz -o
+/// cyclonedx-json@1.6`): it finds no package among C sources, so it leaves `components` out.
+const SYFT_SBOM: &str = r#"{"$schema":"http://cyclonedx.org/schema/bom-1.6.schema.json","bomFormat":"CycloneDX","specVersion":"1.6","serialNumber":"urn:uuid:04d2c664-66cd-4481-b067-e401d75968cc","version":1,"metadata":{"timestamp":"2026-12-08T01:40:12Z","tools":{"components":[{"type":"application","author":"anchore","name":"syft","version":"1.18.1"}]},"component":{"bom-ref":"bb05a8a7a4549d07","type":"file","name":"app.tar.gz"}}}"#;
+
+/// The same SBOM had the release pulled in left-pad, which the layout's policy denies.
+const LEFT_PAD_SBOM: &str = r#"{"$schema":"http://cyclonedx.org/schema/bom-1.6.schema.json","bomFormat":"CycloneDX","specVersion":"1.6","version":1,"metadata":{"component":{"type":"file","name":"app.tar.gz"}},"components":[{"bom-ref":"pkg:npm/left-pad@1.3.0","type":"library","name":"left-pad","version":"1.3.0","licenses":[{"license":{"id":"WTFPL"}}],"purl":"pkg:npm/left-pad@1.3.0"}]}"#;
+
 /// A CI workspace: the project checkout, its `$TMPDIR`, and a `tar` that logs its environment.
 struct Ci {
     _dir: tempfile::TempDir,
@@ -191,19 +198,31 @@ impl Ci {
         }
         self.step(if two_halves { "source-stop" } else { "source" }, "carol");
         for (step, who) in AFTER_SOURCE {
+            if step == "scan" {
+                // The scan job's scanner writes the SBOM before step.sh runs.
+                fs::write(self.project.join("sbom.cdx.json"), SYFT_SBOM).expect("write SBOM");
+            }
             self.step(step, who);
         }
-        // One link per functionary, under the step's name; no unfinished link left over.
+        // One link per functionary, under the step's name, and the scanner's SBOM
+        // attestation; no unfinished link left over.
         let names: Vec<String> = self.link_files();
-        assert_eq!(names.len(), 6, "{names:?}");
+        assert_eq!(names.len(), 7, "{names:?}");
         for (prefix, count) in [
             ("review.", 2),
             ("source.", 1),
             ("build.", 1),
-            ("scan.", 1),
+            ("scan.", 2),
             ("sign.", 1),
         ] {
             assert_eq!(self.links_named(prefix), count, "{prefix} in {names:?}");
+        }
+        let erin = load_public("erin").keyid().short().to_owned();
+        for name in [
+            format!("scan.{erin}.link"),
+            format!("scan.{erin}.cyclonedx.intoto.json"),
+        ] {
+            assert!(names.contains(&name), "no {name} in {names:?}");
         }
         let checksum = fs::read_to_string(self.project.join("dist/app.tar.gz.sha256"))
             .expect("sign wrote the checksum");
@@ -402,6 +421,36 @@ fn honest_chain_verifies_and_tampering_fails(two_halves: bool) {
         "the honest release verifies again: {}",
         stderr(&out)
     );
+
+    // The scanner's SBOM lists left-pad, which the layout's policy denies: the release is
+    // refused by the rule, with its message.
+    let attest = |ci: &mut Ci, sbom: &str| {
+        fs::write(ci.project.join("sbom.cdx.json"), sbom).expect("write SBOM");
+        let keys = ci.tmp.parent().expect("ci dir").join("erin-keys");
+        fs::create_dir_all(&keys).expect("mkdir");
+        let out = ci.run(
+            tollgate()
+                .current_dir(&ci.project)
+                .args(["attest", "--step", "scan", "--key"])
+                .arg(private_copy("erin", &keys))
+                .args(["--predicate-type", "cyclonedx", "--predicate", "sbom.cdx.json"])
+                .args(["--subject", "dist/app.tar.gz", "-d", "links", "--overwrite"]),
+        );
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    };
+    attest(&mut ci, LEFT_PAD_SBOM);
+    let (out, report) = ci.verify("verify-report.json", false);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert_report(&out, &report, "fail");
+    assert_eq!(report["failure"]["check"], "predicate", "{report:#}");
+    assert_eq!(
+        report["failure"]["predicate"]["debug"], "a denied component is in the release",
+        "{report:#}"
+    );
+    attest(&mut ci, SYFT_SBOM);
+    let (out, _) = ci.verify("verify-report.json", false);
+    assert_eq!(code(&out), 0, "the honest SBOM again: {}", stderr(&out));
+
     let review = ci
         .link_files()
         .into_iter()
@@ -475,6 +524,22 @@ fn step_sh_refuses_an_unknown_step_or_a_missing_key_and_leaves_no_key_behind() {
         stderr(&out)
     );
     assert!(!ci.project.join("links").exists(), "no link was written");
+
+    // The scan step attests the scanner's SBOM: without one, nothing is recorded.
+    fs::create_dir_all(ci.project.join("dist")).expect("mkdir");
+    let out = ci.run(
+        ci.script("step.sh")
+            .arg("scan")
+            .env("TOLLGATE_KEY", key_text("erin")),
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no SBOM at 'sbom.cdx.json': run the scanner first"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ci.project.join("links").exists(), "no link was written");
+    ci.assert_no_temp_files("step.sh scan without an SBOM");
 
     // A failing tollgate (not a PEM key) still removes the key file.
     let out = ci.run(

@@ -10,7 +10,9 @@
 #   source-start  the same as `source`, in two halves: `source-start` before the checkout...
 #   source-stop   ...and `source-stop` after it (the unfinished link waits in the link folder)
 #   build         runs `tar -czf dist/app.tar.gz src`: materials src/, products dist/
-#   scan          runs `tar -tzf dist/app.tar.gz`: materials dist/app.tar.gz, output recorded
+#   scan          runs `tar -tzf dist/app.tar.gz`: materials dist/app.tar.gz, output recorded;
+#                 then attests the tarball's CycloneDX SBOM, which the job's scanner wrote
+#                 before (`syft scan file:dist/app.tar.gz -o cyclonedx-json=sbom.cdx.json`)
 #   sign          writes dist/app.tar.gz.sha256 (`sha256sum` format) between `record start`
 #                 (materials dist/app.tar.gz) and `record stop` (products dist/)
 #
@@ -18,6 +20,7 @@
 #   TOLLGATE_KEY           the functionary's private key, as PEM text (a CI secret). Required.
 #   TOLLGATE_KEY_PASSWORD  the key's password, if the key is encrypted (a CI secret too).
 #   TOLLGATE_LINKS         the folder the links go to (default: links).
+#   TOLLGATE_SBOM          for scan: the SBOM file to attest (default: sbom.cdx.json).
 #   TOLLGATE               the tollgate program (default: tollgate, found on the PATH).
 #
 # The key is written to a private temporary file (mode 0600, under $TMPDIR), removed when the
@@ -59,6 +62,10 @@ links=${TOLLGATE_LINKS:-links}
 if ! command -v "$TOLLGATE" >/dev/null 2>&1; then
     fail "cannot find the tollgate program '$TOLLGATE' (install it, or set TOLLGATE to its path)"
 fi
+sbom=${TOLLGATE_SBOM:-sbom.cdx.json}
+if [ "$step" = scan ] && [ ! -f "$sbom" ]; then
+    fail "no SBOM at '$sbom': run the scanner first (syft scan file:dist/app.tar.gz -o cyclonedx-json=$sbom), or set TOLLGATE_SBOM to the file it wrote"
+fi
 
 # The key file: created 0600 with umask 077 (mktemp's own mode, and the umask, in case), removed
 # on exit. The signal traps leave through the EXIT trap, so an interrupted job leaves no key.
@@ -88,6 +95,14 @@ run_step() {
         set -- --password-env TOLLGATE_KEY_PASSWORD "$@"
     fi
     "$TOLLGATE" run --key "$keyfile" --metadata-directory "$links" "$@"
+}
+
+# `tollgate attest` with the key, into the link folder.
+attest() {
+    if [ -n "${TOLLGATE_KEY_PASSWORD:-}" ]; then
+        set -- --password-env TOLLGATE_KEY_PASSWORD "$@"
+    fi
+    "$TOLLGATE" attest --key "$keyfile" --metadata-directory "$links" "$@"
 }
 
 # `tollgate record start|stop` with the key and the link folder.
@@ -121,6 +136,9 @@ case "$step" in
     scan)
         run_step --step scan --materials dist/app.tar.gz --record-streams \
             -- tar -tzf dist/app.tar.gz
+        # The layout's policy over the SBOM decides at verification; here it is only signed.
+        attest --step scan --predicate-type cyclonedx --predicate "$sbom" \
+            --subject dist/app.tar.gz
         ;;
     sign)
         record start --step sign --materials dist/app.tar.gz
