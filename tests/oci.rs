@@ -19,6 +19,21 @@ fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The configuration blob of the image `descriptor` names in `layout`, as JSON: what `skopeo
+/// inspect --config` prints for it.
+pub fn config_of(layout: &Path, descriptor: &serde_json::Value) -> serde_json::Value {
+    let read = |digest: &serde_json::Value| -> serde_json::Value {
+        let hex = digest
+            .as_str()
+            .expect("digest")
+            .trim_start_matches("sha256:");
+        serde_json::from_slice(&fs::read(layout.join("blobs/sha256").join(hex)).expect("blob"))
+            .expect("json")
+    };
+    let manifest = read(&descriptor["digest"]);
+    read(&manifest["config"]["digest"])
+}
+
 /// Writes a blob into `layout/blobs/sha256/` and returns its descriptor.
 fn blob(layout: &Path, media_type: &str, bytes: &[u8]) -> serde_json::Value {
     let hex = sha(bytes);
@@ -30,6 +45,16 @@ fn blob(layout: &Path, media_type: &str, bytes: &[u8]) -> serde_json::Value {
 
 /// A one-layer image whose layer holds `app` with `content`; returns the manifest descriptor.
 pub fn image(layout: &Path, content: &str, arch: &str) -> serde_json::Value {
+    image_as(layout, content, arch, None)
+}
+
+/// [`image`], whose configuration names `user` (`config.User`) when given.
+pub fn image_as(
+    layout: &Path,
+    content: &str,
+    arch: &str,
+    user: Option<&str>,
+) -> serde_json::Value {
     let mut layer = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
     header.set_size(content.len() as u64);
@@ -40,11 +65,14 @@ pub fn image(layout: &Path, content: &str, arch: &str) -> serde_json::Value {
         .expect("layer");
     let layer = layer.into_inner().expect("layer bytes");
     let layer = blob(layout, "application/vnd.oci.image.layer.v1.tar", &layer);
-    let config = json!({
+    let mut config = json!({
         "architecture": arch, "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
         "config": {"Entrypoint": ["/app"]},
     });
+    if let Some(user) = user {
+        config["config"]["User"] = json!(user);
+    }
     let config = blob(
         layout,
         "application/vnd.oci.image.config.v1+json",
@@ -78,8 +106,18 @@ pub fn finish(layout: &Path, manifests: Vec<serde_json::Value>) {
 
 /// An OCI layout folder `dir/NAME` of one image, and the same as an archive `dir/NAME.tar`.
 pub fn single(dir: &Path, name: &str, content: &str) -> (PathBuf, serde_json::Value) {
+    single_as(dir, name, content, None)
+}
+
+/// [`single`], whose configuration names `user` when given.
+pub fn single_as(
+    dir: &Path,
+    name: &str,
+    content: &str,
+    user: Option<&str>,
+) -> (PathBuf, serde_json::Value) {
     let layout = dir.join(name);
-    let descriptor = image(&layout, content, "amd64");
+    let descriptor = image_as(&layout, content, "amd64", user);
     let mut tagged = descriptor.clone();
     tagged["annotations"] = json!({"org.opencontainers.image.ref.name": "app:1.0"});
     finish(&layout, vec![tagged]);
