@@ -433,7 +433,12 @@ fn honest_chain_verifies_and_tampering_fails(two_halves: bool) {
                 .current_dir(&ci.project)
                 .args(["attest", "--step", "scan", "--key"])
                 .arg(private_copy("erin", &keys))
-                .args(["--predicate-type", "cyclonedx", "--predicate", "sbom.cdx.json"])
+                .args([
+                    "--predicate-type",
+                    "cyclonedx",
+                    "--predicate",
+                    "sbom.cdx.json",
+                ])
                 .args(["--subject", "dist/app.tar.gz", "-d", "links", "--overwrite"]),
         );
         assert_eq!(code(&out), 0, "{}", stderr(&out));

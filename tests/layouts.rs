@@ -64,7 +64,14 @@ fn the_demo_passes_the_honest_chain_and_names_the_rule_that_catches_the_tamper()
     // What it kept verifies with the command a user would type, on a fresh copy of what was
     // shipped (the demo's own buyer folder now holds the unpacked source too).
     let links = fs::read_dir(kept.join("links")).expect("links").count();
-    assert_eq!(links, 6, "two review links and one per other step");
+    assert_eq!(
+        links, 7,
+        "two review links, one per other step, and the scanner's SBOM attestation"
+    );
+    assert!(
+        kept.join("links/scan.4f172783.cyclonedx.intoto.json")
+            .is_file()
+    );
     let buyer = dir.path().join("buyer");
     fs::create_dir_all(buyer.join("dist")).expect("mkdir");
     for file in ["app.tar.gz", "app.tar.gz.sha256"] {

@@ -49,12 +49,7 @@ pub fn image(layout: &Path, content: &str, arch: &str) -> serde_json::Value {
 }
 
 /// [`image`], whose configuration names `user` (`config.User`) when given.
-pub fn image_as(
-    layout: &Path,
-    content: &str,
-    arch: &str,
-    user: Option<&str>,
-) -> serde_json::Value {
+pub fn image_as(layout: &Path, content: &str, arch: &str, user: Option<&str>) -> serde_json::Value {
     let mut layer = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
     header.set_size(content.len() as u64);

@@ -298,8 +298,15 @@ impl Release {
     /// repository's file is built in place, written into the temp folder. With `for_reference`,
     /// the same source without its `[[step.predicate]]` tables ([`without_predicates`]).
     fn build_layout(&self, format: &str, for_reference: bool) -> PathBuf {
-        let which = if for_reference { "reference" } else { "tollgate" };
-        let layout = self.dir.path().join(format!("root-{which}-{format}.layout"));
+        let which = if for_reference {
+            "reference"
+        } else {
+            "tollgate"
+        };
+        let layout = self
+            .dir
+            .path()
+            .join(format!("root-{which}-{format}.layout"));
         let source = if for_reference {
             let path = self.dir.path().join("release-without-predicates.toml");
             write(&path, &without_predicates());

@@ -78,7 +78,12 @@ mod tests {
     fn the_release_template_leaves_out_the_attestation_policy_and_keeps_every_step() {
         assert!(RELEASE.contains("[[step.predicate]]"));
         let text = template("release").expect("the release template");
-        for gone in ["[[step.predicate]]", "rules = [", "tollgate attest", "allow_if_no_claim"] {
+        for gone in [
+            "[[step.predicate]]",
+            "rules = [",
+            "tollgate attest",
+            "allow_if_no_claim",
+        ] {
             assert!(!text.contains(gone), "{gone} in\n{text}");
         }
         assert_eq!(text.matches("[[step]]").count(), 5, "{text}");
