@@ -47,7 +47,7 @@ pub mod verify;
 
 // The public face: every module at the `tollgate::` path it has always had.
 pub use authoring::diagram;
-pub use base::{fsio, json, limits, timestamp};
+pub use base::{duration, fsio, json, limits, timestamp};
 pub use model::{
     artifact, document, envelope, files, keyring, keys, layout, link, metadata, name, pattern,
     rule, statement, threshold,
