@@ -111,7 +111,7 @@ mod tests {
             let message = err.to_string();
             assert!(message.contains("90s, 10m, 24h, 7d or 2w"), "{message}");
         }
-        assert!(parse("").unwrap_err().to_string().contains("7d"));
+        assert!(parse("").expect_err("empty").to_string().contains("7d"));
     }
 
     #[test]
