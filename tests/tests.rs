@@ -27,3 +27,4 @@ mod threats;
 mod transcripts;
 mod uris;
 mod verify;
+mod vsa;
