@@ -18,6 +18,7 @@ mod layouts;
 mod migration;
 mod oci;
 mod paths;
+mod predicates;
 mod readme;
 mod record;
 #[cfg(feature = "registry")]

@@ -1320,3 +1320,45 @@ fn issue14_verification_reads_links_from_any_source() {
         failure.reason
     );
 }
+
+#[test]
+fn issue15_a_pass_keeps_its_evidence_only_when_asked() {
+    use sha2::Digest;
+    let product = "cd".repeat(32);
+    let (layout, ring, name, link) = one_step_chain(&product);
+    let dir = tempdir();
+    fs::write(dir.path().join(&name), &link).expect("write link");
+    let mut options = tollgate::verify::VerifyOptions::new(dir.path());
+    options.workdir = Some(dir.path().to_owned());
+    let report = tollgate::verify::verify(&layout, &ring, &options).expect("verifiable input");
+    assert!(report.passed(), "{report:?}");
+    assert!(
+        report.evidence.is_none(),
+        "evidence is kept only on request"
+    );
+
+    options.keep_evidence = true;
+    let report = tollgate::verify::verify(&layout, &ring, &options).expect("verifiable input");
+    assert!(report.passed(), "{report:?}");
+    let evidence = report.evidence.expect("evidence kept");
+    assert_eq!(
+        evidence.layout_sha256,
+        hex::encode(sha2::Sha256::digest(&layout))
+    );
+    assert_eq!(
+        evidence.inputs,
+        vec![(name.clone(), hex::encode(sha2::Sha256::digest(&link)))],
+        "the one link that counted, named relative to the link folder"
+    );
+    assert_eq!(evidence.last_step.as_deref(), Some("build"));
+    let products = &evidence.products["build"];
+    assert_eq!(products.len(), 1);
+    let (artifact, digests) = products.iter().next().expect("one product");
+    assert_eq!(artifact.as_str(), "app.tar");
+    assert_eq!(digests.get("sha256").as_deref(), Some(product.as_str()));
+    // Serialised reports do not carry it.
+    let json =
+        serde_json::to_string(&tollgate::verify::verify(&layout, &ring, &options).expect("ok"))
+            .expect("serialise");
+    assert!(!json.contains("evidence"), "{json}");
+}

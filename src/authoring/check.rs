@@ -11,7 +11,10 @@
 //!   step records;
 //! - a step whose declared materials or products all fall to a `DISALLOW` before any rule
 //!   accepts them: verification fails whenever the step records anything there;
-//! - an expiry already past (an error: verification fails) or more than a year away.
+//! - an expiry already past (an error: verification fails) or more than a year away;
+//! - steps that expect attestations (ITE-10/11 `expected_predicates`): a warning that the
+//!   reference's `in-toto-verify` 3.1.0 cannot read the layout, and an error for a CEL rule
+//!   that does not compile.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -157,8 +160,34 @@ pub fn check(
         }
     }
     unconsumed_products(layout, &items, &mut findings);
+    predicates(layout, &mut findings);
     findings.sort_by_key(|f| f.severity);
     findings
+}
+
+/// Steps that expect attestations: the reference cannot read such a layout (a warning, once),
+/// and each CEL rule must compile.
+fn predicates(layout: &Layout, findings: &mut Vec<Finding>) {
+    let steps: Vec<&str> = layout
+        .steps
+        .iter()
+        .filter(|s| !s.expected_predicates.is_empty())
+        .map(|s| s.name.as_str())
+        .collect();
+    if steps.is_empty() {
+        return;
+    }
+    findings.push(Finding {
+        severity: Severity::Warning,
+        location: None,
+        message: format!(
+            "step{} {} expect{} attestations (expected_predicates, ITE-10/11): the reference's \
+             in-toto-verify 3.1.0 cannot read this layout; verify it with tollgate",
+            if steps.len() == 1 { "" } else { "s" },
+            steps.join(", "),
+            if steps.len() == 1 { "s" } else { "" },
+        ),
+    });
 }
 
 fn expiry(layout: &Layout, now: DateTime<Utc>, findings: &mut Vec<Finding>) {

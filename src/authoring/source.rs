@@ -15,6 +15,20 @@
 //! expected_materials = ["MATCH src/* WITH PRODUCTS FROM source", "DISALLOW *"]
 //! expected_products = ["CREATE dist/app", "DISALLOW *"]
 //!
+//! [[step]]                              # a step that expects signed attestations (ITE-10/11)
+//! name = "scan"
+//! functionaries = ["keys/scanner.pub"]
+//! link = false                           # optional: attestations only, no link (default true)
+//! expected_materials = ["MATCH dist/app.tar.gz WITH PRODUCTS FROM build", "DISALLOW *"]
+//! [[step.predicate]]
+//! type = "cyclonedx"                     # a short name or the predicate type's URI
+//! functionaries = ["keys/scanner.pub"]   # optional: the step's by default
+//! threshold = 1                          # optional
+//! rules = [                              # CEL over subject, predicateType and predicate
+//!   "predicate.components.all(c, c.name != 'left-pad')",
+//!   { rule = "size(predicate.components) > 0", debug = "the SBOM is empty", warn = false, allow_if_no_claim = false },
+//! ]
+//!
 //! [[inspection]]
 //! name = "unpack"
 //! run = ["tar", "-xzf", "dist/app.tar.gz"]
@@ -70,6 +84,14 @@ pub enum SourceError {
         /// Each unreadable key file, in source order.
         keys: Vec<KeyProblem>,
     },
+    /// A `[[step.predicate]]` that cannot be compiled.
+    #[error("{location}: {reason}")]
+    Predicate {
+        /// Which step and predicate (`step[2] "scan" predicate[0]`).
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The compiled layout does not load (a rule, a threshold, a name ...).
     #[error(transparent)]
     Layout(#[from] LayoutError),
@@ -123,7 +145,12 @@ struct RawSource {
 #[serde(deny_unknown_fields)]
 struct RawStep {
     name: String,
+    #[serde(default)]
     functionaries: Vec<String>,
+    #[serde(default = "yes")]
+    link: bool,
+    #[serde(default, rename = "predicate")]
+    predicates: Vec<RawPredicate>,
     #[serde(default = "one")]
     threshold: i64,
     #[serde(default)]
@@ -147,8 +174,74 @@ struct RawInspection {
     expected_products: Vec<Words>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPredicate {
+    #[serde(rename = "type")]
+    type_: String,
+    functionaries: Option<Vec<String>>,
+    #[serde(default = "one")]
+    threshold: i64,
+    /// Each a string or a table, read one by one so that an error names the rule.
+    #[serde(default)]
+    rules: Vec<toml::Value>,
+}
+
+/// A rule: its CEL text alone, or a table with its options.
+#[derive(Debug)]
+enum RawRule {
+    Text(String),
+    Table(RawRuleTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRuleTable {
+    rule: String,
+    debug: Option<String>,
+    #[serde(default)]
+    warn: bool,
+    #[serde(default)]
+    allow_if_no_claim: bool,
+}
+
+impl RawRule {
+    fn read(value: &toml::Value) -> Result<RawRule, String> {
+        match value {
+            toml::Value::String(text) => Ok(RawRule::Text(text.clone())),
+            toml::Value::Table(_) => RawRuleTable::deserialize(value.clone())
+                .map(RawRule::Table)
+                .map_err(|e| e.message().to_owned()),
+            other => Err(format!(
+                "a rule is a CEL string or a table {{ rule = \"...\", debug = \"...\", warn = \
+                 false, allow_if_no_claim = false }}, not a {}",
+                other.type_str()
+            )),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        match self {
+            RawRule::Text(rule) => json!({"rule": rule, "warn": false, "allow_if_no_claim": false}),
+            RawRule::Table(t) => {
+                let mut value = json!({
+                    "rule": t.rule, "warn": t.warn, "allow_if_no_claim": t.allow_if_no_claim,
+                });
+                if let (Some(debug), Some(object)) = (&t.debug, value.as_object_mut()) {
+                    object.insert("debug".into(), Value::from(debug.as_str()));
+                }
+                value
+            }
+        }
+    }
+}
+
 fn one() -> i64 {
     1
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The paths a step's functionary records, as the source declares them (not part of the
@@ -193,35 +286,89 @@ pub fn compile(
     let mut declared = Vec::with_capacity(raw.steps.len());
     for (index, step) in raw.steps.iter().enumerate() {
         let location = format!("step[{index}] {:?}", step.name);
-        let mut pubkeys = Vec::with_capacity(step.functionaries.len());
-        for path in &step.functionaries {
-            let public = match key(path) {
-                Ok(public) => public,
-                Err(reason) => {
-                    problems.push(KeyProblem {
-                        location: location.clone(),
-                        path: path.clone(),
-                        reason,
+        let mut keyids = |paths: &[String], location: &str| -> Vec<String> {
+            let mut keyids = Vec::with_capacity(paths.len());
+            for path in paths {
+                let public = match key(path) {
+                    Ok(public) => public,
+                    Err(reason) => {
+                        problems.push(KeyProblem {
+                            location: location.to_owned(),
+                            path: path.clone(),
+                            reason,
+                        });
+                        continue;
+                    }
+                };
+                let keyid = public.keyid();
+                key_files
+                    .entry(keyid.clone())
+                    .or_insert_with(|| path.clone());
+                keys.insert(keyid.to_string(), public.to_layout_entry(&keyid));
+                keyids.push(keyid.to_string());
+            }
+            keyids
+        };
+        let functionaries = keyids(&step.functionaries, &location);
+        let mut predicates = Vec::with_capacity(step.predicates.len());
+        for (p_index, predicate) in step.predicates.iter().enumerate() {
+            let predicate_type = match predicate_type_uri(&predicate.type_) {
+                Ok(uri) => uri,
+                Err(e) => {
+                    return Err(SourceError::Predicate {
+                        location: format!("{location} predicate[{p_index}]"),
+                        reason: e.to_string(),
                     });
-                    continue;
                 }
             };
-            let keyid = public.keyid();
-            key_files
-                .entry(keyid.clone())
-                .or_insert_with(|| path.clone());
-            keys.insert(keyid.to_string(), public.to_layout_entry(&keyid));
-            pubkeys.push(keyid.to_string());
+            let mut attributes = Vec::with_capacity(predicate.rules.len());
+            for (r_index, rule) in predicate.rules.iter().enumerate() {
+                let rule = RawRule::read(rule).map_err(|reason| SourceError::Predicate {
+                    location: format!("{location} predicate[{p_index}] rules[{r_index}]"),
+                    reason,
+                })?;
+                attributes.push(rule.to_value());
+            }
+            let own = match &predicate.functionaries {
+                Some(paths) => keyids(paths, &format!("{location} predicate[{p_index}]")),
+                None => functionaries.clone(),
+            };
+            predicates.push(json!({
+                "predicate_type": predicate_type,
+                "functionaries": own,
+                "threshold": predicate.threshold,
+                "expected_attributes": attributes,
+            }));
         }
-        steps.push(json!({
+        // `link = false`: the step is done by attestations alone, with no keys of its own.
+        let (pubkeys, threshold) = if step.link {
+            (functionaries, step.threshold)
+        } else {
+            if predicates.is_empty() {
+                return Err(SourceError::Predicate {
+                    location,
+                    reason: "link = false needs at least one [[step.predicate]]: a step must \
+                             require a link, attestations, or both"
+                        .into(),
+                });
+            }
+            (Vec::new(), 0)
+        };
+        let mut compiled = json!({
             "_type": "step",
             "name": step.name,
-            "threshold": step.threshold,
+            "threshold": threshold,
             "pubkeys": pubkeys,
             "expected_command": step.expected_command.tokens(),
             "expected_materials": rules(&step.expected_materials),
             "expected_products": rules(&step.expected_products),
-        }));
+        });
+        if !predicates.is_empty()
+            && let Some(object) = compiled.as_object_mut()
+        {
+            object.insert("expected_predicates".into(), Value::Array(predicates));
+        }
+        steps.push(compiled);
         declared.push((
             step.name.clone(),
             Declared {
@@ -280,6 +427,7 @@ fn single_table(text: &str) -> Option<(&'static str, usize)> {
         match inner.trim() {
             "step" => Some(("step", index + 1)),
             "inspection" => Some(("inspection", index + 1)),
+            "step.predicate" => Some(("step.predicate", index + 1)),
             _ => None,
         }
     })
@@ -351,5 +499,14 @@ mod tests {
             );
         }
         assert!(at("99999999999999y").is_err());
+    }
+}
+
+// TEMPORARY until model::attestation lands (issue 15 merge).
+fn predicate_type_uri(name: &str) -> Result<String, String> {
+    if name.contains(':') {
+        Ok(name.to_owned())
+    } else {
+        Err(format!("unknown predicate type {name:?}"))
     }
 }

@@ -6,6 +6,12 @@
 //! the step's keys, each of which the layout declares; every rule's grammar; and that every
 //! `MATCH ... FROM` names a step (or, in an inspection, a step or an inspection) that exists.
 //! The reference checks only some of this.
+//!
+//! A step may also expect signed attestations (ITE-10/11): `expected_predicates`, each a
+//! predicate type, the functionaries whose attestations count, a threshold, and CEL rules over
+//! the attestation (`expected_attributes`). The reference cannot read a layout that uses them;
+//! a layout that does not is written exactly as before. A step that expects predicates may
+//! require no link at all: its `pubkeys` are empty and its `threshold` is 0.
 
 use std::collections::BTreeSet;
 
@@ -70,7 +76,10 @@ pub enum LayoutError {
     #[error("duplicate step or inspection name {0:?}")]
     DuplicateName(String),
     /// A threshold out of range.
-    #[error("step {step:?}: threshold {threshold} must be from 1 to the step's {keys} key(s)")]
+    #[error(
+        "step {step:?}: threshold {threshold} must be from 1 to the step's {keys} key(s) (0 \
+         with no keys only for a step that expects predicates and no link)"
+    )]
     Threshold {
         /// The step.
         step: String,
@@ -84,6 +93,17 @@ pub enum LayoutError {
     Pubkeys {
         /// The step.
         step: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A step's expected predicate names functionaries that cannot be used, or a threshold
+    /// out of range.
+    #[error("step {step:?}: expected_predicates[{index}]: {reason}")]
+    Predicate {
+        /// The step.
+        step: String,
+        /// Which expected predicate, from 0.
+        index: usize,
         /// What is wrong.
         reason: String,
     },
@@ -147,6 +167,42 @@ pub struct Step {
     pub expected_materials: Vec<ArtifactRule>,
     /// Rules over the step's products.
     pub expected_products: Vec<ArtifactRule>,
+    /// The attestations the step expects (ITE-10/11), in layout order.
+    pub expected_predicates: Vec<ExpectedPredicate>,
+}
+
+/// Attestations of one predicate type a step expects (ITE-10/11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedPredicate {
+    /// The predicate type URI (`https://cyclonedx.org/bom`, ...).
+    pub predicate_type: String,
+    /// The keys whose attestations count, in layout order.
+    pub functionaries: Vec<KeyId>,
+    /// How many distinct keys' attestations must pass every rule.
+    pub threshold: usize,
+    /// The CEL rules every counted attestation must pass, in layout order.
+    pub expected_attributes: Vec<ExpectedAttribute>,
+}
+
+/// One CEL rule over an attestation (ITE-11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedAttribute {
+    /// The CEL expression: it sees `subject`, `predicateType` and `predicate`.
+    pub rule: String,
+    /// What a person reads when the rule is false.
+    pub debug: Option<String>,
+    /// A false result is a warning, not a failure (an error still fails).
+    pub warn: bool,
+    /// A rule that reads a field the attestation does not have passes instead of failing.
+    pub allow_if_no_claim: bool,
+}
+
+impl Step {
+    /// Whether the step needs links: every step does, but one that expects predicates and
+    /// lists no keys of its own.
+    pub fn needs_links(&self) -> bool {
+        !(self.pubkeys.is_empty() && !self.expected_predicates.is_empty())
+    }
 }
 
 /// A checked inspection.
@@ -194,6 +250,32 @@ struct RawStep {
     expected_materials: Vec<Vec<String>>,
     #[serde(default)]
     expected_products: Vec<Vec<String>>,
+    #[serde(default)]
+    expected_predicates: Vec<RawPredicate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPredicate {
+    predicate_type: String,
+    #[serde(default)]
+    functionaries: Vec<String>,
+    #[serde(default = "one")]
+    threshold: i64,
+    #[serde(default)]
+    expected_attributes: Vec<RawAttribute>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttribute {
+    rule: String,
+    #[serde(default)]
+    debug: Option<String>,
+    #[serde(default)]
+    warn: bool,
+    #[serde(default)]
+    allow_if_no_claim: bool,
 }
 
 #[derive(Deserialize)]
@@ -305,7 +387,7 @@ impl Layout {
             .steps
             .iter()
             .map(|s| {
-                json!({
+                let mut step = json!({
                     "_type": "step",
                     "name": s.name.as_str(),
                     "threshold": s.threshold,
@@ -313,7 +395,16 @@ impl Layout {
                     "expected_command": s.expected_command,
                     "expected_materials": rules(&s.expected_materials),
                     "expected_products": rules(&s.expected_products),
-                })
+                });
+                // Only when used: a layout without them stays byte-compatible.
+                if !s.expected_predicates.is_empty()
+                    && let Some(object) = step.as_object_mut()
+                {
+                    let predicates: Vec<Value> =
+                        s.expected_predicates.iter().map(predicate_value).collect();
+                    object.insert("expected_predicates".into(), Value::Array(predicates));
+                }
+                step
             })
             .collect();
         let inspections: Vec<Value> = self
@@ -415,34 +506,136 @@ fn parse_keys(keys: Map<String, Value>, limits: &Limits) -> Result<KeyRing, Layo
     Ok(ring)
 }
 
-fn parse_step(raw: RawStep, name: StepName, keys: &KeyRing) -> Result<Step, LayoutError> {
-    let step = name.as_str().to_owned();
-    let mut pubkeys = Vec::with_capacity(raw.pubkeys.len());
+fn predicate_value(p: &ExpectedPredicate) -> Value {
+    let attributes: Vec<Value> = p
+        .expected_attributes
+        .iter()
+        .map(|a| {
+            let mut attribute = json!({
+                "rule": a.rule,
+                "warn": a.warn,
+                "allow_if_no_claim": a.allow_if_no_claim,
+            });
+            if let (Some(debug), Some(object)) = (&a.debug, attribute.as_object_mut()) {
+                object.insert("debug".into(), Value::from(debug.as_str()));
+            }
+            attribute
+        })
+        .collect();
+    json!({
+        "predicate_type": p.predicate_type,
+        "functionaries": p.functionaries.iter().map(KeyId::as_str).collect::<Vec<_>>(),
+        "threshold": p.threshold,
+        "expected_attributes": attributes,
+    })
+}
+
+/// The keyids `declared` for `step` (its pubkeys, or a predicate's functionaries), each a key
+/// of the layout, none twice.
+fn checked_keyids(
+    declared: &[String],
+    step: &str,
+    keys: &KeyRing,
+) -> Result<Vec<KeyId>, LayoutError> {
+    let mut keyids = Vec::with_capacity(declared.len());
     let mut seen = BTreeSet::new();
-    for declared in &raw.pubkeys {
+    for declared in declared {
         let keyid: KeyId = declared
             .parse()
             .map_err(|source: KeyError| LayoutError::PubkeyId {
-                step: step.clone(),
+                step: step.to_owned(),
                 source,
             })?;
         if !keys.contains(&keyid) {
             return Err(LayoutError::Pubkeys {
-                step,
+                step: step.to_owned(),
                 reason: format!("{keyid} is not among the layout's keys"),
             });
         }
         if !seen.insert(keyid.clone()) {
             return Err(LayoutError::Pubkeys {
-                step,
+                step: step.to_owned(),
                 reason: format!("{keyid} is listed twice"),
             });
         }
-        pubkeys.push(keyid);
+        keyids.push(keyid);
     }
+    Ok(keyids)
+}
+
+fn parse_predicates(
+    raw: Vec<RawPredicate>,
+    step: &str,
+    keys: &KeyRing,
+) -> Result<Vec<ExpectedPredicate>, LayoutError> {
+    let mut seen = BTreeSet::new();
+    let mut predicates = Vec::with_capacity(raw.len());
+    for (index, p) in raw.into_iter().enumerate() {
+        let schema = |reason: String| LayoutError::Predicate {
+            step: step.to_owned(),
+            index,
+            reason,
+        };
+        if p.predicate_type.trim().is_empty() || p.predicate_type.chars().any(char::is_whitespace) {
+            return Err(schema(format!(
+                "predicate_type {:?} is not a predicate type URI",
+                p.predicate_type
+            )));
+        }
+        if !seen.insert(p.predicate_type.clone()) {
+            return Err(schema(format!(
+                "predicate_type {:?} is expected twice: merge the two into one",
+                p.predicate_type
+            )));
+        }
+        let functionaries = checked_keyids(&p.functionaries, step, keys).map_err(|e| match e {
+            LayoutError::Pubkeys { reason, .. } => schema(format!("functionaries: {reason}")),
+            LayoutError::PubkeyId { source, .. } => schema(format!("functionaries: {source}")),
+            other => other,
+        })?;
+        let threshold = usize::try_from(p.threshold)
+            .ok()
+            .filter(|t| (1..=functionaries.len()).contains(t))
+            .ok_or_else(|| {
+                schema(format!(
+                    "threshold {} must be from 1 to its {} functionaries",
+                    p.threshold,
+                    functionaries.len()
+                ))
+            })?;
+        let mut expected_attributes = Vec::with_capacity(p.expected_attributes.len());
+        for (rule_index, a) in p.expected_attributes.into_iter().enumerate() {
+            if a.rule.trim().is_empty() {
+                return Err(schema(format!(
+                    "expected_attributes[{rule_index}].rule is empty: write a CEL expression"
+                )));
+            }
+            expected_attributes.push(ExpectedAttribute {
+                rule: a.rule,
+                debug: a.debug,
+                warn: a.warn,
+                allow_if_no_claim: a.allow_if_no_claim,
+            });
+        }
+        predicates.push(ExpectedPredicate {
+            predicate_type: p.predicate_type,
+            functionaries,
+            threshold,
+            expected_attributes,
+        });
+    }
+    Ok(predicates)
+}
+
+fn parse_step(raw: RawStep, name: StepName, keys: &KeyRing) -> Result<Step, LayoutError> {
+    let step = name.as_str().to_owned();
+    let pubkeys = checked_keyids(&raw.pubkeys, &step, keys)?;
+    let expected_predicates = parse_predicates(raw.expected_predicates, &step, keys)?;
+    // A step that expects predicates may need no link: no keys of its own, threshold 0.
+    let linkless = pubkeys.is_empty() && !expected_predicates.is_empty() && raw.threshold == 0;
     let threshold = usize::try_from(raw.threshold)
         .ok()
-        .filter(|t| (1..=pubkeys.len()).contains(t))
+        .filter(|t| linkless || (1..=pubkeys.len()).contains(t))
         .ok_or(LayoutError::Threshold {
             step: step.clone(),
             threshold: raw.threshold,
@@ -450,6 +643,7 @@ fn parse_step(raw: RawStep, name: StepName, keys: &KeyRing) -> Result<Step, Layo
         })?;
     let location = format!("step {step:?}");
     Ok(Step {
+        expected_predicates,
         expected_materials: parse_rules(&raw.expected_materials, &location, "expected_materials")?,
         expected_products: parse_rules(&raw.expected_products, &location, "expected_products")?,
         name,

@@ -7,7 +7,6 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::base::limits::Limits;
 use crate::model::document::{self, LinkContent, LoadLinkError};
 use crate::model::envelope::Envelope;
 use crate::model::files;
@@ -19,7 +18,7 @@ use crate::model::threshold::{self, Signers};
 
 use super::report::{Check, LinkReport, StepReport};
 use super::source::LinkSource;
-use super::{Halt, LayoutFile, Passed, Run, StepResult, VerifyError};
+use super::{Halt, LayoutFile, Passed, Run, StepResult, VerifyError, VerifyOptions};
 
 impl Run<'_> {
     /// Loads, checks and counts a step's links; returns the step's reduced link.
@@ -60,20 +59,31 @@ impl Run<'_> {
             };
             let preloaded = match preloaded.remove(&path) {
                 Some(found) => found,
-                None => load_one(source, &path, step, &authorised, &self.options.limits),
+                None => load_one(source, &path, step, &authorised, self.options),
             };
             let mut image_candidate = false;
+            let mut digest = None;
             let loaded = match preloaded {
                 Preloaded::Missing => Ok(None),
                 Preloaded::Failed(reason) => Err(reason),
-                Preloaded::Link { signers, link } => {
+                Preloaded::Link {
+                    signers,
+                    link,
+                    sha256,
+                } => {
+                    digest = sha256;
                     self.warn_unattributed(&path, step, signers.unattributed);
                     // A link of the root layout's, not a sublayout's summary: its products
                     // may be the image's.
                     image_candidate = depth == 0;
                     bind(link, step, signers.keys)
                 }
-                Preloaded::Sublayout { signers, payload } => {
+                Preloaded::Sublayout {
+                    signers,
+                    payload,
+                    sha256,
+                } => {
+                    digest = sha256;
                     self.warn_unattributed(&path, step, signers.unattributed);
                     self.sublayout(&path, step, depth, payload, signers.keys)
                 }
@@ -82,6 +92,7 @@ impl Run<'_> {
                 Ok(None) => continue,
                 Ok(Some((signers, link))) => {
                     entry.accepted = true;
+                    self.note_input(&path, digest);
                     if image_candidate {
                         self.note_image(&link);
                     }
@@ -378,6 +389,15 @@ impl Run<'_> {
         }
     }
 
+    /// Files an accepted file's digest in the evidence, named relative to the link folder.
+    pub(super) fn note_input(&mut self, path: &Path, sha256: Option<String>) {
+        let root = self.options.link_dir.clone();
+        if let (Some(evidence), Some(sha256)) = (self.report.evidence.as_mut(), sha256) {
+            let name = path.strip_prefix(&root).unwrap_or(path);
+            evidence.inputs.push((name.display().to_string(), sha256));
+        }
+    }
+
     fn warn_unattributed(&mut self, path: &Path, step: &Step, unattributed: usize) {
         if unattributed > 0 {
             self.warn(Some(&step.name), format!(
@@ -409,12 +429,17 @@ pub(super) enum Preloaded {
     /// It does not count, and why.
     Failed(String),
     /// A link (classic, DSSE or a Statement), signed by authorised keys.
-    Link { signers: Signers, link: Link },
+    Link {
+        signers: Signers,
+        link: Link,
+        sha256: Option<String>,
+    },
     /// A sublayout (its payload), signed by authorised keys: verified in layout order, its
     /// links in turn.
     Sublayout {
         signers: Signers,
         payload: serde_json::Value,
+        sha256: Option<String>,
     },
 }
 
@@ -423,7 +448,7 @@ pub(super) fn preload(
     layout: &Layout,
     link_dir: &Path,
     source: &dyn LinkSource,
-    limits: &Limits,
+    options: &VerifyOptions,
 ) -> BTreeMap<PathBuf, Preloaded> {
     let jobs: Vec<(PathBuf, &Step)> = layout
         .steps
@@ -441,7 +466,7 @@ pub(super) fn preload(
         let authorised = layout.keys.subset(&step.pubkeys);
         (
             path.clone(),
-            load_one(source, path, step, &authorised, limits),
+            load_one(source, path, step, &authorised, options),
         )
     })
     .into_iter()
@@ -454,23 +479,35 @@ fn load_one(
     path: &Path,
     step: &Step,
     authorised: &KeyRing,
-    limits: &Limits,
+    options: &VerifyOptions,
 ) -> Preloaded {
+    let limits = &options.limits;
     let bytes: Cow<'_, [u8]> = match source.read(path, limits.max_metadata_bytes) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Preloaded::Missing,
         Err(e) => return Preloaded::Failed(e.to_string()),
     };
+    // Only a verification summary needs the file's digest.
+    let sha256 = options.keep_evidence.then(|| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    });
     // The file's bytes are freed as soon as they are parsed, before the link is built.
     let loaded = document::load_link(bytes, authorised, 1, limits);
     match loaded {
         Ok(loaded) => {
             let signers = loaded.signers().clone();
             match loaded.into_content() {
-                LinkContent::Link(link) | LinkContent::Statement(link) => {
-                    Preloaded::Link { signers, link }
-                }
-                LinkContent::Layout(payload) => Preloaded::Sublayout { signers, payload },
+                LinkContent::Link(link) | LinkContent::Statement(link) => Preloaded::Link {
+                    signers,
+                    link,
+                    sha256,
+                },
+                LinkContent::Layout(payload) => Preloaded::Sublayout {
+                    signers,
+                    payload,
+                    sha256,
+                },
             }
         }
         Err(e) => Preloaded::Failed(match e {

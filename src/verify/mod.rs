@@ -39,7 +39,7 @@ use crate::model::metadata::Kind;
 use crate::model::name::StepName;
 
 use params::ParamError;
-use report::{Check, Failure, Report, Verdict, Warning};
+use report::{Check, Evidence, Failure, Report, Verdict, Warning};
 use rules::{Found, ListOutcome, Refused, Side};
 use source::{Folder, LinkSource};
 
@@ -226,6 +226,10 @@ pub struct VerifyOptions {
     /// product with that digest. A chain that verifies says nothing about an image it did not
     /// produce.
     pub image_digest: Option<String>,
+    /// Keep what the verdict rests on in [`Report::evidence`] (the files that counted, with
+    /// their digests, and every step's products), for a verification summary. Off by default:
+    /// it hashes every file that counted and holds every step's products.
+    pub keep_evidence: bool,
 }
 
 impl VerifyOptions {
@@ -242,6 +246,7 @@ impl VerifyOptions {
             limits: Limits::default(),
             links: None,
             image_digest: None,
+            keep_evidence: false,
         }
     }
 
@@ -375,6 +380,10 @@ pub fn verify(
             steps: Vec::new(),
             inspections: Vec::new(),
             warnings: Vec::new(),
+            evidence: options.keep_evidence.then(|| Evidence {
+                layout_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(layout_file)),
+                ..Evidence::default()
+            }),
         },
         input_error: None,
         image_found: false,
@@ -656,11 +665,20 @@ impl<'o> Run<'o> {
         link_dir: &Path,
         depth: usize,
     ) -> StepResult<BTreeMap<StepName, Link>> {
-        let mut preloaded = links::preload(layout, link_dir, self.source(), &self.options.limits);
+        let mut preloaded = links::preload(layout, link_dir, self.source(), self.options);
         let mut chain: BTreeMap<StepName, Link> = BTreeMap::new();
         for step in &layout.steps {
             let link = self.step_links(step, layout, link_dir, depth, &mut preloaded)?;
             chain.insert(step.name.clone(), link);
+        }
+        if depth == 0
+            && let Some(evidence) = self.report.evidence.as_mut()
+        {
+            evidence.products = chain
+                .iter()
+                .map(|(name, link)| (name.to_string(), link.products.clone()))
+                .collect();
+            evidence.last_step = layout.steps.last().map(|s| s.name.to_string());
         }
         Ok(chain)
     }

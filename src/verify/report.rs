@@ -3,7 +3,11 @@
 //! did. It serialises to the JSON that `tollgate verify --format json` prints (field names are
 //! part of the interface).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
+
+use crate::model::artifact::Artifacts;
 
 use super::rules::ListOutcome;
 
@@ -131,6 +135,25 @@ pub struct Report {
     pub inspections: Vec<InspectionReport>,
     /// Findings that do not change the verdict.
     pub warnings: Vec<Warning>,
+    /// What the verdict rests on, for a verification summary (VSA): kept only when
+    /// [`super::VerifyOptions::keep_evidence`] is set, and never printed.
+    #[serde(skip)]
+    pub evidence: Option<Evidence>,
+}
+
+/// What a verification rested on: the layout, every file that counted, and what each step of
+/// the root layout produced. A signed verification summary is made from it.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// The layout file's SHA-256 (lowercase hex).
+    pub layout_sha256: String,
+    /// Every link and attestation file that counted (a sublayout's too), as its name relative
+    /// to the link folder, with its SHA-256 (lowercase hex), in the order they were accepted.
+    pub inputs: Vec<(String, String)>,
+    /// Each step of the root layout and its products (the reduced link's).
+    pub products: BTreeMap<String, Artifacts>,
+    /// The root layout's last step, whose products a summary is about by default.
+    pub last_step: Option<String>,
 }
 
 impl Report {
