@@ -1,6 +1,7 @@
 //! SLSA Verification Summary Attestations: one made through the library validates with the
 //! in-toto-attestation package, and `tollgate vsa check` accepts the right one and refuses each
-//! way a summary can be wrong, with its reason (exit 1), or bad input (exit 2).
+//! way a summary can be wrong, with its reason (exit 1), or bad input (exit 2); `tollgate verify
+//! --vsa` writes one after a pass only, about the verified chain's products.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,8 +14,11 @@ use tollgate::artifact::DigestSet;
 use tollgate::envelope::{Envelope, Format};
 use tollgate::policy::vsa::{self, LEVEL_LAYOUT_PASSED, Summary};
 
+use sha2::Digest as _;
+
 use crate::common::{
-    Reference, code, example_key, load_private, run, stderr, stdout, tempdir, tollgate,
+    Reference, TestLayout, code, example_key, load_private, run, stderr, stdout, tempdir,
+    test_layout, tollgate,
 };
 
 const DIGEST: &str = "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
@@ -323,4 +327,316 @@ fn vsa_check_bad_input_exits_2() {
             RESOURCE,
         ]);
     assert_eq!(code(&run(&mut no_key)), 2);
+}
+
+const LAYOUT: &str = r#"
+expires = "30d"
+[[step]]
+name = "build"
+functionaries = ["keys/alice.pub"]
+expected_materials = ["ALLOW src/*", "DISALLOW *"]
+expected_products = ["CREATE out.txt", "DISALLOW *"]
+[[step]]
+name = "package"
+functionaries = ["keys/alice.pub"]
+expected_materials = ["MATCH out.txt WITH PRODUCTS FROM build", "DISALLOW *"]
+expected_products = ["CREATE app.tar", "CREATE app.sig", "DISALLOW *"]
+"#;
+
+/// A two-step chain recorded with `tollgate run`, and the verifier's key.
+struct Chain {
+    dir: tempfile::TempDir,
+    layout: TestLayout,
+}
+
+impl Chain {
+    fn new() -> Chain {
+        let dir = tempdir();
+        let layout = test_layout(dir.path(), LAYOUT);
+        let work = dir.path().join("work");
+        fs::create_dir_all(work.join("src")).expect("mkdir");
+        fs::write(work.join("src/main.c"), "int main;\n").expect("write");
+        fs::write(work.join("out.txt"), "built\n").expect("write");
+        fs::write(work.join("app.tar"), "packed\n").expect("write");
+        fs::write(work.join("app.sig"), "signature\n").expect("write");
+        let chain = Chain { dir, layout };
+        chain.record("build", &["-m", "src/main.c", "-p", "out.txt"]);
+        chain.record("package", &["-m", "out.txt", "-p", "app.tar", "app.sig"]);
+        let out = run(tollgate()
+            .args(["keygen", "-o"])
+            .arg(chain.path("verifier")));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        chain
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn record(&self, step: &str, args: &[&str]) {
+        let out = run(tollgate()
+            .current_dir(self.path("work"))
+            .args(["run", "-q", "--step", step, "--key"])
+            .arg(&self.layout.alice)
+            .args(args)
+            .args(["--no-command", "--overwrite", "-d"])
+            .arg(self.path("links")));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+
+    /// `verify` of the chain with `extra` arguments.
+    fn verify(&self, extra: &[&str]) -> std::process::Output {
+        run(tollgate()
+            .current_dir(self.path("work"))
+            .args(["verify", "--layout"])
+            .arg(&self.layout.layout)
+            .arg("--layout-key")
+            .arg(&self.layout.owner_pub)
+            .arg("--link-dir")
+            .arg(self.path("links"))
+            .args(extra))
+    }
+
+    /// `verify --vsa OUT` with the verifier's key and names, and `extra` arguments.
+    fn verify_vsa(&self, out: &Path, extra: &[&str]) -> std::process::Output {
+        let key = self.path("verifier");
+        let mut args = vec![
+            "--vsa".to_owned(),
+            out.display().to_string(),
+            "--vsa-key".to_owned(),
+            key.display().to_string(),
+            "--verifier-id".to_owned(),
+            VERIFIER.to_owned(),
+            "--resource-uri".to_owned(),
+            RESOURCE.to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.verify(&args)
+    }
+
+    fn sha256(&self, path: &Path) -> String {
+        hex::encode(sha2::Sha256::digest(fs::read(path).expect("read")))
+    }
+
+    /// `vsa check` of `vsa` for the artifact `work/NAME`, with the verifier's public key.
+    fn check(&self, vsa: &Path, name: &str) -> std::process::Output {
+        let digest = format!("sha256:{}", self.sha256(&self.path("work").join(name)));
+        run(tollgate()
+            .args(["vsa", "check"])
+            .arg(vsa)
+            .arg("--key")
+            .arg(self.path("verifier.pub"))
+            .args(["--subject-digest", &digest, "--resource-uri", RESOURCE])
+            .args(["--verifier-id", VERIFIER, "--max-age", "10m"]))
+    }
+}
+
+fn payload(envelope: &Path) -> Value {
+    let value: Value = serde_json::from_slice(&fs::read(envelope).expect("read")).expect("json");
+    let bytes = tollgate::envelope::decode_base64(value["payload"].as_str().expect("payload"))
+        .expect("base64");
+    serde_json::from_slice(&bytes).expect("payload json")
+}
+
+#[test]
+fn verify_vsa_after_a_pass_states_the_chain_and_passes_vsa_check() {
+    let chain = Chain::new();
+    let out_file = chain.path("app.vsa.json");
+    let out = chain.verify_vsa(&out_file, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a VSA for 2 subject(s), resting on 2 file(s)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let statement = payload(&out_file);
+    let predicate = &statement["predicate"];
+    assert_eq!(statement["predicateType"], vsa::VSA_PREDICATE);
+    // Default subjects: every product of the last step, with the digests the chain verified.
+    let subjects: Vec<(&str, &str)> = statement["subject"]
+        .as_array()
+        .expect("subjects")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().expect("name"),
+                s["digest"]["sha256"].as_str().expect("digest"),
+            )
+        })
+        .collect();
+    let (tar, sig) = (
+        chain.sha256(&chain.path("work/app.tar")),
+        chain.sha256(&chain.path("work/app.sig")),
+    );
+    assert_eq!(
+        subjects,
+        [("app.sig", sig.as_str()), ("app.tar", tar.as_str())]
+    );
+    assert_eq!(predicate["verifier"]["id"], VERIFIER);
+    assert_eq!(predicate["resourceUri"], RESOURCE);
+    assert_eq!(predicate["verificationResult"], "PASSED");
+    assert_eq!(
+        predicate["verifiedLevels"],
+        serde_json::json!([LEVEL_LAYOUT_PASSED])
+    );
+    assert_eq!(predicate["policy"]["uri"], "root.layout");
+    assert_eq!(
+        predicate["policy"]["digest"]["sha256"],
+        chain.sha256(&chain.layout.layout)
+    );
+    // Every link that counted, by file name and digest.
+    let mut inputs: Vec<(String, String)> = predicate["inputAttestations"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .map(|a| {
+            (
+                a["uri"].as_str().expect("uri").to_owned(),
+                a["digest"]["sha256"].as_str().expect("digest").to_owned(),
+            )
+        })
+        .collect();
+    inputs.sort();
+    let mut links: Vec<(String, String)> = fs::read_dir(chain.path("links"))
+        .expect("links")
+        .map(|e| e.expect("entry").path())
+        .map(|p| {
+            (
+                p.file_name().expect("name").to_string_lossy().into_owned(),
+                chain.sha256(&p),
+            )
+        })
+        .collect();
+    links.sort();
+    assert_eq!(inputs, links);
+    assert_eq!(inputs.len(), 2);
+
+    let out = run(&mut Reference::get().attestation(&out_file));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let out = chain.check(&out_file, "app.tar");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("subject:  app.tar"),
+        "{}",
+        stdout(&out)
+    );
+    // The built file is not a subject of this VSA.
+    assert_refused(
+        &chain.check(&out_file, "out.txt"),
+        "subject: expected one with the digest",
+    );
+}
+
+#[test]
+fn verify_vsa_subject_picks_verified_products_and_refuses_unknown_names() {
+    let chain = Chain::new();
+    let out_file = chain.path("build.vsa.json");
+    let out = chain.verify_vsa(&out_file, &["--vsa-subject", "out.txt"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let statement = payload(&out_file);
+    assert_eq!(statement["subject"].as_array().expect("subjects").len(), 1);
+    assert_eq!(statement["subject"][0]["name"], "out.txt");
+    assert_eq!(code(&chain.check(&out_file, "out.txt")), 0);
+
+    let unknown = chain.path("unknown.vsa.json");
+    let out = chain.verify_vsa(&unknown, &["--vsa-subject", "app.tar", "dist/missing.tar"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--vsa-subject \"dist/missing.tar\""),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !unknown.exists(),
+        "nothing is written for an unknown subject"
+    );
+}
+
+#[test]
+fn verify_vsa_is_never_written_after_a_failure() {
+    let chain = Chain::new();
+    // The package step's link is gone: verification fails.
+    for entry in fs::read_dir(chain.path("links")).expect("links") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("package."))
+        {
+            fs::remove_file(path).expect("remove");
+        }
+    }
+    let out_file = chain.path("app.vsa.json");
+    let out = chain.verify_vsa(&out_file, &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("verification FAILED"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!out_file.exists(), "a failed verification wrote a VSA");
+}
+
+#[test]
+fn verify_vsa_flags_come_together_and_are_checked_before_verifying() {
+    let chain = Chain::new();
+    let out_file = chain.path("app.vsa.json");
+    let out_text = out_file.display().to_string();
+    for args in [
+        vec!["--vsa", out_text.as_str()],
+        vec![
+            "--vsa",
+            out_text.as_str(),
+            "--verifier-id",
+            VERIFIER,
+            "--resource-uri",
+            RESOURCE,
+        ],
+        vec!["--verifier-id", VERIFIER],
+        vec!["--vsa-subject", "app.tar"],
+    ] {
+        let out = chain.verify(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("verified"),
+            "{args:?} verified first: {}",
+            stderr(&out)
+        );
+        assert!(!out_file.exists());
+    }
+    // A key that cannot be read stops before verification.
+    let out = run(tollgate()
+        .current_dir(chain.path("work"))
+        .args([
+            "verify",
+            "--layout",
+            "/nonexistent/root.layout",
+            "--layout-key",
+        ])
+        .arg(&chain.layout.owner_pub)
+        .args(["--vsa", &out_text, "--vsa-key"])
+        .arg(chain.path("no-such-key"))
+        .args(["--verifier-id", VERIFIER, "--resource-uri", RESOURCE]));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-key"), "{}", stderr(&out));
+    // A verifier id that is no URI, likewise.
+    let out = chain.verify(&[
+        "--vsa",
+        &out_text,
+        "--vsa-key",
+        &chain.path("verifier").display().to_string(),
+        "--verifier-id",
+        "me",
+        "--resource-uri",
+        RESOURCE,
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a URI is expected"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!out_file.exists());
 }
