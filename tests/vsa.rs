@@ -555,6 +555,51 @@ fn verify_vsa_subject_picks_verified_products_and_refuses_unknown_names() {
 }
 
 #[test]
+fn verify_vsa_from_a_bundle_names_the_bundle_as_its_policy() {
+    let chain = Chain::new();
+    let bundle = chain.path("release.bundle.json");
+    let out = run(tollgate()
+        .args(["bundle", "create", "--layout"])
+        .arg(&chain.layout.layout)
+        .arg("--link-dir")
+        .arg(chain.path("links"))
+        .arg("-o")
+        .arg(&bundle));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out_file = chain.path("bundle.vsa.json");
+    let out = run(tollgate()
+        .current_dir(chain.path("work"))
+        .args(["verify", "--bundle"])
+        .arg(&bundle)
+        .arg("--layout-key")
+        .arg(&chain.layout.owner_pub)
+        .arg("--vsa")
+        .arg(&out_file)
+        .arg("--vsa-key")
+        .arg(chain.path("verifier"))
+        .args(["--verifier-id", VERIFIER, "--resource-uri", RESOURCE]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let statement = payload(&out_file);
+    assert_eq!(
+        statement["predicate"]["policy"]["uri"],
+        "release.bundle.json"
+    );
+    // The policy digest is still the layout's, whatever carried it.
+    assert_eq!(
+        statement["predicate"]["policy"]["digest"]["sha256"],
+        chain.sha256(&chain.layout.layout)
+    );
+    assert_eq!(
+        statement["predicate"]["inputAttestations"]
+            .as_array()
+            .expect("inputs")
+            .len(),
+        2
+    );
+    assert_eq!(code(&chain.check(&out_file, "app.sig")), 0);
+}
+
+#[test]
 fn verify_vsa_is_never_written_after_a_failure() {
     let chain = Chain::new();
     // The package step's link is gone: verification fails.
@@ -639,4 +684,82 @@ fn verify_vsa_flags_come_together_and_are_checked_before_verifying() {
         stderr(&out)
     );
     assert!(!out_file.exists());
+}
+
+#[cfg(feature = "registry")]
+#[test]
+fn verify_vsa_with_image_is_about_the_image() {
+    use crate::registry::{Registry, upload};
+    let registry = Registry::start();
+    let dir = tempdir();
+    let layout = test_layout(
+        dir.path(),
+        r#"
+expires = "30d"
+[[step]]
+name = "build"
+functionaries = ["keys/alice.pub"]
+expected_materials = ["DISALLOW *"]
+expected_products = ["CREATE oci:image*", "DISALLOW *"]
+"#,
+    );
+    let project = dir.path().join("project");
+    let (image_dir, _) = crate::oci::single(&project, "image", "the real app");
+    let digest = upload(&registry, &image_dir, "1.0");
+    let out = run(tollgate()
+        .current_dir(&project)
+        .args(["run", "-q", "--step", "build", "--key"])
+        .arg(&layout.alice)
+        .args(["-p", "oci:image", "--no-command", "-d", "../links"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let bundle = dir.path().join("release.bundle.json");
+    let out = run(tollgate()
+        .args(["bundle", "create", "--layout"])
+        .arg(&layout.layout)
+        .arg("--link-dir")
+        .arg(dir.path().join("links"))
+        .arg("-o")
+        .arg(&bundle));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let image = format!("{}/app:1.0", registry.address);
+    let out = run(tollgate()
+        .args(["push", &image, "--insecure-registry", "--bundle"])
+        .arg(&bundle));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(tollgate()
+        .args(["keygen", "-o"])
+        .arg(dir.path().join("verifier")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let vsa_file = dir.path().join("image.vsa.json");
+    let out = run(tollgate()
+        .args([
+            "verify",
+            "--image",
+            &image,
+            "--insecure-registry",
+            "--layout-key",
+        ])
+        .arg(&layout.owner_pub)
+        .arg("--vsa")
+        .arg(&vsa_file)
+        .arg("--vsa-key")
+        .arg(dir.path().join("verifier"))
+        .args(["--verifier-id", VERIFIER, "--resource-uri", &image]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let statement = payload(&vsa_file);
+    assert_eq!(statement["subject"].as_array().expect("subjects").len(), 1);
+    assert_eq!(statement["subject"][0]["name"], image.as_str());
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        digest.trim_start_matches("sha256:")
+    );
+    assert_eq!(statement["predicate"]["policy"]["uri"], image.as_str());
+    let out = run(tollgate()
+        .args(["vsa", "check"])
+        .arg(&vsa_file)
+        .arg("--key")
+        .arg(dir.path().join("verifier.pub"))
+        .args(["--subject-digest", &digest, "--resource-uri", &image]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
