@@ -104,7 +104,8 @@ pub struct Args {
     max_workdir_files: usize,
     /// After a pass (never after a failure), write a signed SLSA Verification Summary
     /// Attestation (VSA) here, replacing any file there: needs --vsa-key, --verifier-id and
-    /// --resource-uri. Check one with `tollgate vsa check`.
+    /// --resource-uri. It states the level TOLLGATE_LAYOUT_PASSED (no SLSA build level is
+    /// claimed). Check one with `tollgate vsa check`.
     #[arg(
         long,
         value_name = "OUT",
