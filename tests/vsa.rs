@@ -732,6 +732,29 @@ expected_products = ["CREATE oci:image*", "DISALLOW *"]
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 
     let vsa_file = dir.path().join("image.vsa.json");
+    // With --image the subject is the image: naming artifacts is a usage error, before pulling.
+    let out = run(tollgate()
+        .args([
+            "verify",
+            "--image",
+            &image,
+            "--insecure-registry",
+            "--layout-key",
+        ])
+        .arg(&layout.owner_pub)
+        .arg("--vsa")
+        .arg(&vsa_file)
+        .arg("--vsa-key")
+        .arg(dir.path().join("verifier"))
+        .args(["--verifier-id", VERIFIER, "--resource-uri", &image])
+        .args(["--vsa-subject", "oci:image"]));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("with --image the VSA is about the image"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!vsa_file.exists());
     let out = run(tollgate()
         .args([
             "verify",

@@ -200,6 +200,14 @@ fn vsa_key(args: &Args) -> Result<Option<PrivateKey>, Failure> {
     let (Some(_), Some(path)) = (&args.vsa, &args.vsa_key) else {
         return Ok(None);
     };
+    #[cfg(feature = "registry")]
+    if args.image.is_some() && !args.vsa_subject.is_empty() {
+        return Err(Failure::new(
+            USAGE,
+            "--vsa-subject names artifacts of a chain; with --image the VSA is about the image",
+        )
+        .hint("drop --vsa-subject, or verify the bundle with --bundle to name artifacts"));
+    }
     if let Some(id) = &args.verifier_id
         && !id.contains(':')
     {
