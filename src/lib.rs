@@ -51,8 +51,8 @@ pub mod verify;
 pub use authoring::diagram;
 pub use base::{duration, fsio, json, limits, timestamp};
 pub use model::{
-    artifact, document, envelope, files, keyring, keys, layout, link, metadata, name, pattern,
-    rule, statement, threshold,
+    artifact, attestation, document, envelope, files, keyring, keys, layout, link, metadata, name,
+    pattern, rule, statement, threshold,
 };
 pub use ship::bundle;
 #[cfg(feature = "registry")]

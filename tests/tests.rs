@@ -4,6 +4,7 @@
 
 mod common;
 
+mod attest;
 mod attestations;
 mod bundles;
 mod chain;

@@ -472,6 +472,15 @@ pub fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Sou
     timestamp::parse(&timestamp::format(&expires)).map_err(|_| fail())
 }
 
+// TEMPORARY until model::attestation lands (issue 15 merge).
+fn predicate_type_uri(name: &str) -> Result<String, String> {
+    if name.contains(':') {
+        Ok(name.to_owned())
+    } else {
+        Err(format!("unknown predicate type {name:?}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,14 +508,5 @@ mod tests {
             );
         }
         assert!(at("99999999999999y").is_err());
-    }
-}
-
-// TEMPORARY until model::attestation lands (issue 15 merge).
-fn predicate_type_uri(name: &str) -> Result<String, String> {
-    if name.contains(':') {
-        Ok(name.to_owned())
-    } else {
-        Err(format!("unknown predicate type {name:?}"))
     }
 }

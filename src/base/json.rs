@@ -8,6 +8,11 @@
 //! mark, trailing data, and nesting deeper than `serde_json`'s limit of 128. Invalid UTF-8, lone
 //! surrogate escapes and raw control characters are already JSON syntax errors.
 //!
+//! [`parse_data`] is the same parser with one rule relaxed, for documents that carry a tool's
+//! output rather than in-toto metadata (an attestation's predicate: CVSS scores such as `7.5`):
+//! any JSON number is accepted; duplicate keys, U+0000, the byte order mark, trailing data and
+//! the depth cap still refuse. Links and layouts never go through it.
+//!
 //! The encoder reproduces `securesystemslib.formats.encode_canonical` byte for byte: object keys
 //! sorted by code point, no whitespace, only `"` and `\` escaped, every other character raw.
 
@@ -100,6 +105,13 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     parse_typed::<Strict>(bytes).map(|strict| strict.0)
 }
 
+/// Parses one JSON document as strictly as [`parse`], except that any number is accepted
+/// (fractions, exponents, integers beyond `i64`): for data documents such as an attestation's
+/// predicate, never for links or layouts.
+pub fn parse_data(bytes: &[u8]) -> Result<Value, JsonError> {
+    parse_typed::<Data>(bytes).map(|data| data.0)
+}
+
 /// `T` from the whole input, nothing but whitespace after it.
 fn deserialize_whole<'de, T, R>(mut de: serde_json::Deserializer<R>) -> serde_json::Result<T>
 where
@@ -154,11 +166,31 @@ pub struct Strict(pub Value);
 
 impl<'de> serde::Deserialize<'de> for Strict {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        StrictSeed.deserialize(deserializer).map(Strict)
+        StrictSeed { floats: false }
+            .deserialize(deserializer)
+            .map(Strict)
     }
 }
 
 impl serde::Serialize for Strict {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// A JSON value parsed as [`parse_data`] parses: [`Strict`] with any number accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Data(pub Value);
+
+impl<'de> serde::Deserialize<'de> for Data {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        StrictSeed { floats: true }
+            .deserialize(deserializer)
+            .map(Data)
+    }
+}
+
+impl serde::Serialize for Data {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(serializer)
     }
@@ -173,7 +205,11 @@ pub(crate) fn no_nul<E: serde::de::Error>(s: &str) -> Result<(), E> {
     }
 }
 
-struct StrictSeed;
+/// The strict value builder; `floats` relaxes the integers-only rule (see [`parse_data`]).
+#[derive(Clone, Copy)]
+struct StrictSeed {
+    floats: bool,
+}
 
 impl<'de> DeserializeSeed<'de> for StrictSeed {
     type Value = Value;
@@ -201,12 +237,16 @@ impl<'de> Visitor<'de> for StrictSeed {
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
         match i64::try_from(v) {
             Ok(v) => Ok(Value::from(v)),
+            Err(_) if self.floats => Ok(Value::from(v)),
             Err(_) => Err(violation(Violation::NotAnInteger)),
         }
     }
 
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Value, E> {
-        Err(violation(Violation::NotAnInteger))
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        match serde_json::Number::from_f64(v) {
+            Some(number) if self.floats => Ok(Value::Number(number)),
+            _ => Err(violation(Violation::NotAnInteger)),
+        }
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
@@ -225,7 +265,7 @@ impl<'de> Visitor<'de> for StrictSeed {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictSeed)? {
+        while let Some(item) = seq.next_element_seed(self)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -235,7 +275,7 @@ impl<'de> Visitor<'de> for StrictSeed {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             no_nul(&key)?;
-            let value = map.next_value_seed(StrictSeed)?;
+            let value = map.next_value_seed(self)?;
             if object.contains_key(&key) {
                 return Err(violation(Violation::DuplicateKey(key)));
             }
@@ -655,6 +695,63 @@ mod tests {
             String::from_utf8(to_python_json(&value, PythonStyle::Indented)).expect("ascii"),
             expected
         );
+    }
+
+    #[test]
+    fn data_documents_accept_any_number_and_nothing_else_more() {
+        let value = parse_data(br#"{"cvss": 7.5, "big": 18446744073709551615, "e": 1e3, "i": 7}"#)
+            .expect("numbers of any form");
+        assert_eq!(value["cvss"].as_f64(), Some(7.5));
+        assert_eq!(value["big"].as_u64(), Some(u64::MAX));
+        assert_eq!(value["e"].as_f64(), Some(1000.0));
+        assert_eq!(value["i"].as_i64(), Some(7));
+        // The same document is not strict metadata.
+        assert!(matches!(
+            parse(br#"{"cvss": 7.5}"#),
+            Err(JsonError::NotAnInteger { .. })
+        ));
+        // Every other rule still holds, at any depth.
+        assert!(matches!(
+            parse_data(br#"{"a": [{"k": 1.5, "k": 2.5}]}"#),
+            Err(JsonError::DuplicateKey { .. })
+        ));
+        assert!(matches!(
+            parse_data(b"{\"a\": \"x\\u0000\"}"),
+            Err(JsonError::NulCharacter { .. })
+        ));
+        assert!(matches!(
+            parse_data(b"\xEF\xBB\xBF{}"),
+            Err(JsonError::ByteOrderMark)
+        ));
+        assert!(matches!(parse_data(b"{} {}"), Err(JsonError::Syntax(_))));
+        let deep = format!("{}1.5{}", "[".repeat(200), "]".repeat(200));
+        assert!(matches!(
+            parse_data(deep.as_bytes()),
+            Err(JsonError::TooDeep)
+        ));
+    }
+
+    /// A data document's numbers are read correctly rounded, as Rust reads them, so that a
+    /// predicate written again holds the values its tool wrote.
+    #[test]
+    fn data_numbers_are_read_exactly_and_write_back_the_same() {
+        for text in [
+            "0.1",
+            "7.5",
+            "2.2250738585072011e-308",
+            "1.7976931348623157e308",
+            "5e-324",
+            "123456.789e-3",
+            "0.30000000000000004",
+            "9007199254740993.0",
+            "3.141592653589793238462643383279",
+        ] {
+            let expected: f64 = text.parse().expect("a float");
+            let value = parse_data(format!("[{text}]").as_bytes()).expect("a number");
+            assert_eq!(value[0].as_f64(), Some(expected), "{text}");
+            let again = parse_data(&to_python_json(&value, PythonStyle::OneLine)).expect("json");
+            assert_eq!(again, value, "{text}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 1 a signature or a policy did not verify; 2 bad input or usage;
 //! 3 an internal or I/O error. `run` and `mock` exit with the recorded command's code.
 
+mod attest;
 mod bundle;
 mod demo;
 mod docs;
@@ -64,6 +65,9 @@ enum Command {
     /// Verify a supply chain: the layout's signatures and expiry, every step's links, the
     /// artifact rules, and the inspections.
     Verify(verify::Args),
+    /// Sign a tool's JSON output (an SBOM, a scan report, test results) as an in-toto
+    /// attestation bound to a step (DSSE).
+    Attest(Box<attest::Args>),
     /// Compare local files with a link's products (for the buyer holding the final product).
     MatchProducts(products::Args),
     /// Emit SLSA provenance v1 for a build step's products, from its link (DSSE).
@@ -148,6 +152,7 @@ pub fn main() -> ExitCode {
         Command::Record(command) => record::record(command),
         Command::Mock(args) => record::mock(args),
         Command::Verify(args) => verify::run(args),
+        Command::Attest(args) => attest::run(*args),
         Command::MatchProducts(args) => products::run(args),
         Command::Bundle(command) => bundle::run(command),
         Command::Provenance(args) => provenance::run(args),

@@ -26,7 +26,7 @@ use super::keyfile::{self, GpgArgs, KeyTypeArgs, PasswordArgs};
 pub struct ArtifactArgs {
     /// Record artifact names relative to DIR instead of the working directory
     /// [in-toto: --base-path].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, alias = "base-dir", value_name = "DIR")]
     base_path: Option<PathBuf>,
     /// Strip this prefix from artifact names (the first that matches) [in-toto: --lstrip-paths].
     #[arg(long, value_name = "PREFIX", num_args = 1..)]
@@ -232,7 +232,7 @@ fn step_name(name: &str) -> Result<StepName, Failure> {
     StepName::new(name).map_err(|e| Failure::new(USAGE, format!("--step: {e}")))
 }
 
-fn load_key(args: &KeyArgs) -> Result<PrivateKey, Failure> {
+pub(super) fn load_key(args: &KeyArgs) -> Result<PrivateKey, Failure> {
     args.gpg
         .refuse("a PEM private key with --signing-key KEY (or --key KEY)")?;
     args.key_type.note();
@@ -244,7 +244,12 @@ fn load_key(args: &KeyArgs) -> Result<PrivateKey, Failure> {
 }
 
 impl ArtifactArgs {
-    fn options(&self, progress: Option<Arc<Progress>>) -> RecordOptions {
+    /// Whether `-q/--quiet` was given.
+    pub(super) fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    pub(super) fn options(&self, progress: Option<Arc<Progress>>) -> RecordOptions {
         let mut options = RecordOptions {
             base_path: self.base_path.clone(),
             excludes: self.exclude.clone(),

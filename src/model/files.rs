@@ -1,5 +1,5 @@
 //! The names of the files in-toto metadata travels in, in one place: a link's file name, an
-//! unfinished link's, and the folder of a sublayout's links. Recording writes these names,
+//! unfinished link's, an attestation's, and the folder of a sublayout's links. Recording writes these names,
 //! verification and bundles read them; all of them ask here.
 
 use std::collections::BTreeSet;
@@ -16,6 +16,45 @@ pub fn link_file_name(step: &StepName, keyid: Option<&KeyId>) -> String {
         Some(keyid) => format!("{step}.{}{LINK_SUFFIX}", keyid.short()),
         None => format!("{step}{LINK_SUFFIX}"),
     }
+}
+
+/// The suffix of every attestation file.
+pub const ATTESTATION_SUFFIX: &str = ".intoto.json";
+
+/// The file name of an attestation: `STEP.KEYID8.SLUG.intoto.json`, where `SLUG` is the
+/// predicate type's short name or a hash of its URI ([`crate::model::attestation::slug`]).
+/// The name is a hint only: the step an attestation counts for is the one its signed
+/// subjects name.
+pub fn attestation_file_name(step: &StepName, keyid: &KeyId, predicate_type: &str) -> String {
+    format!(
+        "{step}.{}.{}{ATTESTATION_SUFFIX}",
+        keyid.short(),
+        crate::model::attestation::slug(predicate_type)
+    )
+}
+
+/// Whether `file` is named like an attestation of `step`: `STEP.` then exactly eight
+/// lowercase hex characters, a dot, a slug of `[a-z0-9-]+` and `.intoto.json`, so that the
+/// files of a step `a.b` are never taken for step `a`'s.
+pub fn names_an_attestation_of(step: &StepName, file: &str) -> bool {
+    let Some(middle) = file
+        .strip_prefix(step.as_str())
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(ATTESTATION_SUFFIX))
+    else {
+        return false;
+    };
+    let Some((keyid8, slug)) = middle.split_once('.') else {
+        return false;
+    };
+    keyid8.len() == 8
+        && keyid8
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && !slug.is_empty()
+        && slug
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
 }
 
 /// The file name of an unfinished link between `record start` and `record stop`:
@@ -75,5 +114,43 @@ mod tests {
         assert_eq!(step_of_link_file("build.3d95a2f0.link"), Some("build"));
         assert_eq!(step_of_link_file("build.link"), Some("build"));
         assert_eq!(step_of_link_file("build.txt"), None);
+    }
+
+    #[test]
+    fn attestation_names_round_trip_and_never_cross_steps() {
+        let keyid: KeyId = "3d95a2f0".repeat(8).parse().expect("a keyid");
+        for predicate_type in [
+            "https://cyclonedx.org/bom",
+            "https://in-toto.io/attestation/test-result/v0.1",
+            "https://example.com/custom/v1",
+        ] {
+            for name in ["a", "a.b", "scan", "a.3d95a2f0"] {
+                let file = attestation_file_name(&step(name), &keyid, predicate_type);
+                assert!(names_an_attestation_of(&step(name), &file), "{file}");
+                for other in ["a", "a.b", "scan", "a.3d95a2f0", "sca"] {
+                    if other != name {
+                        assert!(
+                            !names_an_attestation_of(&step(other), &file),
+                            "{other} {file}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            attestation_file_name(&step("scan"), &keyid, "https://cyclonedx.org/bom"),
+            "scan.3d95a2f0.cyclonedx.intoto.json"
+        );
+        for file in [
+            "scan.3d95a2f0.link",
+            "scan.3D95A2F0.spdx.intoto.json",
+            "scan.3d95a2f.spdx.intoto.json",
+            "scan.3d95a2f0..intoto.json",
+            "scan.3d95a2f0.Spdx.intoto.json",
+            "scan.3d95a2f0.sp.dx.intoto.json",
+            "scan.spdx.intoto.json",
+        ] {
+            assert!(!names_an_attestation_of(&step("scan"), file), "{file}");
+        }
     }
 }

@@ -201,7 +201,7 @@ impl Step {
     /// Whether the step needs links: every step does, but one that expects predicates and
     /// lists no keys of its own.
     pub fn needs_links(&self) -> bool {
-        !(self.pubkeys.is_empty() && !self.expected_predicates.is_empty())
+        !self.pubkeys.is_empty() || self.expected_predicates.is_empty()
     }
 }
 

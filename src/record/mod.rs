@@ -1,5 +1,7 @@
 //! Recording a step: hashing its materials and products, running its command, and building the
-//! link that a functionary signs (the work of `in-toto-run` and `in-toto-record`).
+//! link that a functionary signs (the work of `in-toto-run` and `in-toto-record`); and
+//! attesting, which wraps a tool's JSON output about some artifacts as a signed Statement
+//! bound to a step (`attest`).
 //!
 //! Artifacts are named as the reference names them: relative to the recording root (the base
 //! path, or the working directory), `/`-separated and normalised, with an optional prefix
@@ -8,6 +10,7 @@
 //! FIFO or device, a name that is not UTF-8 or not a valid artifact name, two names that collide
 //! once a prefix is stripped, and a file that changes while it is hashed.
 
+mod attest;
 mod command;
 mod exclude;
 mod git;
@@ -25,6 +28,7 @@ use serde_json::{Map, Value, json};
 use crate::base::limits::{Limit, Limits};
 use crate::model::artifact::{ArtifactError, ArtifactPath, Artifacts, DigestSet};
 
+pub use attest::{AttestError, AttestOptions, Attested, attest};
 pub use command::{CommandError, CommandOptions, CommandOutcome, run_command};
 pub use exclude::DEFAULT_EXCLUDES;
 pub use git::Revision;

@@ -272,6 +272,19 @@ impl Envelope {
         }
     }
 
+    /// A DSSE envelope's payload type and payload bytes exactly as stored, unverified; `None`
+    /// for a classic envelope. For readers that parse a payload their own way (attestations,
+    /// whose predicates may hold floats); never use it to decide trust.
+    pub(crate) fn dsse_parts(&self) -> Option<(&str, &[u8])> {
+        match &self.body {
+            Body::Dsse {
+                payload_type,
+                payload,
+            } => Some((payload_type, payload)),
+            Body::Classic { .. } => None,
+        }
+    }
+
     /// The signatures, as decoded.
     pub fn signatures(&self) -> &[Signature] {
         &self.signatures
