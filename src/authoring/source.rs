@@ -312,7 +312,7 @@ pub fn compile(
         let functionaries = keyids(&step.functionaries, &location);
         let mut predicates = Vec::with_capacity(step.predicates.len());
         for (p_index, predicate) in step.predicates.iter().enumerate() {
-            let predicate_type = match predicate_type_uri(&predicate.type_) {
+            let predicate_type = match crate::model::attestation::predicate_type(&predicate.type_) {
                 Ok(uri) => uri,
                 Err(e) => {
                     return Err(SourceError::Predicate {
@@ -470,15 +470,6 @@ pub fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Sou
     let expires = now.checked_add_signed(span).ok_or_else(fail)?;
     // Whole seconds, as the layout stores them.
     timestamp::parse(&timestamp::format(&expires)).map_err(|_| fail())
-}
-
-// TEMPORARY until model::attestation lands (issue 15 merge).
-fn predicate_type_uri(name: &str) -> Result<String, String> {
-    if name.contains(':') {
-        Ok(name.to_owned())
-    } else {
-        Err(format!("unknown predicate type {name:?}"))
-    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub struct Limits {
     /// read, when the step falls short of its threshold, to say who signed them; they never
     /// count. Default 16.
     pub max_stray_links: usize,
+    /// The most attestation files (`STEP.*.intoto.json`) read for one step that expects
+    /// predicates; the rest are named in a warning and never count. Default 256.
+    pub max_attestations: usize,
     /// The most bytes of regular files in the working folder that `verify` copies for the
     /// inspections, counted (without following symlinks) before anything is copied. Default
     /// 1 GiB: a received release, not a shared temporary folder.
@@ -64,6 +67,7 @@ impl Limits {
         max_artifacts: 2_000_000,
         max_keys: 1024,
         max_stray_links: 16,
+        max_attestations: 256,
         max_workdir_bytes: 1024 * 1024 * 1024,
         max_workdir_files: 100_000,
         max_sublayout_depth: 4,

@@ -542,17 +542,47 @@ fn item_lines(report: &Report) -> Vec<String> {
             signers.join(", ")
         };
         let (mark, note) = mark(report, &step.name, &step.rules);
-        lines.push(format!(
-            "{mark} step {}: {} of {} required key(s) signed ({}){note}",
-            step.name,
-            step.signers.len(),
-            step.threshold,
-            signers
-        ));
-        if step.signers.len() < step.threshold.max(1) {
+        let links = if step.threshold == 0 && step.accepted_keys.is_empty() {
+            "attestations only, no link".to_owned()
+        } else {
+            format!(
+                "{} of {} required key(s) signed ({})",
+                step.signers.len(),
+                step.threshold,
+                signers
+            )
+        };
+        lines.push(format!("{mark} step {}: {links}{note}", step.name));
+        if step.signers.len() < step.threshold {
             for link in &step.links {
                 if let Some(reason) = &link.reason {
                     lines.push(format!("          ignored {}: {reason}", link.file));
+                }
+            }
+        }
+        for predicate in &step.predicates {
+            let short: Vec<&str> = predicate
+                .signers
+                .iter()
+                .map(|k| &k[..k.len().min(8)])
+                .collect();
+            lines.push(format!(
+                "          {}: {} of {} required attestation(s) passed every rule ({})",
+                predicate.predicate_type,
+                predicate.signers.len(),
+                predicate.threshold,
+                if short.is_empty() {
+                    "none".to_owned()
+                } else {
+                    short.join(", ")
+                }
+            ));
+            for attestation in predicate.attestations.iter().filter(|a| !a.accepted) {
+                if let Some(reason) = &attestation.reason {
+                    lines.push(format!(
+                        "            refused {}: {reason}",
+                        attestation.file
+                    ));
                 }
             }
         }

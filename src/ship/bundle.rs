@@ -17,7 +17,8 @@
 //!
 //! Link names are paths relative to the link folder, as verification looks them up
 //! (`STEP.KEYID8.link`, and a sublayout's links under `STEP.KEYID8/`, named after the key that
-//! signed the sublayout, as verification names it). The manifest's digests
+//! signed the sublayout, as verification names it). The attestations of a step that expects
+//! predicates travel the same way, under their own names (`STEP.KEYID8.TYPE.intoto.json`). The manifest's digests
 //! catch a bundle damaged in transit; they authenticate nothing. A bundle holding a link its
 //! layout does not use, a name twice, a digest that does not match, or text cut short is
 //! refused whole.
@@ -33,7 +34,9 @@ use sha2::{Digest, Sha256};
 use crate::base::fsio::{self, FsError};
 use crate::base::limits::{Limit, Limits};
 use crate::model::document::{self, DocumentError};
-use crate::model::files::{link_file_name, names_a_link_of, sublayout_folder};
+use crate::model::files::{
+    link_file_name, names_a_link_of, names_an_attestation_of, sublayout_folder,
+};
 use crate::model::layout::Layout;
 use crate::model::metadata::MetadataError;
 use crate::verify::VerifyOptions;
@@ -209,6 +212,23 @@ fn collect(
                 }
             }
             keep(path, bytes);
+        }
+        // A step's attestations (ITE-10/11), found as verification finds them.
+        if !step.expected_predicates.is_empty() {
+            let mut names: Vec<String> = source
+                .list(&root.join(folder))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|file| names_an_attestation_of(&step.name, file))
+                .collect();
+            names.sort();
+            names.truncate(limits.max_attestations);
+            for name in names {
+                let path = format!("{folder}{name}");
+                if let Some(bytes) = source.read(&root.join(&path), limits.max_metadata_bytes)? {
+                    keep(path, bytes);
+                }
+            }
         }
     }
     Ok(())

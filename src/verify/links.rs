@@ -45,6 +45,7 @@ impl Run<'_> {
             signers: Vec::new(),
             links: Vec::new(),
             rules: Vec::new(),
+            predicates: Vec::new(),
         };
         let mut accepted: Vec<(BTreeSet<KeyId>, Link, String)> = Vec::new();
         let source = self.source();

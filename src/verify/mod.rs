@@ -480,6 +480,7 @@ impl<'o> Run<'o> {
                 check,
                 item: item.map(|n| n.to_string()),
                 reason,
+                predicate: None,
             });
         }
         Halt::Failed

@@ -46,6 +46,8 @@ pub enum Check {
     Sublayout,
     /// The artifact verified by digest (an image) is not among the chain's products.
     Product,
+    /// A step's expected attestations (ITE-10/11): too few counted, or a rule refused one.
+    Predicate,
 }
 
 /// The decisive failure.
@@ -57,6 +59,71 @@ pub struct Failure {
     pub item: Option<String>,
     /// One sentence a person can act on.
     pub reason: String,
+    /// For a failed expected predicate: which predicate, attestation, signer and rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicate: Option<PredicateFailure>,
+}
+
+/// Where an expected predicate failed, field by field.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PredicateFailure {
+    /// The predicate type.
+    pub predicate_type: String,
+    /// The attestation file a rule refused, if one got that far.
+    pub file: Option<String>,
+    /// The keys that signed it.
+    pub signers: Vec<String>,
+    /// The rule's number in its list, from 1.
+    pub rule: Option<usize>,
+    /// The rule as written.
+    pub rule_text: Option<String>,
+    /// The rule's message for people, if it has one.
+    pub debug: Option<String>,
+}
+
+/// Attestations considered for one expected predicate of a step.
+#[derive(Debug, Clone, Serialize)]
+pub struct PredicateReport {
+    /// The predicate type.
+    pub predicate_type: String,
+    /// How many distinct functionaries' attestations must pass.
+    pub threshold: usize,
+    /// The keys whose attestations count.
+    pub functionaries: Vec<String>,
+    /// The distinct keys whose attestations passed every rule.
+    pub signers: Vec<String>,
+    /// Each attestation file of the predicate type found for the step.
+    pub attestations: Vec<AttestationReport>,
+}
+
+/// One attestation file.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttestationReport {
+    /// The file.
+    pub file: String,
+    /// Whether it counted.
+    pub accepted: bool,
+    /// The functionaries whose signatures on it verified.
+    pub signers: Vec<String>,
+    /// Why it did not count.
+    pub reason: Option<String>,
+    /// What each rule did, in order (empty if it was refused before its rules ran).
+    pub rules: Vec<RuleReport>,
+}
+
+/// What one CEL rule did to one attestation.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleReport {
+    /// The rule's number, from 1.
+    pub number: usize,
+    /// The rule as written.
+    pub rule: String,
+    /// `true`, `false`, `no_claim` (it read a field the attestation lacks) or `error`.
+    pub outcome: &'static str,
+    /// Whether the outcome let the attestation count.
+    pub passed: bool,
+    /// The error, or the rule's debug message when it was false.
+    pub message: Option<String>,
 }
 
 /// A link file considered for a step.
@@ -92,6 +159,9 @@ pub struct StepReport {
     pub links: Vec<LinkReport>,
     /// What the rules did (materials, then products), once the step got that far.
     pub rules: Vec<ListOutcome>,
+    /// The step's expected attestations, when it has any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub predicates: Vec<PredicateReport>,
 }
 
 /// One inspection.
