@@ -51,7 +51,7 @@ pub struct CheckArgs {
 enum Format {
     /// For people.
     Text,
-    /// `{"accepted": true, ...what it states}` or `{"accepted": false, "reason": ...}`.
+    /// `{"accepted": true, "vsa": {what it states}}` or `{"accepted": false, "reason": ...}`.
     Json,
 }
 
