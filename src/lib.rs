@@ -2,8 +2,9 @@
 //! wire-compatible with the in-toto reference implementation 3.1.0 and stricter where it is lax.
 //!
 //! `src/` is one folder per floor of the story, each using only the floors below it: [`base`]
-//! (plumbing that knows nothing of in-toto), [`model`] (the in-toto nouns), [`record`], [`verify`]
-//! and [`authoring`], then [`ship`] (bundles and registries); the command line sits on top.
+//! (plumbing that knows nothing of in-toto), [`model`] (the in-toto nouns), [`record`],
+//! [`verify`], [`authoring`] and [`policy`], then [`ship`] (bundles and registries); the
+//! command line sits on top.
 //!
 //! Data flows one way: bytes → [`envelope`] (signatures checked over the exact bytes) →
 //! checked [`layout`] and [`link`] types → verification. The library never prints and never
@@ -41,13 +42,14 @@
 pub mod authoring;
 pub mod base;
 pub mod model;
+pub mod policy;
 pub mod record;
 pub mod ship;
 pub mod verify;
 
 // The public face: every module at the `tollgate::` path it has always had.
 pub use authoring::diagram;
-pub use base::{fsio, json, limits, timestamp};
+pub use base::{duration, fsio, json, limits, timestamp};
 pub use model::{
     artifact, attestation, document, envelope, files, keyring, keys, layout, link, metadata, name,
     pattern, rule, statement, threshold,

@@ -18,14 +18,16 @@ use crate::common::{TestLayout, code, run, stderr, stdout, tempdir, test_layout,
 use crate::oci::single;
 
 /// A registry on a free loopback port, stopped when dropped.
-struct Registry {
+pub struct Registry {
     child: Child,
-    address: String,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
     _storage: tempfile::TempDir,
 }
 
 impl Registry {
-    fn start() -> Registry {
+    /// Starts one.
+    pub fn start() -> Registry {
         let program = "/usr/bin/docker-registry";
         assert!(
             Path::new(program).exists(),
@@ -77,7 +79,8 @@ impl Drop for Registry {
 }
 
 /// Uploads the OCI layout folder's one image to `reference` with the library's client.
-fn upload(registry: &Registry, layout: &Path, tag: &str) -> String {
+/// Uploads the OCI image layout `layout` as `app:TAG`; returns its manifest's digest.
+pub fn upload(registry: &Registry, layout: &Path, tag: &str) -> String {
     let image = ImageRef::parse(&format!("{}/app:{tag}", registry.address)).expect("reference");
     let options = ClientOptions {
         insecure: true,

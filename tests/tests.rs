@@ -29,3 +29,4 @@ mod threats;
 mod transcripts;
 mod uris;
 mod verify;
+mod vsa;

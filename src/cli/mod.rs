@@ -20,6 +20,7 @@ mod record;
 mod registry;
 mod sign;
 mod verify;
+mod vsa;
 
 use std::process::ExitCode;
 
@@ -80,6 +81,9 @@ enum Command {
     /// Fetch the bundle attached to an image in an OCI registry.
     #[cfg(feature = "registry")]
     Pull(registry::PullArgs),
+    /// Check a signed verification summary (SLSA VSA), as `verify --vsa` writes it.
+    #[command(subcommand)]
+    Vsa(vsa::Command),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions(docs::CompletionsArgs),
     /// Print the manual page, or write one per command with --dir.
@@ -156,6 +160,7 @@ pub fn main() -> ExitCode {
         Command::Push(args) => registry::push(args),
         #[cfg(feature = "registry")]
         Command::Pull(args) => registry::pull(args),
+        Command::Vsa(command) => vsa::run(command),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
     };

@@ -5,17 +5,20 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tollgate::artifact::DigestSet;
 use tollgate::bundle::Bundle;
 use tollgate::diagram::{self, Syntax};
 use tollgate::fsio;
 use tollgate::keyring::KeyRing;
+use tollgate::keys::PrivateKey;
 use tollgate::limits::{Limit, Limits};
-use tollgate::verify::report::{Report, Warning};
+use tollgate::policy::vsa::{self, Summary};
+use tollgate::verify::report::{Evidence, Report, Warning};
 use tollgate::verify::rules::ListOutcome;
 use tollgate::verify::{self, VerifyOptions};
 
 use super::failure::{Failure, INTERNAL, NOT_VERIFIED, USAGE, printable};
-use super::keyfile;
+use super::keyfile::{self, PasswordArgs};
 
 /// Arguments of `tollgate verify`.
 #[derive(Debug, clap::Args)]
@@ -99,6 +102,30 @@ pub struct Args {
     /// The most files, folders and symlinks the working folder may hold, likewise.
     #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT.max_workdir_files)]
     max_workdir_files: usize,
+    /// After a pass (never after a failure), write a signed SLSA Verification Summary
+    /// Attestation (VSA) here, replacing any file there: needs --vsa-key, --verifier-id and
+    /// --resource-uri. It states the level TOLLGATE_LAYOUT_PASSED (no SLSA build level is
+    /// claimed). Check one with `tollgate vsa check`.
+    #[arg(
+        long,
+        value_name = "OUT",
+        requires_all = ["vsa_key", "verifier_id", "resource_uri"]
+    )]
+    vsa: Option<PathBuf>,
+    /// The verifier's private key, to sign the VSA with (read before verifying).
+    #[arg(long, value_name = "KEY", requires = "vsa")]
+    vsa_key: Option<PathBuf>,
+    /// The verifier's identity in the VSA (verifier.id), a URI.
+    #[arg(long, value_name = "URI", requires = "vsa")]
+    verifier_id: Option<String>,
+    /// The resource the VSA is about (resourceUri), e.g. the URI the release is published at.
+    #[arg(long, value_name = "URI", requires = "vsa")]
+    resource_uri: Option<String>,
+    /// Name the VSA's subjects: artifacts among the verified steps' products (the latest step
+    /// that produced each) [default: every product of the layout's last step; with --image,
+    /// the image].
+    #[arg(long, value_name = "ARTIFACT", num_args = 1.., requires = "vsa")]
+    vsa_subject: Vec<String>,
 }
 
 impl Args {
@@ -168,11 +195,155 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{text:?}: expected NAME=VALUE"))
 }
 
+/// The VSA's signing key, read before verifying so that a bad key stops at once.
+fn vsa_key(args: &Args) -> Result<Option<PrivateKey>, Failure> {
+    let (Some(_), Some(path)) = (&args.vsa, &args.vsa_key) else {
+        return Ok(None);
+    };
+    #[cfg(feature = "registry")]
+    if args.image.is_some() && !args.vsa_subject.is_empty() {
+        return Err(Failure::new(
+            USAGE,
+            "--vsa-subject names artifacts of a chain; with --image the VSA is about the image",
+        )
+        .hint("drop --vsa-subject, or verify the bundle with --bundle to name artifacts"));
+    }
+    if let Some(id) = &args.verifier_id
+        && !id.contains(':')
+    {
+        return Err(Failure::new(
+            USAGE,
+            format!("--verifier-id {id:?}: a URI is expected"),
+        ));
+    }
+    let no_password = PasswordArgs {
+        password_file: None,
+        password_env: None,
+        password: None,
+        prompt: false,
+    };
+    keyfile::private_key(path, &no_password, false).map(Some)
+}
+
+/// Writes the VSA of a verification that passed: its subjects from the verified chain.
+fn write_vsa(
+    args: &Args,
+    report: &Report,
+    now: chrono::DateTime<chrono::Utc>,
+    image: Option<(&str, &str)>,
+    key: &PrivateKey,
+) -> Result<(), Failure> {
+    let (Some(out), Some(verifier_id), Some(resource_uri)) =
+        (&args.vsa, &args.verifier_id, &args.resource_uri)
+    else {
+        return Ok(());
+    };
+    let evidence = report
+        .evidence
+        .as_ref()
+        .ok_or_else(|| Failure::new(INTERNAL, "verification kept no evidence to summarise"))?;
+    let subjects = vsa_subjects(args, report, evidence, image)?;
+    let policy_uri = match (image, &args.bundle, &args.layout) {
+        (Some((reference, _)), _, _) => Some(reference.to_owned()),
+        (None, Some(file), _) | (None, None, Some(file)) => file
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned()),
+        (None, None, None) => None,
+    };
+    let summary = Summary {
+        verifier_id: verifier_id.clone(),
+        resource_uri: resource_uri.clone(),
+        time_verified: now,
+        policy_uri,
+        policy_sha256: evidence.layout_sha256.clone(),
+        inputs: evidence.inputs.clone(),
+        verified_levels: vec![vsa::LEVEL_LAYOUT_PASSED.to_owned()],
+        subjects,
+    };
+    let bytes = vsa::sign(&summary, key)
+        .map_err(|e| Failure::new(INTERNAL, format!("--vsa {}: {e}", out.display())))?;
+    super::failure::write_output(out, &bytes, true)?;
+    if !args.quiet {
+        eprintln!(
+            "wrote {}: a VSA for {} subject(s), resting on {} file(s), signed by {}",
+            out.display(),
+            summary.subjects.len(),
+            summary.inputs.len(),
+            key.public_key().keyid().short()
+        );
+    }
+    Ok(())
+}
+
+/// The VSA's subjects: the image; or the named artifacts, each from the latest step (in
+/// layout order) that produced it; or every product of the layout's last step.
+fn vsa_subjects(
+    args: &Args,
+    report: &Report,
+    evidence: &Evidence,
+    image: Option<(&str, &str)>,
+) -> Result<Vec<(String, DigestSet)>, Failure> {
+    if let Some((reference, digest)) = image {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        let digests = DigestSet::new(
+            reference,
+            BTreeMap::from([("sha256".to_owned(), hex.to_ascii_lowercase())]),
+        )
+        .map_err(|e| Failure::new(INTERNAL, format!("the image's digest: {e}")))?;
+        return Ok(vec![(reference.to_owned(), digests)]);
+    }
+    if args.vsa_subject.is_empty() {
+        let last = evidence.last_step.as_deref().unwrap_or_default();
+        let products = evidence
+            .products
+            .get(last)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| {
+                Failure::new(
+                    USAGE,
+                    format!(
+                        "--vsa: the layout's last step {last:?} recorded no products to name \
+                         as the VSA's subjects"
+                    ),
+                )
+                .hint("name the subjects with --vsa-subject ARTIFACT")
+            })?;
+        return Ok(products
+            .iter()
+            .map(|(name, digests)| (name.as_str().to_owned(), digests.clone()))
+            .collect());
+    }
+    let mut subjects: Vec<(String, DigestSet)> = Vec::new();
+    for name in &args.vsa_subject {
+        if subjects.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let found = report
+            .steps
+            .iter()
+            .rev()
+            .find_map(|step| evidence.products.get(&step.name)?.get(name));
+        let Some(digests) = found else {
+            return Err(Failure::new(
+                USAGE,
+                format!(
+                    "--vsa-subject {name:?}: no verified step produced an artifact of that name; \
+                     nothing was written"
+                ),
+            )
+            .hint("name an artifact exactly as the links record it (see the steps' products)"));
+        };
+        subjects.push((name.clone(), digests.clone()));
+    }
+    Ok(subjects)
+}
+
 /// Runs `tollgate verify`; returns 0 when the chain verified, 1 when it did not.
 pub fn run(args: Args) -> Result<u8, Failure> {
     args.gpg
         .refuse("the layout owner's PEM public key with --verification-keys PUB")?;
     args.key_type.note();
+    let vsa_key = vsa_key(&args)?;
     let limits = Limits {
         max_workdir_bytes: args.max_workdir_bytes,
         max_workdir_files: args.max_workdir_files,
@@ -200,6 +371,10 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     #[cfg(not(feature = "registry"))]
     let image: Option<(String, Bundle)> = None;
     let image_digest = image.as_ref().map(|(digest, _)| digest.clone());
+    #[cfg(feature = "registry")]
+    let image_reference = args.image.clone();
+    #[cfg(not(feature = "registry"))]
+    let image_reference: Option<String> = None;
     let (bytes, bundle) = match (&args.bundle, &args.layout) {
         _ if image.is_some() => {
             let bundle = image
@@ -225,7 +400,8 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         Some(bundle) => bundle.verify_options(),
         None => VerifyOptions::new(&args.link_dir),
     };
-    options.image_digest = image_digest;
+    options.image_digest = image_digest.clone();
+    options.keep_evidence = vsa_key.is_some();
     options.parameters = args.params.iter().cloned().collect::<BTreeMap<_, _>>();
     options.inspection_timeout = Duration::from_secs(args.inspection_timeout);
     options.workdir = args.workdir.clone();
@@ -237,6 +413,12 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             .map_err(|e| Failure::new(USAGE, format!("--reference-time: {e}")))?;
     }
     let report = verify::verify(&bytes, &ring, &options).map_err(|e| input_failure(&args, e))?;
+    if let Some(key) = &vsa_key
+        && report.passed()
+    {
+        let image = image_reference.as_deref().zip(image_digest.as_deref());
+        write_vsa(&args, &report, options.now, image, key)?;
+    }
     match args.format {
         Format::Json => {
             let text = serde_json::to_string_pretty(&report)

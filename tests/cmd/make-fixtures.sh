@@ -129,3 +129,9 @@ cp started/.build.*.link-unfinished "$cmd/record_stop_two_unfinished.in/"
 cp started/.build.*.link-unfinished "$cmd/record_stop_two_unfinished.in/out/"
 rm -rf "$cmd/record_stop_nowhere.in"; mkdir -p "$cmd/record_stop_nowhere.in/out"
 touch "$cmd/record_stop_nowhere.in/out/.keep"
+# A VSA of the good chain, the owner's key standing in for the verifier's, for vsa check's
+# refusals (its time changes on each rebuild; the transcripts do not show it).
+rm -rf "$cmd/vsa_check_wrong_resource.in"; mkdir -p "$cmd/vsa_check_wrong_resource.in"
+"$tollgate" verify -q --layout root.layout --layout-key keys/owner.pub --link-dir good \
+    --vsa "$cmd/vsa_check_wrong_resource.in/app.vsa.json" --vsa-key keys/owner.pem \
+    --verifier-id https://ci.example.com/tollgate --resource-uri https://example.com/app-1.0.tar.gz
