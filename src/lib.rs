@@ -41,6 +41,7 @@
 pub mod authoring;
 pub mod base;
 pub mod model;
+pub mod policy;
 pub mod record;
 pub mod ship;
 pub mod verify;
