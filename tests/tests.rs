@@ -18,6 +18,7 @@ mod layouts;
 mod migration;
 mod oci;
 mod paths;
+mod policy;
 mod readme;
 mod record;
 #[cfg(feature = "registry")]

@@ -32,7 +32,7 @@
 //! bound exceeds [`Limits::max_cel_cost`] is not run at all and its outcome is an
 //! [`Outcome::Error`] naming the cap: a quadratic `exists` inside `all` over 100,000
 //! components is refused at once, while linear rules over them run. Input nested deeper than
-//! [`value::MAX_INPUT_DEPTH`] is refused when converted, without recursion.
+//! [`MAX_INPUT_DEPTH`] is refused when converted, without recursion.
 //!
 //! # Outcomes
 //!
@@ -42,7 +42,9 @@
 //! field without reading it.
 
 mod cost;
-pub mod value;
+mod value;
+
+pub use value::MAX_INPUT_DEPTH;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};

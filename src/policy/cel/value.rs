@@ -12,7 +12,7 @@
 //!
 //! The shape summary merges every element of a list into one `[]` child: for each path of
 //! field names and `[]` steps, the longest list (or map, or string) and the heaviest value
-//! seen there. [`super::cost`] reads it to bound what a rule may iterate over.
+//! seen there. The `cost` module reads it to bound what a rule may iterate over.
 
 use std::collections::HashMap;
 
