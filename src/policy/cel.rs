@@ -42,6 +42,7 @@
 //! field without reading it.
 
 mod cost;
+mod functions;
 mod value;
 
 pub use value::MAX_INPUT_DEPTH;
@@ -161,6 +162,7 @@ fn env() -> Result<Arc<Env>, CelError> {
         env.add_extension(cel::extensions::strings)
             .and_then(|()| env.add_extension(cel::extensions::math))
             .and_then(|()| env.add_extension(cel::extensions::lists))
+            .and_then(|()| functions::declare(&mut env))
             .map_err(|e| e.to_string())?;
         Ok(Arc::new(env))
     })
@@ -324,7 +326,7 @@ fn compile(
     let parser = env()?
         .parser()
         .max_recursion_depth(u16::try_from(limits.max_cel_depth).unwrap_or(u16::MAX - 1));
-    let expr = parser.parse(&source).map_err(|errors| {
+    let mut expr = parser.parse(&source).map_err(|errors| {
         let first = errors.errors.first();
         let message = first.map_or_else(|| "unknown error".to_owned(), |e| e.msg.clone());
         if message.starts_with("Recursion limit") {
@@ -348,6 +350,7 @@ fn compile(
             limit: Limit::CelNodes,
         });
     }
+    functions::use_cached_matches(&mut expr);
     Ok(expr)
 }
 

@@ -350,7 +350,7 @@ impl<'a> Analyzer<'a> {
             "@in" | "contains" | "startsWith" | "endsWith" | "indexOf" | "lastIndexOf" => {
                 (Abs::SCALAR, all_weights)
             }
-            "matches" => (
+            "matches" | super::functions::MATCHES => (
                 Abs::SCALAR,
                 weight(0)
                     .saturating_mul(weight(1))
