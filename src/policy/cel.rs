@@ -43,6 +43,7 @@
 
 mod cost;
 mod functions;
+mod shared;
 mod value;
 
 pub use value::MAX_INPUT_DEPTH;

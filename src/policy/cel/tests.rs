@@ -37,8 +37,15 @@ fn compiled_rules_and_inputs_are_send_and_sync() {
 
 #[test]
 fn stdlib_macros_and_extensions_are_on() {
-    let p = json!({"xs": [1, 2, 3], "s": "a,b,c"});
+    let p = json!({"xs": [1, 2, 3], "s": "a,b,c", "m": {"a": 1, "b": [true]}});
     for rule in [
+        // Shared input containers behave as the crate's own lists and maps.
+        "predicate.xs == [1, 2, 3] && [1, 2, 3] == predicate.xs",
+        "predicate.m == {'a': 1, 'b': [true]} && {'b': [true], 'a': 1} == predicate.m",
+        "predicate.xs + [4] == [1, 2, 3, 4] && predicate.xs[0] == 1 && 2 in predicate.xs",
+        "'a' in predicate.m && predicate.m['b'][0] && size(predicate.m) == 2",
+        "predicate.xs.map(x, [x]).flatten() == predicate.xs && predicate.xs.reverse()[0] == 3",
+        "type(predicate.xs) == list && type(predicate.m) == map",
         "'ABC'.lowerAscii() == 'abc'",
         "math.greatest(1, 2) == 2",
         "math.least([3, 1, 2]) == 1",

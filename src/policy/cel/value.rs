@@ -15,12 +15,15 @@
 //! seen there. The `cost` module reads it to bound what a rule may iterate over.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cel::common::types::{
     CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString,
 };
 use cel::common::value::Val;
 use serde_json::Value;
+
+use super::shared::Shared;
 
 /// How deep the JSON handed to rules may nest. Honest predicates nest a few levels (SPDX,
 /// CycloneDX and SLSA stay under 16); the metadata parser caps depth lower still.
@@ -205,13 +208,13 @@ pub(super) fn convert(
                 out, shape, weight, ..
             } => {
                 shapes.record(shape, out.len() as u64, weight);
-                (Box::new(CelList::from(out)), weight)
+                (Box::new(Shared(Arc::new(CelList::from(out)))), weight)
             }
             Frame::Map {
                 out, shape, weight, ..
             } => {
                 shapes.record(shape, out.len() as u64, weight);
-                (Box::new(CelMap::from(out)), weight)
+                (Box::new(Shared(Arc::new(CelMap::from(out)))), weight)
             }
         };
         if let Some(root) = place(&mut stack, done) {
