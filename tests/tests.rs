@@ -19,6 +19,7 @@ mod layouts;
 mod migration;
 mod oci;
 mod paths;
+mod policy;
 mod predicates;
 mod readme;
 mod record;
