@@ -12,7 +12,7 @@
 //! the library is the verdict's only writer.
 //!
 //! A step that expects attestations (ITE-10/11) has them checked right after its links
-//! ([`predicates`]): signed by the predicate's functionaries, bound to the step in signed
+//! (`predicates.rs`): signed by the predicate's functionaries, bound to the step in signed
 //! content, and passing every CEL rule; their subjects then join the step's materials (or
 //! products) before the step rules of step 9 run over them.
 
