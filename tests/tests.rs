@@ -27,6 +27,7 @@ mod record;
 mod registry;
 mod release;
 mod threats;
+mod tools;
 mod transcripts;
 mod uris;
 mod verify;
