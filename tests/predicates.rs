@@ -83,6 +83,19 @@ fn issue15_layout_check_warns_that_the_reference_cannot_read_predicates() {
             && text.contains("in-toto-verify 3.1.0 cannot read this layout"),
         "{text}"
     );
+    // A rule that does not compile is an error, and the layout is not built.
+    let broken = SBOM_LAYOUT.replace("c.name != 'left-pad'", "c.name != ");
+    fs::write(dir.path().join("broken.toml"), &broken).expect("write");
+    let out = run(tollgate()
+        .args(["layout", "check"])
+        .arg(dir.path().join("broken.toml")));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_ne!(code(&out), 0, "{text}");
+    assert!(
+        text.contains("error: step scan, predicate rules rule 1")
+            && text.contains("does not compile"),
+        "{text}"
+    );
     // Without predicates, no such warning.
     let plain = tempdir();
     let source = SBOM_LAYOUT
@@ -141,4 +154,563 @@ fn issue15_bad_predicate_tables_are_refused_with_their_place() {
         );
         assert!(!dir.path().join("out.layout").exists(), "nothing written");
     }
+}
+
+/// The scan step's policy in the verification tests: a deny list, a license allow-list over
+/// each component's licenses, and the release's version from a parameter.
+const POLICY_LAYOUT: &str = r#"
+expires = "30d"
+[[step]]
+name = "build"
+functionaries = ["keys/alice.pub"]
+expected_materials = ["DISALLOW *"]
+expected_products = ["CREATE dist/app.tar.gz", "DISALLOW *"]
+[[step]]
+name = "scan"
+functionaries = ["keys/alice.pub"]
+link = false
+expected_materials = ["MATCH dist/app.tar.gz WITH PRODUCTS FROM build", "DISALLOW *"]
+expected_products = ["DISALLOW *"]
+[[step.predicate]]
+type = "cyclonedx"
+rules = [
+  { rule = "predicate.components.all(c, !(c.name in ['left-pad', 'event-stream']))", debug = "a denied component is in the release" },
+  { rule = "predicate.components.all(c, c.licenses.all(l, l.license.id in ['MIT', 'Apache-2.0']))", debug = "a component's license is not allowed" },
+  { rule = "predicate.metadata.component.version == {version}", debug = "the SBOM is of another version" },
+]
+"#;
+
+fn sbom(components: &[(&str, &str)]) -> Value {
+    let components: Vec<Value> = components
+        .iter()
+        .map(|(name, license)| {
+            serde_json::json!({
+                "type": "library", "name": name, "version": "1.0.0",
+                "licenses": [{"license": {"id": license}}],
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
+        "metadata": {"component": {"type": "application", "name": "app", "version": "2.0.1"}},
+        "components": components,
+    })
+}
+
+/// A two-step chain: alice builds dist/app.tar.gz (a link), and the scan step is done by
+/// attestations alone.
+struct Chain {
+    dir: tempfile::TempDir,
+    layout: crate::common::TestLayout,
+    project: std::path::PathBuf,
+    links: std::path::PathBuf,
+}
+
+impl Chain {
+    fn new(source: &str) -> Chain {
+        let dir = tempdir();
+        let layout = test_layout(dir.path(), source);
+        let project = dir.path().join("project");
+        let links = dir.path().join("links");
+        fs::create_dir_all(project.join("dist")).expect("mkdir");
+        fs::write(project.join("dist/app.tar.gz"), b"the release").expect("write");
+        let out = run(tollgate()
+            .args([
+                "run",
+                "--step",
+                "build",
+                "-x",
+                "-p",
+                "dist/app.tar.gz",
+                "-k",
+            ])
+            .arg(&layout.alice)
+            .arg("-d")
+            .arg(&links)
+            .arg("--base-path")
+            .arg(&project));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        Chain {
+            dir,
+            layout,
+            project,
+            links,
+        }
+    }
+
+    /// `tollgate attest` of `predicate` for `step`, by the key at `key`, over `subject`.
+    fn attest(
+        &self,
+        step: &str,
+        key: &Path,
+        predicate: &Value,
+        subject: &str,
+    ) -> std::path::PathBuf {
+        let file = self.dir.path().join(format!("predicate-{step}.json"));
+        fs::write(&file, serde_json::to_vec(predicate).expect("json")).expect("write");
+        let out = run(tollgate()
+            .args([
+                "attest",
+                "--step",
+                step,
+                "--predicate-type",
+                "cyclonedx",
+                "--subject",
+                subject,
+            ])
+            .arg("--predicate")
+            .arg(&file)
+            .arg("-k")
+            .arg(key)
+            .arg("-d")
+            .arg(&self.links)
+            .arg("--base-path")
+            .arg(&self.project)
+            .arg("--overwrite"));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        std::path::PathBuf::from(stdout(&out).trim())
+    }
+
+    /// `tollgate verify` with `--format json` and the given parameters: exit code, report.
+    fn verify(&self, params: &[&str]) -> (i32, Value, String) {
+        let mut command = tollgate();
+        command
+            .args(["verify", "--format", "json", "--layout"])
+            .arg(&self.layout.layout)
+            .arg("--layout-key")
+            .arg(&self.layout.owner_pub)
+            .arg("--link-dir")
+            .arg(&self.links);
+        for param in params {
+            command.args(["--param", param]);
+        }
+        let out = run(&mut command);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
+        (code(&out), report, stderr(&out))
+    }
+
+    /// `tollgate verify` as text.
+    fn verify_text(&self, params: &[&str]) -> (i32, String) {
+        let mut command = tollgate();
+        command
+            .args(["verify", "--layout"])
+            .arg(&self.layout.layout)
+            .arg("--layout-key")
+            .arg(&self.layout.owner_pub)
+            .arg("--link-dir")
+            .arg(&self.links);
+        for param in params {
+            command.args(["--param", param]);
+        }
+        let out = run(&mut command);
+        (code(&out), format!("{}{}", stdout(&out), stderr(&out)))
+    }
+}
+
+const VERSION: &str = "version=2.0.1";
+
+#[test]
+fn issue15_an_sbom_that_passes_every_rule_counts_and_ties_the_scanned_file_to_the_built_one() {
+    let chain = Chain::new(POLICY_LAYOUT);
+    let file = chain.attest(
+        "scan",
+        &chain.layout.alice,
+        &sbom(&[("serde", "MIT"), ("tokio", "MIT")]),
+        "dist/app.tar.gz",
+    );
+    assert!(
+        file.file_name()
+            .expect("name")
+            .to_string_lossy()
+            .starts_with("scan.")
+            && file.to_string_lossy().ends_with(".cyclonedx.intoto.json"),
+        "{}",
+        file.display()
+    );
+    let (code, report, err) = chain.verify(&[VERSION]);
+    assert_eq!(code, 0, "{report}\n{err}");
+    assert_eq!(report["verdict"], "pass");
+    let scan = &report["steps"][1];
+    assert_eq!(scan["name"], "scan");
+    let predicate = &scan["predicates"][0];
+    assert_eq!(predicate["predicate_type"], "https://cyclonedx.org/bom");
+    assert_eq!(predicate["signers"].as_array().map(Vec::len), Some(1));
+    let rules = predicate["attestations"][0]["rules"]
+        .as_array()
+        .expect("rules");
+    assert_eq!(rules.len(), 3);
+    assert!(rules.iter().all(|r| r["outcome"] == "true"), "{rules:?}");
+    // The SBOM's subject joined the scan step's materials, which its MATCH rule consumed.
+    let materials = &scan["rules"][0];
+    assert!(
+        materials.to_string().contains("dist/app.tar.gz"),
+        "the scanned file is among the scan step's materials: {materials}"
+    );
+}
+
+#[test]
+fn issue15_a_denied_component_refuses_the_release_naming_the_rule_and_signer() {
+    let chain = Chain::new(POLICY_LAYOUT);
+    let file = chain.attest(
+        "scan",
+        &chain.layout.alice,
+        &sbom(&[("serde", "MIT"), ("left-pad", "MIT")]),
+        "dist/app.tar.gz",
+    );
+    let (code, report, _) = chain.verify(&[VERSION]);
+    assert_eq!(code, 1, "{report}");
+    let failure = &report["failure"];
+    assert_eq!(failure["check"], "predicate");
+    assert_eq!(failure["item"], "scan");
+    let detail = &failure["predicate"];
+    assert_eq!(detail["predicate_type"], "https://cyclonedx.org/bom");
+    assert_eq!(detail["rule"], 1);
+    assert_eq!(
+        detail["rule_text"],
+        "predicate.components.all(c, !(c.name in ['left-pad', 'event-stream']))"
+    );
+    assert_eq!(detail["debug"], "a denied component is in the release");
+    assert_eq!(detail["file"], file.display().to_string());
+    assert_eq!(detail["signers"].as_array().map(Vec::len), Some(1));
+    let (code, text) = chain.verify_text(&[VERSION]);
+    assert_eq!(code, 1, "{text}");
+    let first = text
+        .lines()
+        .find(|l| l.contains("verification FAILED"))
+        .unwrap_or_default();
+    for needed in [
+        "verification FAILED: step scan: the cyclonedx attestation",
+        "signed by key ",
+        "rule 1 (predicate.components.all(c, !(c.name in ['left-pad', 'event-stream']))) is false: a denied component is in the release",
+        "0 of 1 required cyclonedx attestations counted",
+    ] {
+        assert!(first.contains(needed), "{needed:?} in {first}");
+    }
+}
+
+#[test]
+fn issue15_a_license_outside_the_allow_list_and_a_wrong_version_are_refused() {
+    let chain = Chain::new(POLICY_LAYOUT);
+    chain.attest(
+        "scan",
+        &chain.layout.alice,
+        &sbom(&[("serde", "MIT"), ("gpl-thing", "GPL-3.0-only")]),
+        "dist/app.tar.gz",
+    );
+    let (code, report, _) = chain.verify(&[VERSION]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["failure"]["predicate"]["rule"], 2);
+    assert_eq!(
+        report["failure"]["predicate"]["debug"],
+        "a component's license is not allowed"
+    );
+    // The parameter is the version the release manager verifies: another one fails rule 3.
+    chain.attest(
+        "scan",
+        &chain.layout.alice,
+        &sbom(&[("serde", "MIT")]),
+        "dist/app.tar.gz",
+    );
+    let (code, report, _) = chain.verify(&["version=2.0.2"]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["failure"]["predicate"]["rule"], 3);
+    // A parameter's value is a CEL string, never CEL: a value that would be an expression if
+    // pasted in is only a version that does not match.
+    let (code, report, err) = chain.verify(&["version=x"]);
+    assert_eq!(code, 1, "{report} {err}");
+    let (code, report, _) = chain.verify(&[VERSION]);
+    assert_eq!(code, 0, "{report}");
+}
+
+#[test]
+fn issue15_an_sbom_by_an_unauthorised_key_or_for_another_step_never_counts() {
+    let chain = Chain::new(POLICY_LAYOUT);
+    let owner = chain.dir.path().join("keys/owner");
+    // Signed by the owner, whom the scan step does not accept.
+    chain.attest(
+        "scan",
+        &owner,
+        &sbom(&[("serde", "MIT")]),
+        "dist/app.tar.gz",
+    );
+    let (code, report, _) = chain.verify(&[VERSION]);
+    assert_eq!(code, 1, "{report}");
+    let reason = report["failure"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(
+            ", which step scan does not accept for its attestations: its cyclonedx predicate \
+             accepts key "
+        ),
+        "{reason}"
+    );
+    assert_eq!(report["failure"]["check"], "predicate");
+    for entry in fs::read_dir(&chain.links).expect("links").flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".intoto.json")
+        {
+            fs::remove_file(entry.path()).expect("rm");
+        }
+    }
+    // Signed by alice, but for the build step: renamed as the scan step's, it still names
+    // build in its signed content.
+    let made = chain.attest(
+        "build",
+        &chain.layout.alice,
+        &sbom(&[("serde", "MIT")]),
+        "dist/app.tar.gz",
+    );
+    let name = made
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .replacen("build.", "scan.", 1);
+    fs::rename(&made, chain.links.join(&name)).expect("rename");
+    let (code, report, _) = chain.verify(&[VERSION]);
+    assert_eq!(code, 1, "{report}");
+    let reason = report["failure"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("it was attested for step build"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn issue15_an_sbom_of_another_file_or_none_at_all_fails() {
+    let chain = Chain::new(POLICY_LAYOUT);
+    // None at all.
+    let (code, report, _) = chain.verify(&[VERSION]);
+    assert_eq!(code, 1, "{report}");
+    let reason = report["failure"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("no cyclonedx attestation")
+            && reason.contains("tollgate attest --step scan"),
+        "{reason}"
+    );
+    // Over a file that is not the one built: the scan step's MATCH rule refuses it.
+    fs::write(chain.project.join("dist/app.tar.gz"), b"another release").expect("write");
+    chain.attest(
+        "scan",
+        &chain.layout.alice,
+        &sbom(&[("serde", "MIT")]),
+        "dist/app.tar.gz",
+    );
+    let (code, report, _) = chain.verify(&[VERSION]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["failure"]["check"], "step_rules", "{report}");
+    assert_eq!(report["failure"]["item"], "scan");
+    assert!(
+        report["failure"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("dist/app.tar.gz"),
+        "{report}"
+    );
+}
+
+/// A layout whose scan step holds one rule, with options.
+fn one_rule(rule: &str) -> String {
+    POLICY_LAYOUT
+        .split("rules = [")
+        .next()
+        .map(|head| format!("{head}rules = [{rule}]\n"))
+        .expect("layout head")
+}
+
+#[test]
+fn issue15_rules_fail_closed_unless_they_say_otherwise() {
+    let cases: [(&str, i32, Option<&str>); 7] = [
+        // An error fails.
+        (
+            "\"predicate.components[0].name / 2 == 1\"",
+            1,
+            Some("error"),
+        ),
+        // A result that is not a boolean fails.
+        ("\"size(predicate.components)\"", 1, Some("error")),
+        // A field that is absent fails ...
+        ("\"predicate.nothing == 1\"", 1, Some("no_claim")),
+        // ... unless allow_if_no_claim says otherwise.
+        (
+            "{ rule = \"predicate.nothing == 1\", allow_if_no_claim = true }",
+            0,
+            Some("no_claim"),
+        ),
+        // allow_if_no_claim does not excuse a false rule.
+        (
+            "{ rule = \"predicate.version == 2\", allow_if_no_claim = true }",
+            1,
+            Some("false"),
+        ),
+        // warn turns a false rule into a warning ...
+        (
+            "{ rule = \"predicate.version == 2\", warn = true, debug = \"old BOM version\" }",
+            0,
+            Some("false"),
+        ),
+        // ... but not an error.
+        (
+            "{ rule = \"predicate.version / 0 == 1\", warn = true }",
+            1,
+            Some("error"),
+        ),
+    ];
+    for (rule, expected, outcome) in cases {
+        let chain = Chain::new(&one_rule(rule));
+        chain.attest(
+            "scan",
+            &chain.layout.alice,
+            &sbom(&[("serde", "MIT")]),
+            "dist/app.tar.gz",
+        );
+        let (code, report, err) = chain.verify(&[]);
+        assert_eq!(code, expected, "{rule}: {report} {err}");
+        if let Some(outcome) = outcome {
+            let rules = &report["steps"][1]["predicates"][0]["attestations"][0]["rules"];
+            assert_eq!(rules[0]["outcome"], outcome, "{rule}: {report}");
+        } else {
+            let reason = report["failure"]["reason"].as_str().unwrap_or_default();
+            assert!(reason.contains("cannot be evaluated"), "{rule}: {reason}");
+        }
+        if rule.contains("warn = true, debug") {
+            let warnings = report["warnings"].to_string();
+            assert!(
+                warnings.contains("old BOM version") && warnings.contains("a warning"),
+                "{warnings}"
+            );
+        }
+    }
+}
+
+#[test]
+fn issue15_a_bundle_carries_attestations_beside_links_and_a_vsa_names_them() {
+    use sha2::Digest;
+    let chain = Chain::new(POLICY_LAYOUT);
+    let attestation = chain.attest(
+        "scan",
+        &chain.layout.alice,
+        &sbom(&[("serde", "MIT")]),
+        "dist/app.tar.gz",
+    );
+    let bundle = chain.dir.path().join("release.bundle.json");
+    let out = run(tollgate()
+        .args(["bundle", "create", "--layout"])
+        .arg(&chain.layout.layout)
+        .arg("--link-dir")
+        .arg(&chain.links)
+        .arg("-o")
+        .arg(&bundle));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let packed: Value = serde_json::from_slice(&fs::read(&bundle).expect("read")).expect("json");
+    let name = attestation
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(packed["links"].get(&name).is_some(), "{}", packed["links"]);
+    // Verified from the bundle alone (the link folder is gone), with a summary of what passed.
+    fs::remove_dir_all(&chain.links).expect("rm links");
+    let vsa = chain.dir.path().join("app.vsa.json");
+    let vsa_key = chain.dir.path().join("keys/owner");
+    let out = run(tollgate()
+        .args(["verify", "--bundle"])
+        .arg(&bundle)
+        .arg("--layout-key")
+        .arg(&chain.layout.owner_pub)
+        .args([
+            "--param",
+            VERSION,
+            "--vsa-subject",
+            "dist/app.tar.gz",
+            "--vsa",
+        ])
+        .arg(&vsa)
+        .arg("--vsa-key")
+        .arg(&vsa_key)
+        .args([
+            "--verifier-id",
+            "https://ci.example.com/verifier",
+            "--resource-uri",
+            "pkg:generic/app@2.0.1",
+        ]));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let envelope: Value = serde_json::from_slice(&fs::read(&vsa).expect("vsa")).expect("json");
+    let payload = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        envelope["payload"].as_str().expect("payload"),
+    )
+    .expect("base64");
+    let statement: Value = serde_json::from_slice(&payload).expect("statement");
+    let inputs = statement["predicate"]["inputAttestations"].to_string();
+    let digest = hex::encode(sha2::Sha256::digest(
+        packed["links"][&name].as_str().expect("text").as_bytes(),
+    ));
+    assert!(
+        inputs.contains(&name) && inputs.contains(&digest),
+        "the SBOM attestation is among the VSA's inputs, by digest: {inputs}"
+    );
+    // A bundle without the attestation fails the predicate.
+    let mut stripped = packed.clone();
+    stripped["links"]
+        .as_object_mut()
+        .expect("links")
+        .remove(&name);
+    stripped["manifest"]
+        .as_object_mut()
+        .expect("manifest")
+        .remove(&name);
+    fs::write(&bundle, serde_json::to_vec(&stripped).expect("json")).expect("write");
+    let out = run(tollgate()
+        .args(["verify", "--bundle"])
+        .arg(&bundle)
+        .arg("--layout-key")
+        .arg(&chain.layout.owner_pub)
+        .args(["--param", VERSION]));
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("no cyclonedx attestation"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn issue15_a_signed_rule_that_does_not_compile_fails_verification() {
+    // `layout build` refuses such a rule; a layout signed by other means is checked again.
+    let chain = Chain::new(POLICY_LAYOUT);
+    chain.attest(
+        "scan",
+        &chain.layout.alice,
+        &sbom(&[("serde", "MIT")]),
+        "dist/app.tar.gz",
+    );
+    let mut signed = payload(&chain.layout.layout);
+    signed["steps"][1]["expected_predicates"][0]["expected_attributes"][0]["rule"] =
+        Value::from("predicate.version ==");
+    let unsigned = chain.dir.path().join("edited.layout");
+    fs::write(
+        &unsigned,
+        serde_json::to_vec(&serde_json::json!({"signed": signed, "signatures": []})).expect("json"),
+    )
+    .expect("write");
+    let out = run(tollgate()
+        .args(["sign", "--classic"])
+        .arg(&unsigned)
+        .arg("-k")
+        .arg(chain.dir.path().join("keys/owner")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    fs::copy(&unsigned, &chain.layout.layout).expect("replace the layout");
+    let (code, report, err) = chain.verify(&[VERSION]);
+    assert_eq!(code, 1, "{report} {err}");
+    assert_eq!(report["failure"]["check"], "predicate");
+    assert_eq!(report["failure"]["predicate"]["rule"], 1);
+    let reason = report["failure"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(
+            "rule 1 of its cyclonedx predicate (predicate.version ==) cannot be evaluated"
+        ),
+        "{reason}"
+    );
 }

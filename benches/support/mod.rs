@@ -1,5 +1,11 @@
 //! What the benchmarks share: timing a command under GNU time for its wall time and peak
-//! memory.
+//! memory, and the tests' large Syft-shaped SBOM generator (`big_sbom::big_sbom`).
+
+// The same file the tests use (`tests/tools/big_sbom.rs`); a bench that has no SBOM leaves it
+// unused.
+#[allow(dead_code)]
+#[path = "../../tests/tools/big_sbom.rs"]
+pub mod big_sbom;
 
 use std::fs;
 use std::path::Path;

@@ -168,6 +168,30 @@ pub fn check(
 /// Steps that expect attestations: the reference cannot read such a layout (a warning, once),
 /// and each CEL rule must compile.
 fn predicates(layout: &Layout, findings: &mut Vec<Finding>) {
+    let limits = crate::base::limits::Limits::default();
+    for step in &layout.steps {
+        for (p_index, predicate) in step.expected_predicates.iter().enumerate() {
+            for (index, attribute) in predicate.expected_attributes.iter().enumerate() {
+                if let Err(e) = crate::policy::cel::check_syntax(&attribute.rule, &limits) {
+                    findings.push(Finding {
+                        severity: Severity::Error,
+                        location: Some(Location {
+                            kind: "step",
+                            name: step.name.to_string(),
+                            field: Some("predicate rules"),
+                            rule: Some(index + 1),
+                            rule_text: Some(attribute.rule.clone()),
+                        }),
+                        message: format!(
+                            "the rule of predicate {} ({}) does not compile: {e}",
+                            p_index + 1,
+                            predicate.predicate_type
+                        ),
+                    });
+                }
+            }
+        }
+    }
     let steps: Vec<&str> = layout
         .steps
         .iter()

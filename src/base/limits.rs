@@ -57,6 +57,21 @@ pub struct Limits {
     /// The largest key file or password file read. Default 1 MiB: a 16,384-bit RSA key in PEM
     /// is under 13 KiB.
     pub max_key_file_bytes: u64,
+    /// The longest CEL rule (an expected attribute of a layout's expected predicate), in
+    /// bytes, after parameters are substituted. Default 4 KiB.
+    pub max_cel_rule_bytes: usize,
+    /// How deeply a CEL rule may nest: the parser's recursion (parentheses, calls, macro
+    /// bodies) and the depth of the compiled expression tree, where a macro such as `all`
+    /// counts two levels. Default 32.
+    pub max_cel_depth: usize,
+    /// The most nodes the compiled expression tree of a CEL rule may hold, macros expanded.
+    /// Default 512.
+    pub max_cel_nodes: usize,
+    /// The most work one CEL rule may do over one attestation, in cost units (about one
+    /// value visited, copied or compared, or 16 bytes of a string), bounded before the rule
+    /// runs from the rule and the shape of the attestation's JSON; a rule that could exceed
+    /// it is refused without being run. Default 20,000,000, well under a second.
+    pub max_cel_cost: u64,
 }
 
 impl Limits {
@@ -77,6 +92,10 @@ impl Limits {
         max_oci_index_depth: 8,
         max_registry_bytes: 256 * 1024 * 1024,
         max_key_file_bytes: 1024 * 1024,
+        max_cel_rule_bytes: 4096,
+        max_cel_depth: 32,
+        max_cel_nodes: 512,
+        max_cel_cost: 20_000_000,
     };
 }
 
@@ -104,6 +123,14 @@ pub enum Limit {
     WorkdirFiles,
     /// [`Limits::max_key_file_bytes`].
     KeyFileBytes,
+    /// [`Limits::max_cel_rule_bytes`].
+    CelRuleBytes,
+    /// [`Limits::max_cel_depth`].
+    CelDepth,
+    /// [`Limits::max_cel_nodes`].
+    CelNodes,
+    /// [`Limits::max_cel_cost`].
+    CelCost,
 }
 
 impl std::fmt::Display for Limit {
@@ -116,6 +143,10 @@ impl std::fmt::Display for Limit {
             Limit::WorkdirBytes => "max_workdir_bytes",
             Limit::WorkdirFiles => "max_workdir_files",
             Limit::KeyFileBytes => "max_key_file_bytes",
+            Limit::CelRuleBytes => "max_cel_rule_bytes",
+            Limit::CelDepth => "max_cel_depth",
+            Limit::CelNodes => "max_cel_nodes",
+            Limit::CelCost => "max_cel_cost",
         })
     }
 }

@@ -332,11 +332,14 @@ impl Bundle {
         };
         check(LAYOUT_NAME, &raw.layout)?;
         for (name, text) in &raw.links {
-            let valid =
-                crate::model::artifact::ArtifactPath::new(name).is_ok() && name.ends_with(".link");
+            let valid = crate::model::artifact::ArtifactPath::new(name).is_ok()
+                && (name.ends_with(".link")
+                    || name.ends_with(crate::model::files::ATTESTATION_SUFFIX));
             if !valid {
                 return Err(BundleError::Malformed(format!(
-                    "link name {name:?}: expected a relative path ending in .link"
+                    "link name {name:?}: expected a relative path ending in .link (a link) or \
+                     {} (an attestation)",
+                    crate::model::files::ATTESTATION_SUFFIX
                 )));
             }
             check(name, text)?;

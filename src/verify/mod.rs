@@ -10,11 +10,17 @@
 //! given, such as a bundle), each loaded once by [`crate::model::document::load_link`]. When
 //! an image digest is given, the verdict also requires it among the products of the chain:
 //! the library is the verdict's only writer.
+//!
+//! A step that expects attestations (ITE-10/11) has them checked right after its links
+//! (`predicates.rs`): signed by the predicate's functionaries, bound to the step in signed
+//! content, and passing every CEL rule; their subjects then join the step's materials (or
+//! products) before the step rules of step 9 run over them.
 
 mod inspect;
 mod links;
 mod lint;
 pub mod params;
+mod predicates;
 pub mod products;
 pub mod report;
 pub mod rules;
@@ -30,6 +36,7 @@ use serde_json::Value;
 
 use crate::base::limits::Limits;
 use crate::base::timestamp;
+use crate::model::artifact::Artifacts;
 use crate::model::envelope::{Envelope, EnvelopeError};
 use crate::model::keyring::KeyRing;
 use crate::model::keys::KeyId;
@@ -669,7 +676,25 @@ impl<'o> Run<'o> {
         let mut preloaded = links::preload(layout, link_dir, self.source(), self.options);
         let mut chain: BTreeMap<StepName, Link> = BTreeMap::new();
         for step in &layout.steps {
-            let link = self.step_links(step, layout, link_dir, depth, &mut preloaded)?;
+            let link = if step.needs_links() {
+                self.step_links(step, layout, link_dir, depth, &mut preloaded)?
+            } else {
+                Link {
+                    name: step.name.clone(),
+                    command: Vec::new(),
+                    materials: Artifacts::new(),
+                    products: Artifacts::new(),
+                    byproducts: Default::default(),
+                    environment: Default::default(),
+                }
+            };
+            // Off-spec (ITE-10/11): the step's expected attestations, their rules, and their
+            // subjects added to its materials (or products) for the rules of step 9.
+            let link = if step.expected_predicates.is_empty() {
+                link
+            } else {
+                self.step_predicates(step, layout, link_dir, link)?
+            };
             chain.insert(step.name.clone(), link);
         }
         if depth == 0
