@@ -69,8 +69,9 @@ fn a_bundle_verifies_without_unpacking_and_still_catches_a_swapped_product() {
     let bundle = dir.path().join("release.bundle.json");
     let out = create(&kept, &bundle);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Six links and the scanner's SBOM attestation, which bundles carry as they carry links.
     assert!(
-        stderr(&out).contains("the layout and 6 link(s)"),
+        stderr(&out).contains("the layout and 7 link(s)"),
         "{}",
         stderr(&out)
     );

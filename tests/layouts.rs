@@ -61,6 +61,31 @@ fn the_demo_passes_the_honest_chain_and_names_the_rule_that_catches_the_tamper()
         ),
         "{text}"
     );
+    // Issue 15, item 5: the scanner attests an SBOM (the demo's own, and it says so), the
+    // honest release passes the policy over it, and a later release whose SBOM lists left-pad
+    // is refused by the deny-list rule, with its message.
+    for wanted in [
+        "a stand-in for a real scanner such as syft",
+        "-> links/scan.4f172783.cyclonedx.intoto.json",
+        "https://cyclonedx.org/bom: 1 of 1 required attestation(s) passed every rule (erin \
+         4f172783)",
+        "5. A later release adds a web page that pulls in left-pad",
+        "FAIL: step scan: the cyclonedx attestation \
+         later/links/scan.4f172783.cyclonedx.intoto.json (signed by erin): rule 2",
+        "is false: a denied component is in the release",
+        "the release with a denied component was refused",
+    ] {
+        assert!(text.contains(wanted), "no {wanted:?} in {text}");
+    }
+    let later = verify_later(&kept);
+    assert_eq!(code(&later), 1, "{}", stderr(&later));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&later)).expect("json");
+    assert_eq!(report["failure"]["check"], "predicate", "{report:#}");
+    assert_eq!(report["failure"]["predicate"]["rule"], 2, "{report:#}");
+    assert_eq!(
+        report["failure"]["predicate"]["debug"], "a denied component is in the release",
+        "{report:#}"
+    );
     // What it kept verifies with the command a user would type, on a fresh copy of what was
     // shipped (the demo's own buyer folder now holds the unpacked source too).
     let links = fs::read_dir(kept.join("links")).expect("links").count();
@@ -129,6 +154,29 @@ fn the_demo_passes_the_honest_chain_and_names_the_rule_that_catches_the_tamper()
             stderr(&out)
         );
     }
+}
+
+/// `tollgate verify --format json` of the kept demo's later release (its SBOM lists left-pad),
+/// on a fresh copy of what was shipped.
+fn verify_later(kept: &Path) -> std::process::Output {
+    let buyer = kept.join("later/fresh-buyer");
+    fs::create_dir_all(buyer.join("dist")).expect("mkdir");
+    for file in ["app.tar.gz", "app.tar.gz.sha256"] {
+        fs::copy(
+            kept.join("later/project/dist").join(file),
+            buyer.join("dist").join(file),
+        )
+        .expect("copy");
+    }
+    run(tollgate()
+        .args(["verify", "--format", "json", "--layout"])
+        .arg(kept.join("root.layout"))
+        .arg("--layout-key")
+        .arg(kept.join("owner.pub"))
+        .arg("--link-dir")
+        .arg(kept.join("later/links"))
+        .arg("--workdir")
+        .arg(&buyer))
 }
 
 #[test]

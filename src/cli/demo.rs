@@ -197,7 +197,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     println!("\n3. The buyer receives dist/app.tar.gz and its checksum, and verifies them:");
     let honest = demo.ship("buyer", None)?;
     let report = demo.verify(&layout, &honest)?;
-    print_report(&report);
+    print_report(&report, &demo.root);
 
     println!(
         "\n4. An attacker swaps the tarball for one with src/backdoor.c in it, and updates the \
@@ -205,7 +205,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     );
     let tampered = demo.ship("buyer-tampered", Some(("src/backdoor.c", BACKDOOR)))?;
     let tampered_report = demo.verify(&layout, &tampered)?;
-    print_report(&tampered_report);
+    print_report(&tampered_report, &demo.root);
 
     println!(
         "\n5. A later release adds a web page that pulls in left-pad, which the layout's policy \
@@ -224,7 +224,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     later.record_steps(&sources, &components)?;
     let refused = later.ship("later/buyer", None)?;
     let refused_report = later.verify(&layout, &refused)?;
-    print_report(&refused_report);
+    print_report(&refused_report, &demo.root);
 
     println!();
     let refused_by_policy = refused_report
@@ -608,8 +608,10 @@ fn stand_in_sbom(components: &[(&str, &str, &str, &str)]) -> Value {
     })
 }
 
-/// Prints the report with each functionary's name beside their keyid.
-fn print_report(report: &Report) {
+/// Prints the report with each functionary's name beside their keyid, and file paths relative
+/// to the demo's folder `root`.
+fn print_report(report: &Report, root: &Path) {
+    let prefix = format!("{}/", root.display());
     let names: Vec<(String, &str)> = PEOPLE
         .iter()
         .filter_map(|(name, _, _, public)| {
@@ -617,10 +619,14 @@ fn print_report(report: &Report) {
             Some((key.keyid().short().to_owned(), *name))
         })
         .collect();
-    for mut line in super::verify::describe(report) {
+    for line in super::verify::describe(report) {
+        let mut line = line.replace(&prefix, "");
         // "the file key 077f9619 signed" reads "the file frank signed"; a bare keyid gets the
-        // name beside it.
+        // name beside it, but not a keyid in a file name (scan.4f172783.link).
         for (short, name) in &names {
+            let in_file_name = format!(".{short}.");
+            let placeholder = "\u{0}";
+            line = line.replace(&in_file_name, placeholder);
             for (phrase, named) in [
                 (format!("keys {short}"), name.to_string()),
                 (format!("key {short}"), name.to_string()),
@@ -629,6 +635,7 @@ fn print_report(report: &Report) {
                 line = line.replace(&phrase, &named);
             }
             line = line.replace(short.as_str(), &format!("{name} {short}"));
+            line = line.replace(placeholder, &in_file_name);
         }
         println!("   {line}");
     }
