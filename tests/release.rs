@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::common::*;
+use crate::tools::{CYCLONEDX, sample_project, syft};
 
 /// The functionaries of `layouts/release.toml` (all keys in `keys-example/test-only-*`).
 const PEOPLE: [&str; 7] = ["owner", "alice", "bob", "carol", "dan", "erin", "frank"];
@@ -41,28 +42,6 @@ const BACKDOOR: &str = "void backdoor(void) { /* sends your keys away */ }\n";
 
 /// Both envelopes `tollgate layout build` writes.
 const LAYOUT_FORMATS: [&str; 2] = ["classic", "dsse"];
-
-/// The SBOM the scanner attests: CycloneDX 1.6 as syft writes it for a tarball (a component
-/// without `licenses` too, as syft leaves them out when it cannot tell).
-const SBOM: &str = r#"{
-  "$schema": "http://cyclonedx.org/schema/bom-1.6.schema.json",
-  "bomFormat": "CycloneDX",
-  "specVersion": "1.6",
-  "serialNumber": "urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79",
-  "version": 1,
-  "metadata": {
-    "timestamp": "2026-12-08T01:00:00Z",
-    "tools": {"components": [{"type": "application", "author": "anchore", "name": "syft", "version": "1.18.1"}]},
-    "component": {"bom-ref": "af63bd4c8601b7f1", "type": "file", "name": "dist/app.tar.gz"}
-  },
-  "components": [
-    {"bom-ref": "pkg:generic/zlib@1.3.1", "type": "library", "name": "zlib", "version": "1.3.1",
-     "licenses": [{"license": {"id": "Zlib"}}], "purl": "pkg:generic/zlib@1.3.1"},
-    {"bom-ref": "pkg:generic/greet@0.1.0", "type": "library", "name": "greet", "version": "0.1.0",
-     "purl": "pkg:generic/greet@0.1.0"}
-  ]
-}
-"#;
 
 /// `layouts/release.toml` without its `[[step.predicate]]` tables, with its key paths made
 /// absolute (it is written outside the repository): the layout for `in-toto-verify` 3.1.0,
@@ -229,8 +208,17 @@ impl Release {
                 "dist/app.tar.gz",
             ],
         );
+        // The scanner's SBOM: Syft's own CycloneDX 1.6 output, for the sample project with a
+        // real lock file (its crates pass the deny-list; Syft offline names no licenses).
         let sbom = release.dir.path().join("sbom.cdx.json");
-        write(&sbom, SBOM);
+        let bytes = syft(&sample_project(), CYCLONEDX);
+        let value: serde_json::Value = serde_json::from_slice(&bytes).expect("Syft wrote JSON");
+        let components = value["components"].as_array().map_or(0, Vec::len);
+        assert!(
+            components > 3,
+            "the rules run over Syft's components: {value:#}"
+        );
+        fs::write(&sbom, bytes).expect("write SBOM");
         let out = run(tollgate()
             .current_dir(&release.project)
             .args(["attest", "--step", "scan", "--key"])
@@ -513,6 +501,7 @@ fn the_release_layout_verifies_a_chain_recorded_by_the_reference() {
             "step source: 1 of 1 required key(s) signed",
             "step build: 1 of 1 required key(s) signed",
             "step scan: 1 of 1 required key(s) signed",
+            "https://cyclonedx.org/bom: 1 of 1 required attestation(s) passed every rule",
             "step sign: 1 of 1 required key(s) signed",
             "inspection unpack: `tar -xzf dist/app.tar.gz` exited 0",
             "inspection checksum: `sha256sum --check --strict dist/app.tar.gz.sha256` exited 0",
