@@ -143,6 +143,14 @@ fn a_container_release_verifies_and_a_swapped_image_is_caught() {
         "{}",
         stdout(&out)
     );
+    for predicate in ["https://cyclonedx.org/bom", OCI_CONFIG] {
+        let line = format!("{predicate}: 1 of 1 required attestation(s) passed every rule");
+        assert!(
+            stdout(&out).contains(&line),
+            "no {line:?} in {}",
+            stdout(&out)
+        );
+    }
     assert!(
         stderr(&out).contains("warning: build: build.3d95a2f0.link: ran [], the layout expects"),
         "the build step's command mismatch is a warning: {}",
