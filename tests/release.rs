@@ -572,3 +572,66 @@ fn a_backdoored_tarball_with_a_matching_checksum_is_rejected_by_both() {
         }
     }
 }
+
+/// The release policy's license allow-list over SBOMs shaped as scanners write them: a
+/// component without `licenses` (the scanner could not tell) and an allowed SPDX expression
+/// pass; a license known only by name, or one not on the list, is refused by rule 3 with its
+/// message. The chain is the demo's, kept; only the scanner's attestation changes.
+#[test]
+fn the_release_license_allow_list_refuses_unlisted_and_unnamed_licenses() {
+    let dir = tempdir();
+    let kept = dir.path().join("demo");
+    let out = run(tollgate().args(["demo", "--keep"]).arg(&kept));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let erin = private_copy("erin", dir.path());
+    let sbom = dir.path().join("sbom.json");
+    for (licenses, passes) in [
+        (None, true),
+        (Some(r#"[{"expression": "MIT OR Apache-2.0"}]"#), true),
+        (Some(r#"[{"license": {"id": "Apache-2.0"}}]"#), true),
+        (
+            Some(r#"[{"license": {"name": "Custom Corp License"}}]"#),
+            false,
+        ),
+        (Some(r#"[{"license": {"id": "GPL-3.0-only"}}]"#), false),
+    ] {
+        let component = match licenses {
+            Some(list) => format!(r#"{{"type": "library", "name": "lib", "licenses": {list}}}"#),
+            None => r#"{"type": "library", "name": "lib"}"#.to_owned(),
+        };
+        write(
+            &sbom,
+            &format!(
+                r#"{{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [{component}]}}"#
+            ),
+        );
+        let out = run(tollgate()
+            .current_dir(kept.join("project"))
+            .args(["attest", "-q", "--step", "scan", "--key"])
+            .arg(&erin)
+            .args(["--predicate-type", "cyclonedx", "--predicate"])
+            .arg(&sbom)
+            .args(["--subject", "dist/app.tar.gz", "--overwrite", "-d"])
+            .arg(kept.join("links")));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let out = run(tollgate()
+            .current_dir(kept.join("buyer"))
+            .args(["verify", "--format", "json", "--layout", "../root.layout"])
+            .args(["--layout-key", "../owner.pub", "--link-dir", "../links"]));
+        let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+        if passes {
+            assert_eq!(code(&out), 0, "{licenses:?}: {report:#}");
+        } else {
+            assert_eq!(code(&out), 1, "{licenses:?}: {report:#}");
+            let failure = &report["failure"];
+            assert_eq!(failure["check"], "predicate", "{licenses:?}: {report:#}");
+            assert_eq!(failure["predicate"]["rule"], 3, "{licenses:?}: {report:#}");
+            assert!(
+                failure["predicate"]["debug"].as_str().is_some_and(
+                    |d| d.starts_with("a component's license is not on the allow-list")
+                ),
+                "{licenses:?}: {report:#}"
+            );
+        }
+    }
+}
