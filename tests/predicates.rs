@@ -199,15 +199,15 @@ fn sbom(components: &[(&str, &str)]) -> Value {
 
 /// A two-step chain: alice builds dist/app.tar.gz (a link), and the scan step is done by
 /// attestations alone.
-struct Chain {
-    dir: tempfile::TempDir,
-    layout: crate::common::TestLayout,
-    project: std::path::PathBuf,
-    links: std::path::PathBuf,
+pub(crate) struct Chain {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) layout: crate::common::TestLayout,
+    pub(crate) project: std::path::PathBuf,
+    pub(crate) links: std::path::PathBuf,
 }
 
 impl Chain {
-    fn new(source: &str) -> Chain {
+    pub(crate) fn new(source: &str) -> Chain {
         let dir = tempdir();
         let layout = test_layout(dir.path(), source);
         let project = dir.path().join("project");
@@ -238,23 +238,38 @@ impl Chain {
         }
     }
 
-    /// `tollgate attest` of `predicate` for `step`, by the key at `key`, over `subject`.
-    fn attest(
+    /// `tollgate attest` of a CycloneDX `predicate` for `step`, by the key at `key`, over
+    /// `subject`.
+    pub(crate) fn attest(
         &self,
         step: &str,
         key: &Path,
         predicate: &Value,
         subject: &str,
     ) -> std::path::PathBuf {
+        let bytes = serde_json::to_vec(predicate).expect("json");
+        self.attest_as(step, key, "cyclonedx", &bytes, subject)
+    }
+
+    /// `tollgate attest` of a tool's output `predicate` (bytes as the tool wrote them) of type
+    /// `predicate_type` for `step`, by the key at `key`, over `subject`.
+    pub(crate) fn attest_as(
+        &self,
+        step: &str,
+        key: &Path,
+        predicate_type: &str,
+        predicate: &[u8],
+        subject: &str,
+    ) -> std::path::PathBuf {
         let file = self.dir.path().join(format!("predicate-{step}.json"));
-        fs::write(&file, serde_json::to_vec(predicate).expect("json")).expect("write");
+        fs::write(&file, predicate).expect("write");
         let out = run(tollgate()
             .args([
                 "attest",
                 "--step",
                 step,
                 "--predicate-type",
-                "cyclonedx",
+                predicate_type,
                 "--subject",
                 subject,
             ])
@@ -272,7 +287,7 @@ impl Chain {
     }
 
     /// `tollgate verify` with `--format json` and the given parameters: exit code, report.
-    fn verify(&self, params: &[&str]) -> (i32, Value, String) {
+    pub(crate) fn verify(&self, params: &[&str]) -> (i32, Value, String) {
         let mut command = tollgate();
         command
             .args(["verify", "--format", "json", "--layout"])
@@ -291,7 +306,7 @@ impl Chain {
     }
 
     /// `tollgate verify` as text.
-    fn verify_text(&self, params: &[&str]) -> (i32, String) {
+    pub(crate) fn verify_text(&self, params: &[&str]) -> (i32, String) {
         let mut command = tollgate();
         command
             .args(["verify", "--layout"])
