@@ -11,10 +11,10 @@
 //! * building a list or map costs the weight of what goes in (the crate copies the values),
 //!   except lists and maps of the input, which are shared (one unit; their strings copied);
 //! * a function or operator costs one plus the weight of its arguments (it may read them
-//!   whole), and some more where they do more: `matches` the product of text and pattern,
+//!   whole), and some more where they do more: `matches` 16 plus the product of text and pattern,
 //!   `distinct` the square of its list, `sort` 64 per unit;
-//! * a comprehension (`all`, `exists`, `exists_one`, `map`, `filter`, `sortBy`) costs its
-//!   range, then, per element, the copy of the element (as above) plus its condition and
+//! * a comprehension (`all`, `exists`, `exists_one`, `map`, `filter`, `sortBy`) costs 16,
+//!   its range, then, per element, 4 plus the copy of the element (as above) plus its condition and
 //!   step, times the most elements the range can hold: the longest list recorded at that
 //!   input path, or for a list the rule built, its length bound. Nested comprehensions
 //!   therefore multiply: `components.all(c, components.exists(...))` costs about n².
@@ -33,6 +33,13 @@ use cel::IdedExpr;
 use cel::common::ast::{EntryExpr, Expr, LiteralValue};
 
 use super::value::{Shapes, string_weight};
+
+/// The fixed cost of running a comprehension (the crate opens a scope and binds variables),
+/// in units, measured against the rest so that a unit stays near the same time.
+const PER_COMPREHENSION: u64 = 16;
+
+/// The fixed cost of one iteration of a comprehension, on top of its condition and step.
+const PER_ELEMENT: u64 = 4;
 
 /// What the analysis knows about the value of an expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,8 +296,9 @@ impl<'a> Analyzer<'a> {
                     .copy(element)
                     .saturating_add(step_cost)
                     .saturating_add(cond_cost)
-                    .saturating_add(2);
+                    .saturating_add(PER_ELEMENT);
                 let cost = range_cost
+                    .saturating_add(PER_COMPREHENSION)
                     .saturating_add(init_cost)
                     .saturating_add(per_element.saturating_mul(iterations))
                     .saturating_add(result_cost)
@@ -360,11 +368,13 @@ impl<'a> Analyzer<'a> {
             "@in" | "contains" | "startsWith" | "endsWith" | "indexOf" | "lastIndexOf" => {
                 (Abs::SCALAR, all_weights)
             }
+            // 16 for finding the compiled pattern, then text × pattern.
             "matches" | super::functions::MATCHES => (
                 Abs::SCALAR,
                 weight(0)
                     .saturating_mul(weight(1))
-                    .saturating_add(all_weights),
+                    .saturating_add(all_weights)
+                    .saturating_add(16),
             ),
             // Numbers (and empty strings or lists): nothing grows.
             "_+_" if len(0) == 0 && len(1) == 0 => (Abs::SCALAR, 1),
