@@ -729,3 +729,97 @@ fn issue15_a_signed_rule_that_does_not_compile_fails_verification() {
         "{reason}"
     );
 }
+
+#[cfg(feature = "registry")]
+#[test]
+fn issue15_attestations_travel_with_links_through_a_real_registry() {
+    use crate::registry::{Registry, upload};
+    let registry = Registry::start();
+    let dir = tempdir();
+    let layout = test_layout(
+        dir.path(),
+        r#"
+expires = "30d"
+[[step]]
+name = "build"
+functionaries = ["keys/alice.pub"]
+expected_materials = ["DISALLOW *"]
+expected_products = ["CREATE oci:image*", "DISALLOW *"]
+[[step]]
+name = "scan"
+functionaries = ["keys/alice.pub"]
+link = false
+expected_materials = ["MATCH oci:image* WITH PRODUCTS FROM build", "DISALLOW *"]
+expected_products = ["DISALLOW *"]
+[[step.predicate]]
+type = "cyclonedx"
+rules = [{ rule = "predicate.components.all(c, c.name != 'left-pad')", debug = "left-pad is denied" }]
+"#,
+    );
+    let project = dir.path().join("project");
+    let (image_dir, _) = crate::oci::single(&project, "image", "the real app");
+    let digest = upload(&registry, &image_dir, "1.0");
+    let out = run(tollgate()
+        .current_dir(&project)
+        .args(["run", "-q", "--step", "build", "--key"])
+        .arg(&layout.alice)
+        .args(["-p", "oci:image", "--no-command", "-d", "../links"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let image = format!("{}/app:1.0", registry.address);
+    let verify_image = |components: &[(&str, &str)]| {
+        let predicate = dir.path().join("sbom.json");
+        fs::write(
+            &predicate,
+            serde_json::to_vec(&sbom(components)).expect("json"),
+        )
+        .expect("write");
+        let out = run(tollgate()
+            .current_dir(&project)
+            .args([
+                "attest",
+                "-q",
+                "--overwrite",
+                "--step",
+                "scan",
+                "--predicate-type",
+                "cyclonedx",
+            ])
+            .arg("--predicate")
+            .arg(&predicate)
+            .args(["--subject", "oci:image", "-d", "../links", "--key"])
+            .arg(&layout.alice));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let bundle = dir.path().join("release.bundle.json");
+        let out = run(tollgate()
+            .args(["bundle", "create", "--overwrite", "--layout"])
+            .arg(&layout.layout)
+            .arg("--link-dir")
+            .arg(dir.path().join("links"))
+            .arg("-o")
+            .arg(&bundle));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let out = run(tollgate()
+            .args(["push", &image, "--insecure-registry", "--bundle"])
+            .arg(&bundle));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        run(tollgate()
+            .args([
+                "verify",
+                "--image",
+                &image,
+                "--insecure-registry",
+                "--layout-key",
+            ])
+            .arg(&layout.owner_pub))
+    };
+    let out = verify_image(&[("serde", "MIT")]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(!digest.is_empty());
+    let out = verify_image(&[("serde", "MIT"), ("left-pad", "MIT")]);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("left-pad is denied"),
+        "{}",
+        stderr(&out)
+    );
+}
