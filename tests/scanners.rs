@@ -204,3 +204,95 @@ fn issue15_attestations_of_real_reports_validate_with_in_toto_attestation() {
         );
     }
 }
+
+#[test]
+fn issue15_the_readme_policy_example_runs_as_written() {
+    let readme = std::fs::read_to_string(crate::common::repo().join("README.md")).expect("README");
+    let section = readme
+        .split("## Policy over attestations")
+        .nth(1)
+        .expect("the section");
+    let toml = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("its layout");
+    let source = format!(
+        "{}{}",
+        layout(&[])
+            .split("[[step]]\nname = \"scan\"")
+            .next()
+            .expect("the build step"),
+        toml.replace("keys/scanner.pub", "keys/alice.pub")
+    );
+    let chain = Chain::new(&source);
+    // As the section's commands make them, Syft naming the release's version.
+    let sbom =
+        crate::tools::syft_with(&sample_project(), CYCLONEDX, &["--source-version", "2.0.1"]);
+    chain.attest_as(
+        "scan",
+        &chain.layout.alice,
+        "cyclonedx",
+        &sbom,
+        "dist/app.tar.gz",
+    );
+    let audit = cargo_audit(&sample_project());
+    chain.attest_as(
+        "scan",
+        &chain.layout.alice,
+        CARGO_AUDIT_TYPE,
+        &audit,
+        "dist/app.tar.gz",
+    );
+    let (code, text) = chain.verify_text(&["version=2.0.1"]);
+    assert_eq!(code, 1, "{text}");
+    // The README's sentence, but for the file names and keyids.
+    for needed in [
+        "verification FAILED: step scan: the https://rustsec.org/cargo-audit/report/v1 attestation",
+        "rule 1 (predicate.vulnerabilities.list.all(v, v.advisory.id in ['RUSTSEC-2020-0071'])) is false: an advisory nobody accepted; 0 of 1 required https://rustsec.org/cargo-audit/report/v1 attestations counted",
+        "https://cyclonedx.org/bom: 1 of 1 required attestation(s) passed every rule",
+        "FAILED step scan: attestations only, no link",
+    ] {
+        assert!(text.contains(needed), "{needed:?} in {text}");
+    }
+    for needed in [
+        "(signed by key ",
+        "1 of 1 required attestation(s) passed every rule (",
+    ] {
+        assert!(section.contains(needed), "the README shows {needed:?}");
+    }
+    // Every advisory accepted: the severity rule still refuses smallvec's network-exploitable,
+    // high-confidentiality-impact advisory.
+    let widened = source.replace(
+        "['RUSTSEC-2020-0071']",
+        "['RUSTSEC-2020-0071', 'RUSTSEC-2022-0013', 'RUSTSEC-2021-0003']",
+    );
+    let chain = Chain::new(&widened);
+    chain.attest_as(
+        "scan",
+        &chain.layout.alice,
+        "cyclonedx",
+        &sbom,
+        "dist/app.tar.gz",
+    );
+    chain.attest_as(
+        "scan",
+        &chain.layout.alice,
+        CARGO_AUDIT_TYPE,
+        &audit,
+        "dist/app.tar.gz",
+    );
+    let (code, report, _) = chain.verify(&["version=2.0.1"]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        refused_rule(&report),
+        (Some(2), CARGO_AUDIT_TYPE.to_owned())
+    );
+    // With the release's other version, the SBOM's rule 3 refuses it first.
+    let (code, report, _) = chain.verify(&["version=2.0.2"]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        refused_rule(&report),
+        (Some(3), "https://cyclonedx.org/bom".to_owned())
+    );
+}
