@@ -823,3 +823,72 @@ rules = [{ rule = "predicate.components.all(c, c.name != 'left-pad')", debug = "
         stderr(&out)
     );
 }
+
+#[test]
+fn issue15_hostile_rules_and_predicates_end_with_a_clear_error() {
+    // A quadratic rule over a large SBOM: refused before it runs, naming the cap.
+    let quadratic = one_rule(
+        "\"predicate.components.all(c, predicate.components.exists(d, d.name == c.name))\"",
+    );
+    let chain = Chain::new(&quadratic);
+    // 20,000 components (the library test takes 100,000): 4e8 comparisons, far over the cap.
+    let big = crate::tools::big_sbom(20_000);
+    let bytes = serde_json::to_vec(&big).expect("json");
+    chain.attest_as(
+        "scan",
+        &chain.layout.alice,
+        "cyclonedx",
+        &bytes,
+        "dist/app.tar.gz",
+    );
+    let (exit, report, err) = chain.verify(&[]);
+    assert_eq!(exit, 1, "{report} {err}");
+    let reason = report["failure"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("max_cel_cost"), "{reason}");
+    assert_eq!(
+        report["steps"][1]["predicates"][0]["attestations"][0]["rules"][0]["outcome"],
+        "error"
+    );
+    // A predicate nested deeper than JSON's cap is refused by attest, naming the file.
+    let mut deep = String::new();
+    for _ in 0..10_000 {
+        deep.push_str("{\"a\":");
+    }
+    deep.push('1');
+    for _ in 0..10_000 {
+        deep.push('}');
+    }
+    let file = chain.dir.path().join("deep.json");
+    fs::write(&file, &deep).expect("write");
+    let out = run(tollgate()
+        .args([
+            "attest",
+            "--step",
+            "scan",
+            "--predicate-type",
+            "cyclonedx",
+            "--subject",
+            "dist/app.tar.gz",
+        ])
+        .arg("--predicate")
+        .arg(&file)
+        .arg("-k")
+        .arg(&chain.layout.alice)
+        .arg("--base-path")
+        .arg(&chain.project)
+        .arg("-d")
+        .arg(chain.dir.path().join("other-links")));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("deep.json") && stderr(&out).contains("nesting too deep"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !chain.dir.path().join("other-links").exists()
+            || fs::read_dir(chain.dir.path().join("other-links"))
+                .expect("dir")
+                .next()
+                .is_none()
+    );
+}
