@@ -199,15 +199,15 @@ fn sbom(components: &[(&str, &str)]) -> Value {
 
 /// A two-step chain: alice builds dist/app.tar.gz (a link), and the scan step is done by
 /// attestations alone.
-struct Chain {
-    dir: tempfile::TempDir,
-    layout: crate::common::TestLayout,
-    project: std::path::PathBuf,
-    links: std::path::PathBuf,
+pub(crate) struct Chain {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) layout: crate::common::TestLayout,
+    pub(crate) project: std::path::PathBuf,
+    pub(crate) links: std::path::PathBuf,
 }
 
 impl Chain {
-    fn new(source: &str) -> Chain {
+    pub(crate) fn new(source: &str) -> Chain {
         let dir = tempdir();
         let layout = test_layout(dir.path(), source);
         let project = dir.path().join("project");
@@ -238,23 +238,38 @@ impl Chain {
         }
     }
 
-    /// `tollgate attest` of `predicate` for `step`, by the key at `key`, over `subject`.
-    fn attest(
+    /// `tollgate attest` of a CycloneDX `predicate` for `step`, by the key at `key`, over
+    /// `subject`.
+    pub(crate) fn attest(
         &self,
         step: &str,
         key: &Path,
         predicate: &Value,
         subject: &str,
     ) -> std::path::PathBuf {
+        let bytes = serde_json::to_vec(predicate).expect("json");
+        self.attest_as(step, key, "cyclonedx", &bytes, subject)
+    }
+
+    /// `tollgate attest` of a tool's output `predicate` (bytes as the tool wrote them) of type
+    /// `predicate_type` for `step`, by the key at `key`, over `subject`.
+    pub(crate) fn attest_as(
+        &self,
+        step: &str,
+        key: &Path,
+        predicate_type: &str,
+        predicate: &[u8],
+        subject: &str,
+    ) -> std::path::PathBuf {
         let file = self.dir.path().join(format!("predicate-{step}.json"));
-        fs::write(&file, serde_json::to_vec(predicate).expect("json")).expect("write");
+        fs::write(&file, predicate).expect("write");
         let out = run(tollgate()
             .args([
                 "attest",
                 "--step",
                 step,
                 "--predicate-type",
-                "cyclonedx",
+                predicate_type,
                 "--subject",
                 subject,
             ])
@@ -272,7 +287,7 @@ impl Chain {
     }
 
     /// `tollgate verify` with `--format json` and the given parameters: exit code, report.
-    fn verify(&self, params: &[&str]) -> (i32, Value, String) {
+    pub(crate) fn verify(&self, params: &[&str]) -> (i32, Value, String) {
         let mut command = tollgate();
         command
             .args(["verify", "--format", "json", "--layout"])
@@ -291,7 +306,7 @@ impl Chain {
     }
 
     /// `tollgate verify` as text.
-    fn verify_text(&self, params: &[&str]) -> (i32, String) {
+    pub(crate) fn verify_text(&self, params: &[&str]) -> (i32, String) {
         let mut command = tollgate();
         command
             .args(["verify", "--layout"])
@@ -712,5 +727,168 @@ fn issue15_a_signed_rule_that_does_not_compile_fails_verification() {
             "rule 1 of its cyclonedx predicate (predicate.version ==) cannot be evaluated"
         ),
         "{reason}"
+    );
+}
+
+#[cfg(feature = "registry")]
+#[test]
+fn issue15_attestations_travel_with_links_through_a_real_registry() {
+    use crate::registry::{Registry, upload};
+    let registry = Registry::start();
+    let dir = tempdir();
+    let layout = test_layout(
+        dir.path(),
+        r#"
+expires = "30d"
+[[step]]
+name = "build"
+functionaries = ["keys/alice.pub"]
+expected_materials = ["DISALLOW *"]
+expected_products = ["CREATE oci:image*", "DISALLOW *"]
+[[step]]
+name = "scan"
+functionaries = ["keys/alice.pub"]
+link = false
+expected_materials = ["MATCH oci:image* WITH PRODUCTS FROM build", "DISALLOW *"]
+expected_products = ["DISALLOW *"]
+[[step.predicate]]
+type = "cyclonedx"
+rules = [{ rule = "predicate.components.all(c, c.name != 'left-pad')", debug = "left-pad is denied" }]
+"#,
+    );
+    let project = dir.path().join("project");
+    let (image_dir, _) = crate::oci::single(&project, "image", "the real app");
+    let digest = upload(&registry, &image_dir, "1.0");
+    let out = run(tollgate()
+        .current_dir(&project)
+        .args(["run", "-q", "--step", "build", "--key"])
+        .arg(&layout.alice)
+        .args(["-p", "oci:image", "--no-command", "-d", "../links"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let image = format!("{}/app:1.0", registry.address);
+    let verify_image = |components: &[(&str, &str)]| {
+        let predicate = dir.path().join("sbom.json");
+        fs::write(
+            &predicate,
+            serde_json::to_vec(&sbom(components)).expect("json"),
+        )
+        .expect("write");
+        let out = run(tollgate()
+            .current_dir(&project)
+            .args([
+                "attest",
+                "-q",
+                "--overwrite",
+                "--step",
+                "scan",
+                "--predicate-type",
+                "cyclonedx",
+            ])
+            .arg("--predicate")
+            .arg(&predicate)
+            .args(["--subject", "oci:image", "-d", "../links", "--key"])
+            .arg(&layout.alice));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let bundle = dir.path().join("release.bundle.json");
+        let out = run(tollgate()
+            .args(["bundle", "create", "--overwrite", "--layout"])
+            .arg(&layout.layout)
+            .arg("--link-dir")
+            .arg(dir.path().join("links"))
+            .arg("-o")
+            .arg(&bundle));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let out = run(tollgate()
+            .args(["push", &image, "--insecure-registry", "--bundle"])
+            .arg(&bundle));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        run(tollgate()
+            .args([
+                "verify",
+                "--image",
+                &image,
+                "--insecure-registry",
+                "--layout-key",
+            ])
+            .arg(&layout.owner_pub))
+    };
+    let out = verify_image(&[("serde", "MIT")]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(!digest.is_empty());
+    let out = verify_image(&[("serde", "MIT"), ("left-pad", "MIT")]);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("left-pad is denied"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn issue15_hostile_rules_and_predicates_end_with_a_clear_error() {
+    // A quadratic rule over a large SBOM: refused before it runs, naming the cap.
+    let quadratic = one_rule(
+        "\"predicate.components.all(c, predicate.components.exists(d, d.name == c.name))\"",
+    );
+    let chain = Chain::new(&quadratic);
+    // 20,000 components (the library test takes 100,000): 4e8 comparisons, far over the cap.
+    let big = crate::tools::big_sbom(20_000);
+    let bytes = serde_json::to_vec(&big).expect("json");
+    chain.attest_as(
+        "scan",
+        &chain.layout.alice,
+        "cyclonedx",
+        &bytes,
+        "dist/app.tar.gz",
+    );
+    let (exit, report, err) = chain.verify(&[]);
+    assert_eq!(exit, 1, "{report} {err}");
+    let reason = report["failure"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("max_cel_cost"), "{reason}");
+    assert_eq!(
+        report["steps"][1]["predicates"][0]["attestations"][0]["rules"][0]["outcome"],
+        "error"
+    );
+    // A predicate nested deeper than JSON's cap is refused by attest, naming the file.
+    let mut deep = String::new();
+    for _ in 0..10_000 {
+        deep.push_str("{\"a\":");
+    }
+    deep.push('1');
+    for _ in 0..10_000 {
+        deep.push('}');
+    }
+    let file = chain.dir.path().join("deep.json");
+    fs::write(&file, &deep).expect("write");
+    let out = run(tollgate()
+        .args([
+            "attest",
+            "--step",
+            "scan",
+            "--predicate-type",
+            "cyclonedx",
+            "--subject",
+            "dist/app.tar.gz",
+        ])
+        .arg("--predicate")
+        .arg(&file)
+        .arg("-k")
+        .arg(&chain.layout.alice)
+        .arg("--base-path")
+        .arg(&chain.project)
+        .arg("-d")
+        .arg(chain.dir.path().join("other-links")));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("deep.json") && stderr(&out).contains("nesting too deep"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !chain.dir.path().join("other-links").exists()
+            || fs::read_dir(chain.dir.path().join("other-links"))
+                .expect("dir")
+                .next()
+                .is_none()
     );
 }

@@ -26,6 +26,7 @@ mod record;
 #[cfg(feature = "registry")]
 mod registry;
 mod release;
+mod scanners;
 mod threats;
 mod tools;
 mod transcripts;

@@ -143,6 +143,11 @@ fn cargo_audit_program() -> &'static Path {
 /// output. The source is named after the folder; update checks are off and Syft's home and
 /// caches live in a temporary folder; proxies point nowhere, so a network attempt would fail.
 pub fn syft(dir: &Path, format: &str) -> Vec<u8> {
+    syft_with(dir, format, &[])
+}
+
+/// [`syft`] with more of Syft's options (`--source-version 2.0.1`, say).
+pub fn syft_with(dir: &Path, format: &str, options: &[&str]) -> Vec<u8> {
     let program = syft_program();
     let home = tempdir();
     let name = dir
@@ -153,6 +158,7 @@ pub fn syft(dir: &Path, format: &str) -> Vec<u8> {
         .arg("scan")
         .arg(format!("dir:{}", dir.display()))
         .args(["--source-name", &name, "-o", format])
+        .args(options)
         .env("HOME", home.path())
         .env("XDG_CACHE_HOME", home.path().join("cache"))
         .env("XDG_CONFIG_HOME", home.path().join("config"))

@@ -70,7 +70,8 @@ pub struct Limits {
     /// The most work one CEL rule may do over one attestation, in cost units (about one
     /// value visited, copied or compared, or 16 bytes of a string), bounded before the rule
     /// runs from the rule and the shape of the attestation's JSON; a rule that could exceed
-    /// it is refused without being run. Default 20,000,000, well under a second.
+    /// it is refused without being run. Default 20,000,000: linear rules over a 100,000-component SBOM
+    /// cost 2 to 6 million; the most expensive rule accepted runs in about a second.
     pub max_cel_cost: u64,
 }
 

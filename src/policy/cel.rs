@@ -34,6 +34,10 @@
 //! components is refused at once, while linear rules over them run. Input nested deeper than
 //! [`MAX_INPUT_DEPTH`] is refused when converted, without recursion.
 //!
+//! Two things keep honest rules fast over large predicates: the input's lists and maps are
+//! shared rather than copied each time the crate iterates over them, and `matches` reuses
+//! compiled patterns instead of compiling one per call.
+//!
 //! # Outcomes
 //!
 //! `true` and `false` are [`Outcome::True`] and [`Outcome::False`]; reading a field that is

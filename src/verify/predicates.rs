@@ -121,6 +121,7 @@ impl Run<'_> {
                 );
             }
         }
+        crate::base::parallel::drop_in_background(candidates);
         link.materials = self.merged(step, &link.materials, materials, "materials")?;
         link.products = self.merged(step, &link.products, products, "products")?;
         Ok(link)
@@ -325,12 +326,14 @@ impl Run<'_> {
             refuse(&mut entry, refusals, reason, detail(None));
             return entry;
         }
-        let input = CelInput::new(&loaded.attestation.statement);
+        // Converted once for all the rules, and only if there are any.
+        let input = (!rules.is_empty()).then(|| CelInput::new(&loaded.attestation.statement));
         let mut refused = None;
         for (index, (rule, attribute)) in
             rules.iter().zip(&expected.expected_attributes).enumerate()
         {
-            let outcome = rule.evaluate(&input, &self.options.limits);
+            let Some(input) = &input else { break };
+            let outcome = rule.evaluate(input, &self.options.limits);
             let (name, passed, message) = match outcome {
                 Outcome::True => ("true", true, None),
                 Outcome::False if attribute.warn => {
@@ -392,6 +395,8 @@ impl Run<'_> {
                 message,
             });
         }
+        // A large SBOM's converted form takes a while to free: the verdict need not wait.
+        crate::base::parallel::drop_in_background(input);
         match refused {
             Some((reason, detail)) => refuse(&mut entry, refusals, reason, detail),
             None => entry.accepted = true,

@@ -8,18 +8,19 @@
 //!
 //! * a field read or a literal costs one; reading a field of a value the rule built also
 //!   copies it (its weight);
-//! * building a list or map costs the weight of what goes in (the crate copies the values);
+//! * building a list or map costs the weight of what goes in (the crate copies the values),
+//!   except lists and maps of the input, which are shared (one unit; their strings copied);
 //! * a function or operator costs one plus the weight of its arguments (it may read them
-//!   whole), and some more where they do more: `matches` the product of text and pattern,
+//!   whole), and some more where they do more: `matches` 16 plus the product of text and pattern,
 //!   `distinct` the square of its list, `sort` 64 per unit;
-//! * a comprehension (`all`, `exists`, `exists_one`, `map`, `filter`, `sortBy`) costs its
-//!   range, then, per element, the copy of the element (its weight) plus its condition and
+//! * a comprehension (`all`, `exists`, `exists_one`, `map`, `filter`, `sortBy`) costs 16,
+//!   its range, then, per element, 4 plus the copy of the element (as above) plus its condition and
 //!   step, times the most elements the range can hold: the longest list recorded at that
 //!   input path, or for a list the rule built, its length bound. Nested comprehensions
 //!   therefore multiply: `components.all(c, components.exists(...))` costs about n².
 //! * what a comprehension accumulates (the list `map` and `filter` build) grows by the
 //!   weight one step adds, times the number of elements; appending to it costs only the new
-//!   element, as the crate appends in place.
+//!   elements, as the crate appends in place.
 //!
 //! Results that can be larger than their arguments are bounded by what the function can
 //! produce: `+` the sum, `split` one string per byte, `join` the list plus a separator per
@@ -32,6 +33,13 @@ use cel::IdedExpr;
 use cel::common::ast::{EntryExpr, Expr, LiteralValue};
 
 use super::value::{Shapes, string_weight};
+
+/// The fixed cost of running a comprehension (the crate opens a scope and binds variables),
+/// in units, measured against the rest so that a unit stays near the same time.
+const PER_COMPREHENSION: u64 = 16;
+
+/// The fixed cost of one iteration of a comprehension, on top of its condition and step.
+const PER_ELEMENT: u64 = 4;
 
 /// What the analysis knows about the value of an expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +139,15 @@ impl<'a> Analyzer<'a> {
         }
     }
 
+    /// What copying `value` costs: a value of the input is shared (one unit) unless it is a
+    /// string, which is copied; a value the rule built is copied whole.
+    fn copy(&self, value: Abs) -> u64 {
+        match value.shape.and_then(|id| self.shapes.nodes.get(id)) {
+            Some(node) => node.max_string_weight.max(1),
+            None => value.weight,
+        }
+    }
+
     fn lookup(&self, name: &str) -> Option<&Binding> {
         self.scopes.iter().rev().find(|b| b.name == name)
     }
@@ -179,7 +196,7 @@ impl<'a> Analyzer<'a> {
                 let mut weight = 1u64;
                 for element in &list.elements {
                     let (value, c) = self.expr(element)?;
-                    cost = cost.saturating_add(c).saturating_add(value.weight);
+                    cost = cost.saturating_add(c).saturating_add(self.copy(value));
                     weight = weight.saturating_add(value.weight);
                 }
                 let value = Abs {
@@ -275,12 +292,13 @@ impl<'a> Analyzer<'a> {
                 })();
                 unbind(self);
                 let (step_cost, cond_cost, result, result_cost) = costs?;
-                let per_element = element
-                    .weight
+                let per_element = self
+                    .copy(element)
                     .saturating_add(step_cost)
                     .saturating_add(cond_cost)
-                    .saturating_add(2);
+                    .saturating_add(PER_ELEMENT);
                 let cost = range_cost
+                    .saturating_add(PER_COMPREHENSION)
                     .saturating_add(init_cost)
                     .saturating_add(per_element.saturating_mul(iterations))
                     .saturating_add(result_cost)
@@ -304,7 +322,7 @@ impl<'a> Analyzer<'a> {
             };
             for part in parts {
                 let (value, c) = self.expr(part)?;
-                cost = cost.saturating_add(c).saturating_add(value.weight);
+                cost = cost.saturating_add(c).saturating_add(self.copy(value));
                 weight = weight.saturating_add(value.weight);
             }
             len += 1;
@@ -350,11 +368,13 @@ impl<'a> Analyzer<'a> {
             "@in" | "contains" | "startsWith" | "endsWith" | "indexOf" | "lastIndexOf" => {
                 (Abs::SCALAR, all_weights)
             }
+            // 16 for finding the compiled pattern, then text × pattern.
             "matches" | super::functions::MATCHES => (
                 Abs::SCALAR,
                 weight(0)
                     .saturating_mul(weight(1))
-                    .saturating_add(all_weights),
+                    .saturating_add(all_weights)
+                    .saturating_add(16),
             ),
             // Numbers (and empty strings or lists): nothing grows.
             "_+_" if len(0) == 0 && len(1) == 0 => (Abs::SCALAR, 1),
@@ -368,7 +388,13 @@ impl<'a> Analyzer<'a> {
                     &args.first().map(|a| &a.expr),
                     Some(Expr::Ident(accu)) if self.lookup(accu).is_some_and(|b| b.append)
                 );
-                let work = if in_place { weight(1) } else { value.weight };
+                // In place, the new elements move over (their copies were counted when
+                // the list holding them was built).
+                let work = if in_place {
+                    len(1).saturating_add(1)
+                } else {
+                    value.weight
+                };
                 (value, work)
             }
             "_[_]" | "_[?_]" => {

@@ -68,6 +68,20 @@ fn stdlib_macros_and_extensions_are_on() {
 }
 
 #[test]
+fn realistic_nested_rules_fit_the_depth_cap() {
+    let vulns = json!({"scanner": {"result": [
+        {"id": "CVE-1", "vulnerabilities": [{"severity": [{"method": "CVSSv3", "score": "9.8"}]}]},
+        {"id": "CVE-2", "vulnerabilities": [{"severity": [{"method": "CVSSv3", "score": 5}]}]},
+    ]}});
+    let rule = "predicate.scanner.result.all(r, r.vulnerabilities.all(v, v.severity.all(s, \
+                s.method != 'CVSSv3' || double(s.score) < 7.0)))";
+    assert_eq!(eval(rule, vulns.clone()), Outcome::False);
+    let rule = "predicate.scanner.result.filter(r, r.vulnerabilities.exists(v, \
+                v.severity.exists(s, double(s.score) >= 7.0))).map(r, r.id) == ['CVE-1']";
+    assert_eq!(eval(rule, vulns), Outcome::True);
+}
+
+#[test]
 fn numbers_compare_whatever_their_json_form() {
     let p: Value = serde_json::from_str(
         r#"{"x": 7.0, "score": 7, "cvss": 7.5, "e": 7e0, "big": 18446744073709551615, "neg": -3}"#,
@@ -218,15 +232,21 @@ fn deep_nesting_is_refused_not_crashed() {
         compile_err(&select, &Limits::default()),
         CelError::TooDeep { .. }
     ));
-    let nots = format!("{}true", "!".repeat(3_000));
-    let err = CelRule::compile(&nots, &BTreeMap::new(), &Limits::default()).err();
-    assert!(
-        matches!(
-            err,
-            Some(CelError::TooDeep { .. } | CelError::TooManyNodes { .. }) | None
+    // Negations: refused, or folded by the parser and then answered correctly.
+    let nots = format!("{}true", "!".repeat(3_001));
+    match CelRule::compile(&nots, &BTreeMap::new(), &Limits::default()) {
+        Ok(rule) => assert_eq!(
+            rule.evaluate(&CelInput::new(&statement(Value::Null)), &Limits::default()),
+            Outcome::False
         ),
-        "{err:?}"
-    );
+        Err(err) => assert!(
+            matches!(
+                err,
+                CelError::TooDeep { .. } | CelError::TooManyNodes { .. }
+            ),
+            "{err:?}"
+        ),
+    }
 }
 
 #[test]

@@ -41,6 +41,9 @@ pub(super) struct ShapeNode {
     pub max_len: u64,
     /// The heaviest value here: one unit per value inside it, plus string bytes / 16.
     pub max_weight: u64,
+    /// The heaviest string here (strings are copied when a rule copies them; lists and
+    /// maps are shared, see `shared`).
+    pub max_string_weight: u64,
     /// The shapes of the map fields seen here.
     pub fields: HashMap<String, usize>,
     /// The shape of the list elements seen here.
@@ -139,6 +142,8 @@ pub(super) fn convert(
                 Value::String(s) => {
                     let weight = string_weight(s.len());
                     shapes.record(shape, s.len() as u64, weight);
+                    let node = &mut shapes.nodes[shape];
+                    node.max_string_weight = node.max_string_weight.max(weight);
                     (Box::new(CelString::from(s.clone())), weight)
                 }
                 Value::Array(items) => {
