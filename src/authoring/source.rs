@@ -84,6 +84,16 @@ pub enum SourceError {
         /// Each unreadable key file, in source order.
         keys: Vec<KeyProblem>,
     },
+    /// A step that needs a link but names no functionary.
+    #[error(
+        "{location}: missing field `functionaries`: list the public key files of those who \
+         perform the step (or, for a step done by attestations alone, write link = false and \
+         [[step.predicate]] tables)"
+    )]
+    NoFunctionaries {
+        /// Which step (`step[0] "build"`).
+        location: String,
+    },
     /// A `[[step.predicate]]` that cannot be compiled.
     #[error("{location}: {reason}")]
     Predicate {
@@ -309,6 +319,9 @@ pub fn compile(
             }
             keyids
         };
+        if step.link && step.functionaries.is_empty() {
+            return Err(SourceError::NoFunctionaries { location });
+        }
         let functionaries = keyids(&step.functionaries, &location);
         let mut predicates = Vec::with_capacity(step.predicates.len());
         for (p_index, predicate) in step.predicates.iter().enumerate() {
