@@ -21,7 +21,7 @@ const RELEASE_HEADER: &str = "\
 # The example this comes from (layouts/release.toml in Tollgate's repository) also makes the
 # scan step attest an SBOM under a policy (a step.predicate table); it is left out here, since a
 # layout that expects attestations cannot be read by the reference's in-toto-verify. Copy it
-# from there to add one.
+# from there, or see the README's \"Policy over attestations\", to add one.
 ";
 
 /// The named template's text, or `None` for an unknown name.
