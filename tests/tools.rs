@@ -66,6 +66,9 @@ fn install_once(dir: &Path, wanted: &str, install: impl FnOnce(&Path)) {
     let lock = File::create(target.join(format!("{name}.lock"))).expect("create lock file");
     lock.lock().expect("lock tool install");
     let marker = dir.join(".tollgate-installed");
+    // A venv's scripts name its own path: one copied or moved from elsewhere is installed again.
+    let wanted = format!("{wanted}# in {}\n", dir.display());
+    let wanted = wanted.as_str();
     if fs::read_to_string(&marker).ok().as_deref() != Some(wanted) {
         let _ = fs::remove_dir_all(dir);
         install(dir);
