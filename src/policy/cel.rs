@@ -251,22 +251,37 @@ impl CelInput {
     /// Converts a Statement's `subject`, `predicateType` and `predicate` (absent ones are
     /// `null`) once, with the shape summary the cost bound reads.
     pub fn new(statement: &serde_json::Value) -> CelInput {
+        // serde_json clones recursively: a value too deep to convert is not cloned.
+        if let Some(name) = too_deep(statement) {
+            return CelInput::too_deep(name);
+        }
+        CelInput::from_statement(statement.clone())
+    }
+
+    fn too_deep(name: &str) -> CelInput {
+        CelInput {
+            converted: Err(format!(
+                "the attestation's {name} nests deeper than {} levels, more than rules read",
+                value::MAX_INPUT_DEPTH
+            )),
+        }
+    }
+
+    /// [`CelInput::new`] consuming the Statement: its strings move into the converted form and
+    /// its containers are freed as they are converted, so that a large predicate is not held
+    /// twice.
+    pub fn from_statement(mut statement: serde_json::Value) -> CelInput {
         let mut shapes = value::Shapes::default();
-        let null = serde_json::Value::Null;
         let mut converted = Vec::with_capacity(3);
         for name in ["subject", "predicateType", "predicate"] {
             let shape = shapes.add();
-            let json = statement.get(name).unwrap_or(&null);
+            let json = statement
+                .as_object_mut()
+                .and_then(|o| o.remove(name))
+                .unwrap_or(serde_json::Value::Null);
             match value::convert(json, &mut shapes, shape) {
                 Ok(v) => converted.push((v, shape)),
-                Err(value::TooDeep) => {
-                    return CelInput {
-                        converted: Err(format!(
-                            "the attestation's {name} nests deeper than {} levels, more than rules read",
-                            value::MAX_INPUT_DEPTH
-                        )),
-                    };
-                }
+                Err(value::TooDeep) => return CelInput::too_deep(name),
             }
         }
         let mut parts = converted.into_iter();
@@ -284,6 +299,29 @@ impl CelInput {
         };
         CelInput { converted }
     }
+}
+
+/// The first of the Statement's fields CEL reads that nests deeper than
+/// [`value::MAX_INPUT_DEPTH`], found without recursion.
+fn too_deep(statement: &serde_json::Value) -> Option<&'static str> {
+    ["subject", "predicateType", "predicate"]
+        .into_iter()
+        .find(|name| {
+            let mut stack: Vec<(&serde_json::Value, usize)> =
+                statement.get(name).map(|v| (v, 0)).into_iter().collect();
+            while let Some((value, depth)) = stack.pop() {
+                let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
+                    serde_json::Value::Array(items) => Box::new(items.iter()),
+                    serde_json::Value::Object(map) => Box::new(map.values()),
+                    _ => continue,
+                };
+                if depth >= value::MAX_INPUT_DEPTH {
+                    return true;
+                }
+                stack.extend(children.map(|child| (child, depth + 1)));
+            }
+            false
+        })
 }
 
 impl VariableResolver for Converted {

@@ -50,7 +50,7 @@ impl Run<'_> {
         mut link: Link,
     ) -> StepResult<Link> {
         let rules = self.compile_rules(step)?;
-        let candidates = self.attestation_files(step, layout, link_dir);
+        let mut candidates = self.attestation_files(step, layout, link_dir);
         let mut used = vec![false; candidates.len()];
         let mut materials: Vec<(ArtifactPath, DigestSet, String)> = Vec::new();
         let mut products: Vec<(ArtifactPath, DigestSet, String)> = Vec::new();
@@ -69,7 +69,7 @@ impl Run<'_> {
             };
             let mut counted: BTreeSet<KeyId> = BTreeSet::new();
             let mut refusals: Vec<Refusal> = Vec::new();
-            for (index, candidate) in candidates.iter().enumerate() {
+            for (index, candidate) in candidates.iter_mut().enumerate() {
                 // Loaded: its signed type decides. Not loaded: the file name's hint.
                 let ours = match &candidate.loaded {
                     Ok(loaded) => loaded.attestation.predicate_type == expected.predicate_type,
@@ -247,9 +247,16 @@ impl Run<'_> {
         step: &Step,
         expected: &ExpectedPredicate,
         rules: &[CelRule],
-        candidate: &Candidate,
+        candidate: &mut Candidate,
         refusals: &mut Vec<Refusal>,
     ) -> AttestationReport {
+        // Judged once: the Statement is handed to CEL (which consumes it) or freed.
+        let statement = candidate
+            .loaded
+            .as_mut()
+            .ok()
+            .map(|l| std::mem::take(&mut l.attestation.statement));
+        let candidate = &*candidate;
         let mut entry = AttestationReport {
             file: candidate.path.clone(),
             accepted: false,
@@ -327,7 +334,13 @@ impl Run<'_> {
             return entry;
         }
         // Converted once for all the rules, and only if there are any.
-        let input = (!rules.is_empty()).then(|| CelInput::new(&loaded.attestation.statement));
+        let input = match statement {
+            Some(statement) if !rules.is_empty() => Some(CelInput::from_statement(statement)),
+            other => {
+                crate::base::parallel::drop_in_background(other);
+                None
+            }
+        };
         let mut refused = None;
         for (index, (rule, attribute)) in
             rules.iter().zip(&expected.expected_attributes).enumerate()

@@ -88,16 +88,16 @@ impl Shapes {
     }
 }
 
-/// One container being built.
-enum Frame<'a> {
+/// One container being built, from the JSON container it consumes.
+enum Frame {
     List {
-        items: std::slice::Iter<'a, Value>,
+        items: std::vec::IntoIter<Value>,
         out: Vec<Box<dyn Val>>,
         shape: usize,
         weight: u64,
     },
     Map {
-        entries: serde_json::map::Iter<'a>,
+        entries: serde_json::map::IntoIter,
         out: HashMap<CelMapKey<'static>, Box<dyn Val>>,
         pending: Option<String>,
         shape: usize,
@@ -124,35 +124,39 @@ fn number(n: &serde_json::Number) -> Box<dyn Val> {
     Box::new(CelDouble::from(f))
 }
 
-/// Converts `value`, recording its shape under `shape`.
+/// Converts `value`, recording its shape under `shape`. The JSON is consumed as it is
+/// converted: strings move into the CEL values rather than being copied, and each container is
+/// freed once its contents moved, so a large predicate is not held twice.
 pub(super) fn convert(
-    value: &Value,
+    value: Value,
     shapes: &mut Shapes,
     shape: usize,
 ) -> Result<Box<dyn Val>, TooDeep> {
-    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
     // The value being placed, with its shape; containers open a frame instead.
-    let mut next: Option<(&Value, usize)> = Some((value, shape));
+    let mut next: Option<(Value, usize)> = Some((value, shape));
     loop {
         if let Some((value, shape)) = next.take() {
             let done: (Box<dyn Val>, u64) = match value {
                 Value::Null => (Box::new(CelNull), 1),
-                Value::Bool(b) => (Box::new(CelBool::from(*b)), 1),
-                Value::Number(n) => (number(n), 1),
+                Value::Bool(b) => (Box::new(CelBool::from(b)), 1),
+                Value::Number(n) => (number(&n), 1),
                 Value::String(s) => {
                     let weight = string_weight(s.len());
                     shapes.record(shape, s.len() as u64, weight);
                     let node = &mut shapes.nodes[shape];
                     node.max_string_weight = node.max_string_weight.max(weight);
-                    (Box::new(CelString::from(s.clone())), weight)
+                    (Box::new(CelString::from(s)), weight)
                 }
                 Value::Array(items) => {
                     if stack.len() >= MAX_INPUT_DEPTH {
+                        dismantle(Value::Array(items), stack);
                         return Err(TooDeep);
                     }
+                    let len = items.len();
                     stack.push(Frame::List {
-                        items: items.iter(),
-                        out: Vec::with_capacity(items.len()),
+                        items: items.into_iter(),
+                        out: Vec::with_capacity(len),
                         shape,
                         weight: 1,
                     });
@@ -160,11 +164,13 @@ pub(super) fn convert(
                 }
                 Value::Object(map) => {
                     if stack.len() >= MAX_INPUT_DEPTH {
+                        dismantle(Value::Object(map), stack);
                         return Err(TooDeep);
                     }
+                    let len = map.len();
                     stack.push(Frame::Map {
-                        entries: map.iter(),
-                        out: HashMap::with_capacity(map.len()),
+                        entries: map.into_iter(),
+                        out: HashMap::with_capacity(len),
                         pending: None,
                         shape,
                         weight: 1,
@@ -198,8 +204,9 @@ pub(super) fn convert(
             } => {
                 let shape = *shape;
                 if let Some((key, item)) = entries.next() {
-                    *pending = Some(key.clone());
-                    next = Some((item, shapes.field(shape, key)));
+                    let field = shapes.field(shape, &key);
+                    *pending = Some(key);
+                    next = Some((item, field));
                     continue;
                 }
             }
@@ -228,11 +235,27 @@ pub(super) fn convert(
     }
 }
 
+/// Frees what is left of a value too deep to convert without recursing (serde_json's own drop
+/// recurses once per level).
+fn dismantle(value: Value, stack: Vec<Frame>) {
+    let mut pending = vec![value];
+    for frame in stack {
+        match frame {
+            Frame::List { items, .. } => pending.extend(items),
+            Frame::Map { entries, .. } => pending.extend(entries.map(|(_, v)| v)),
+        }
+    }
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Array(items) => pending.extend(items),
+            Value::Object(map) => pending.extend(map.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+}
+
 /// Puts a finished value into its parent, or returns it when it is the root.
-fn place(
-    stack: &mut [Frame<'_>],
-    (value, child_weight): (Box<dyn Val>, u64),
-) -> Option<Box<dyn Val>> {
+fn place(stack: &mut [Frame], (value, child_weight): (Box<dyn Val>, u64)) -> Option<Box<dyn Val>> {
     match stack.last_mut() {
         None => Some(value),
         Some(Frame::List { out, weight, .. }) => {
@@ -285,7 +308,7 @@ mod tests {
         ]});
         let mut shapes = Shapes::default();
         let root = shapes.add();
-        convert(&value, &mut shapes, root).expect("converts");
+        convert(value, &mut shapes, root).expect("converts");
         let components = shapes.nodes[root].fields["components"];
         assert_eq!(shapes.nodes[components].max_len, 2);
         let elem = shapes.nodes[components].elem.expect("elements");
@@ -296,15 +319,12 @@ mod tests {
     #[test]
     fn deep_input_is_refused_without_recursion() {
         let mut value = Value::Null;
-        for _ in 0..10_000 {
+        for _ in 0..100_000 {
             value = Value::Array(vec![value]);
         }
         let mut shapes = Shapes::default();
         let root = shapes.add();
-        assert_eq!(convert(&value, &mut shapes, root).err(), Some(TooDeep));
-        // Take the value apart iteratively: serde_json drops recursively.
-        while let Value::Array(mut items) = value {
-            value = items.pop().unwrap_or(Value::Null);
-        }
+        // Refused, and what is left freed without overflowing the stack.
+        assert_eq!(convert(value, &mut shapes, root).err(), Some(TooDeep));
     }
 }
