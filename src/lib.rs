@@ -3,8 +3,8 @@
 //!
 //! `src/` is one folder per floor of the story, each using only the floors below it: [`base`]
 //! (plumbing that knows nothing of in-toto), [`model`] (the in-toto nouns), [`record`],
-//! [`verify`], [`authoring`] and [`policy`], then [`ship`] (bundles and registries); the
-//! command line sits on top.
+//! [`verify`], [`authoring`] and [`policy`], then [`ship`] (bundles and registries), then
+//! [`gate`] (the decision service, being built); the command line sits on top.
 //!
 //! Data flows one way: bytes → [`envelope`] (signatures checked over the exact bytes) →
 //! checked [`layout`] and [`link`] types → verification. The library never prints and never
@@ -41,6 +41,7 @@
 // The floors of the story, from the ground up; each uses only the floors below it.
 pub mod authoring;
 pub mod base;
+pub mod gate;
 pub mod model;
 pub mod policy;
 pub mod record;

@@ -13,6 +13,7 @@ mod compat;
 mod container;
 mod diagram;
 mod examples;
+mod gate;
 mod git;
 mod interop;
 mod layouts;
