@@ -193,3 +193,182 @@ fn issue16_a_bad_config_is_refused_naming_its_file_field_and_reason() {
     let config = load(&path).expect("plain HTTP on loopback");
     assert!(config.tls.is_none());
 }
+
+mod store {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    use chrono::{Duration, TimeZone, Utc};
+    use tollgate::gate::store::{Decision, DecisionPath, Filter, Store};
+
+    use crate::common::tempdir;
+
+    fn decision(image: &str, digest: &str, allowed: bool, minute: u32) -> Decision {
+        let time = Utc
+            .with_ymd_and_hms(2026, 12, 8, 10, minute, 0)
+            .single()
+            .expect("time");
+        Decision {
+            id: 0,
+            time,
+            image: image.to_owned(),
+            digest: digest.to_owned(),
+            policy: "app".to_owned(),
+            allowed,
+            path: DecisionPath::Slow,
+            reason: format!("decided at minute {minute}"),
+            depends_on: "policy-1".to_owned(),
+            valid_until: Some(time + Duration::hours(1)),
+            vsa: allowed.then(|| b"{\"payload\": \"...\"}".to_vec()),
+        }
+    }
+
+    #[test]
+    fn issue16_decisions_are_kept_across_a_restart_and_reused_only_while_valid() {
+        let dir = tempdir();
+        let path = dir.path().join("decisions.sqlite");
+        let first = decision("r.io/app:1", "sha256:aa", true, 0);
+        let mut second = decision("r.io/app:2", "sha256:bb", false, 5);
+        // A registry timeout: recorded for the audit, never reused.
+        let mut unreliable = decision("r.io/app:3", "sha256:cc", false, 6);
+        unreliable.valid_until = None;
+        {
+            let store = Store::open(&path).expect("open");
+            assert_eq!(store.record(&first).expect("record"), 1);
+            second.id = store.record(&second).expect("record");
+            unreliable.id = store.record(&unreliable).expect("record");
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .expect("store")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "the audit log is its owner's");
+        let store = Store::open(&path).expect("reopen");
+        let at = |minute| first.time + Duration::minutes(minute);
+        let known = store.known("sha256:aa", "policy-1", at(30)).expect("query");
+        assert_eq!(
+            known.map(|d| (d.id, d.allowed, d.vsa.is_some())),
+            Some((1, true, true))
+        );
+        // Another policy digest, a time past validity, an unreliable outcome: none reused.
+        assert!(
+            store
+                .known("sha256:aa", "policy-2", at(30))
+                .expect("query")
+                .is_none()
+        );
+        assert!(
+            store
+                .known("sha256:aa", "policy-1", at(60))
+                .expect("query")
+                .is_none()
+        );
+        assert!(
+            store
+                .known("sha256:cc", "policy-1", at(7))
+                .expect("query")
+                .is_none()
+        );
+        // The audit log: newest first, by image or digest, since a time.
+        let all = store.list(&Filter::default()).expect("list");
+        assert_eq!(all.iter().map(|d| d.id).collect::<Vec<_>>(), vec![3, 2, 1]);
+        assert_eq!(all[1], second);
+        let by_image = store
+            .list(&Filter {
+                image: Some("r.io/app:2".into()),
+                ..Filter::default()
+            })
+            .expect("list");
+        assert_eq!(by_image, vec![second.clone()]);
+        let by_digest = store
+            .list(&Filter {
+                image: Some("sha256:aa".into()),
+                ..Filter::default()
+            })
+            .expect("list");
+        assert_eq!(by_digest.len(), 1);
+        let since = store
+            .list(&Filter {
+                since: Some(at(5)),
+                ..Filter::default()
+            })
+            .expect("list");
+        assert_eq!(since.iter().map(|d| d.id).collect::<Vec<_>>(), vec![3, 2]);
+    }
+
+    #[test]
+    fn issue16_a_file_that_is_not_a_store_is_refused_naming_it() {
+        let dir = tempdir();
+        let path = dir.path().join("decisions.sqlite");
+        std::fs::write(&path, b"not a database, but a file someone left here").expect("write");
+        let error = Store::open(&path).expect_err("not a database");
+        assert!(error.to_string().contains("decision store"), "{error}");
+        assert!(error.to_string().contains("decisions.sqlite"), "{error}");
+    }
+
+    /// Set in the child this test starts: the child writes decisions until it is killed.
+    const CHILD: &str = "TOLLGATE_TEST_STORE_CHILD";
+
+    #[test]
+    fn issue16_kill_9_loses_no_committed_decision() {
+        if let Some(path) = std::env::var_os(CHILD) {
+            // The child: record decisions forever, saying each one once it is committed.
+            let store = Store::open(std::path::Path::new(&path)).expect("open");
+            for n in 0.. {
+                let id = store
+                    .record(&decision(&format!("r.io/app:{n}"), "sha256:aa", true, 0))
+                    .expect("record");
+                println!("committed {id}");
+            }
+            return;
+        }
+        let dir = tempdir();
+        let path = dir.path().join("decisions.sqlite");
+        let mut child = Command::new(std::env::current_exe().expect("this test binary"))
+            .args([
+                "--exact",
+                "gate::store::issue16_kill_9_loses_no_committed_decision",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the writer");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut committed = 0i64;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("line");
+            if let Some(id) = line.strip_prefix("committed ") {
+                committed = id.trim().parse().expect("id");
+                if committed >= 200 {
+                    break;
+                }
+            }
+        }
+        // SIGKILL, in the middle of its next writes.
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+        assert!(committed >= 200, "the writer committed {committed}");
+        let store = Store::open(&path).expect("the store opens after kill -9");
+        let kept = store.list(&Filter::default()).expect("list");
+        let newest = kept.first().map(|d| d.id).unwrap_or(0);
+        assert!(
+            newest >= committed,
+            "committed {committed}, kept up to {newest}"
+        );
+        // Every number up to the newest is there, once: nothing torn, nothing lost.
+        let ids: Vec<i64> = kept.iter().rev().map(|d| d.id).collect();
+        assert_eq!(ids, (1..=newest).collect::<Vec<_>>());
+        let check = Command::new("python3")
+            .args(["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('pragma integrity_check').fetchone()[0])"])
+            .arg(&path)
+            .output()
+            .expect("python3");
+        assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+    }
+}
