@@ -512,7 +512,16 @@ impl Run<'_> {
             .map(|(n, d)| (n.clone(), d.clone()))
             .chain(new.into_iter().map(|(n, (d, _))| (n, d)))
             .collect();
-        Ok(Artifacts::from_entries(entries).unwrap_or_default())
+        // Names already recorded were left out of `new` above, so none repeats; should one,
+        // the step fails rather than losing its artifacts (an empty side would pass its rules).
+        Artifacts::from_entries(entries).map_err(|name| {
+            let sentence = format!(
+                "step {}: {name} is among its {side} twice once its attestations' subjects are \
+                 added",
+                step.name
+            );
+            self.fail_predicate(step, sentence, PredicateFailure::default())
+        })
     }
 
     /// The report of `step`, filed by its links (or for a step that needs none).
